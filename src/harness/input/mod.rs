@@ -1,0 +1,11 @@
+//! Turning fuzzer bytes (`arbitrary::Unstructured`) into Kafka inputs.
+//!
+//! The same generators drive the property tests of the decoder and the fuzz
+//! targets, so both explore the same space.
+
+mod pools;
+mod record_batch;
+mod request;
+
+pub use record_batch::{arbitrary_records, encode_record_batch, to_protocol_records};
+pub use request::{VersionedArbitrary, arbitrary_request, encode_request};

@@ -1,0 +1,8 @@
+//! kafka-fuzz: a protocol fuzzing suite for Kafka-compatible servers.
+//!
+//! - [`server`]: the reference server (hardened wire decoder, ...), the
+//!   default system under test.
+//! - [`harness`]: engine-neutral fuzzing pieces: input generators, oracles.
+
+pub mod harness;
+pub mod server;

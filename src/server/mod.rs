@@ -1,0 +1,3 @@
+//! The reference server: the system under test that ships with kafka-fuzz.
+
+pub mod wire;

@@ -1,0 +1,134 @@
+//! `WireValue`: how each Rust field type of a `kafka-protocol` message is read
+//! from the wire. Message structs get their impls from the schema table
+//! (`schema.rs`), so a field's encoding follows from its type and the version.
+
+use bytes::Bytes;
+use kafka_protocol::messages::{BrokerId, GroupId, ProducerId, TopicName, TransactionalId};
+use kafka_protocol::protocol::StrBytes;
+use uuid::Uuid;
+
+use super::error::{DecodeError, DecodeErrorKind, Item};
+use super::reader::BoundedReader;
+
+/// The version a message is read at, and whether that version uses the
+/// flexible (compact + tagged fields) encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Version {
+    pub version: i16,
+    pub flexible: bool,
+}
+
+impl Version {
+    /// Whether a field present in versions `min..=max` exists at this version.
+    pub fn has(self, (min, max): (i16, i16)) -> bool {
+        (min..=max).contains(&self.version)
+    }
+}
+
+/// A value that can be read from a bounded reader at a message version.
+pub trait WireValue: Sized {
+    /// The fewest bytes one value can take on the wire, so an array count can
+    /// be checked against the remaining bytes before anything is allocated.
+    const MIN_SIZE: usize;
+
+    fn read(reader: &mut BoundedReader, version: Version) -> Result<Self, DecodeError>;
+}
+
+macro_rules! fixed_size_values {
+    ($($ty:ty => $method:ident, $size:expr;)*) => {$(
+        impl WireValue for $ty {
+            const MIN_SIZE: usize = $size;
+            fn read(reader: &mut BoundedReader, _: Version) -> Result<Self, DecodeError> {
+                reader.$method().map(Into::into)
+            }
+        }
+    )*};
+}
+
+fixed_size_values! {
+    bool => bool, 1;
+    i8 => i8, 1;
+    i16 => i16, 2;
+    i32 => i32, 4;
+    i64 => i64, 8;
+    Uuid => uuid, 16;
+    BrokerId => i32, 4;
+    ProducerId => i64, 8;
+}
+
+impl WireValue for Option<StrBytes> {
+    const MIN_SIZE: usize = 1;
+    fn read(reader: &mut BoundedReader, version: Version) -> Result<Self, DecodeError> {
+        reader.nullable_string(version.flexible)
+    }
+}
+
+impl WireValue for StrBytes {
+    const MIN_SIZE: usize = 1;
+    fn read(reader: &mut BoundedReader, version: Version) -> Result<Self, DecodeError> {
+        let start = reader.offset();
+        Option::<StrBytes>::read(reader, version)?
+            .ok_or_else(|| DecodeError::new(DecodeErrorKind::UnexpectedNull { item: Item::String }, start))
+    }
+}
+
+impl WireValue for Option<Bytes> {
+    const MIN_SIZE: usize = 1;
+    fn read(reader: &mut BoundedReader, version: Version) -> Result<Self, DecodeError> {
+        reader.nullable_bytes(version.flexible)
+    }
+}
+
+impl WireValue for Bytes {
+    const MIN_SIZE: usize = 1;
+    fn read(reader: &mut BoundedReader, version: Version) -> Result<Self, DecodeError> {
+        let start = reader.offset();
+        Option::<Bytes>::read(reader, version)?
+            .ok_or_else(|| DecodeError::new(DecodeErrorKind::UnexpectedNull { item: Item::Bytes }, start))
+    }
+}
+
+/// String newtypes (`TopicName`, `GroupId`, ...) read as the string they wrap.
+macro_rules! string_newtypes {
+    ($($ty:ty),*) => {$(
+        impl WireValue for $ty {
+            const MIN_SIZE: usize = 1;
+            fn read(reader: &mut BoundedReader, version: Version) -> Result<Self, DecodeError> {
+                StrBytes::read(reader, version).map(Self)
+            }
+        }
+        impl WireValue for Option<$ty> {
+            const MIN_SIZE: usize = 1;
+            fn read(reader: &mut BoundedReader, version: Version) -> Result<Self, DecodeError> {
+                Ok(Option::<StrBytes>::read(reader, version)?.map(<$ty>::from))
+            }
+        }
+    )*};
+}
+
+string_newtypes!(TopicName, GroupId, TransactionalId);
+
+impl<T: WireValue> WireValue for Option<Vec<T>> {
+    const MIN_SIZE: usize = 1;
+    fn read(reader: &mut BoundedReader, version: Version) -> Result<Self, DecodeError> {
+        let Some(count) = reader.array_len(version.flexible, T::MIN_SIZE)? else {
+            return Ok(None);
+        };
+        // `count * T::MIN_SIZE <= remaining` was checked, so this capacity is
+        // bounded by the input; never reserve more than the input could fill.
+        let mut items = Vec::with_capacity(count.min(reader.remaining() / size_of::<T>().max(1) + 1));
+        for _ in 0..count {
+            items.push(T::read(reader, version)?);
+        }
+        Ok(Some(items))
+    }
+}
+
+impl<T: WireValue> WireValue for Vec<T> {
+    const MIN_SIZE: usize = 1;
+    fn read(reader: &mut BoundedReader, version: Version) -> Result<Self, DecodeError> {
+        let start = reader.offset();
+        Option::<Vec<T>>::read(reader, version)?
+            .ok_or_else(|| DecodeError::new(DecodeErrorKind::UnexpectedNull { item: Item::Array }, start))
+    }
+}
