@@ -1,4 +1,6 @@
-//! The fuzzing suite itself, engine-neutral: input generators today; the
+//! The fuzzing suite itself, engine-neutral: input generators and the
+//! counting allocator today; the
 //! server trait, oracles and targets build on them.
 
+pub mod alloc;
 pub mod input;

@@ -44,15 +44,11 @@ impl Codec {
 
 /// Decompresses `data`, failing as soon as the output would exceed `limit`.
 pub fn decompress(codec: Codec, data: Bytes, limit: usize) -> Result<Bytes, DecodeErrorKind> {
-    let name = codec.name();
     match codec {
         Codec::None => Ok(data),
-        Codec::Gzip => read_capped(flate2::read::MultiGzDecoder::new(&data[..]), name, limit),
-        Codec::Lz4 => read_capped(lz4_flex::frame::FrameDecoder::new(&data[..]), name, limit),
-        Codec::Zstd => {
-            let decoder = ruzstd::decoding::StreamingDecoder::new(&data[..]).map_err(|e| corrupt(name, e))?;
-            read_capped(decoder, name, limit)
-        }
+        Codec::Gzip => gzip(&data, limit),
+        Codec::Lz4 => lz4(&data, limit),
+        Codec::Zstd => zstd(&data, limit),
         Codec::Snappy => snappy(&data, limit),
     }
 }
@@ -64,18 +60,183 @@ fn corrupt(codec: &'static str, error: impl std::fmt::Display) -> DecodeErrorKin
     }
 }
 
-/// Reads a decoder to its end, at most `limit` bytes. The buffer grows with
-/// what the decoder actually produces, never with what the input claims.
-fn read_capped(decoder: impl Read, codec: &'static str, limit: usize) -> Result<Bytes, DecodeErrorKind> {
-    let mut out = Vec::new();
-    decoder
-        .take(limit as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| corrupt(codec, e))?;
+/// Reads a decoder to its end, appending at most `limit` bytes in all to
+/// `out`. The buffer grows with what the decoder actually produces, never
+/// with what the input claims.
+fn read_capped(decoder: impl Read, codec: &'static str, out: &mut Vec<u8>, limit: usize) -> Result<(), DecodeErrorKind> {
+    let room = limit.saturating_sub(out.len()) as u64;
+    decoder.take(room + 1).read_to_end(out).map_err(|e| corrupt(codec, e))?;
     if out.len() > limit {
         return Err(DecodeErrorKind::DecompressionLimit { codec, limit });
     }
+    Ok(())
+}
+
+fn gzip(data: &[u8], limit: usize) -> Result<Bytes, DecodeErrorKind> {
+    let mut out = Vec::new();
+    read_capped(flate2::read::MultiGzDecoder::new(data), "gzip", &mut out, limit)?;
     Ok(out.into())
+}
+
+const ZSTD_MAGIC: u32 = 0xfd2f_b528;
+
+/// Every zstd frame in `data`. A decoder reserves a frame's whole declared
+/// window up front, so a window larger than the limit is refused before
+/// decoding: no back-reference in output of at most `limit` bytes needs more.
+fn zstd(mut data: &[u8], limit: usize) -> Result<Bytes, DecodeErrorKind> {
+    let mut out = Vec::new();
+    while !data.is_empty() {
+        let window = zstd_window_size(data)?;
+        if window > limit as u64 {
+            return Err(DecodeErrorKind::WindowTooLarge { codec: "zstd", window, limit });
+        }
+        let decoder = ruzstd::decoding::StreamingDecoder::new(&mut data).map_err(|e| corrupt("zstd", e))?;
+        read_capped(decoder, "zstd", &mut out, limit)?;
+    }
+    Ok(out.into())
+}
+
+/// The window size a zstd frame header declares (RFC 8878, 3.1.1.1).
+fn zstd_window_size(frame: &[u8]) -> Result<u64, DecodeErrorKind> {
+    let truncated = || corrupt("zstd", "truncated frame header");
+    let magic = frame.first_chunk::<4>().ok_or_else(truncated)?;
+    if u32::from_le_bytes(*magic) != ZSTD_MAGIC {
+        return Err(corrupt("zstd", "not a zstd frame (bad magic number)"));
+    }
+    let descriptor = *frame.get(4).ok_or_else(truncated)?;
+    let single_segment = descriptor & 0x20 != 0;
+    if !single_segment {
+        let window_descriptor = *frame.get(5).ok_or_else(truncated)?;
+        let log = 10 + u32::from(window_descriptor >> 3);
+        let base = 1u64 << log;
+        return Ok(base + (base / 8) * u64::from(window_descriptor & 0x07));
+    }
+    // A single-segment frame's window is its content size.
+    let dictionary_id_size = [0, 1, 2, 4][usize::from(descriptor & 0x03)];
+    let content_size_size = [1, 2, 4, 8][usize::from(descriptor >> 6)];
+    let start = 5 + dictionary_id_size;
+    let field = frame.get(start..start + content_size_size).ok_or_else(truncated)?;
+    let mut le = [0u8; 8];
+    le[..field.len()].copy_from_slice(field);
+    let size = u64::from_le_bytes(le);
+    Ok(if content_size_size == 2 { size + 256 } else { size })
+}
+
+const LZ4_MAGIC: u32 = 0x184d_2204;
+
+/// The LZ4 frame format Kafka uses for magic 2 batches. Blocks are
+/// decompressed straight into the output, each into at most the room the
+/// limit leaves. Checksums are not verified: the batch CRC-32C already
+/// covers these bytes.
+fn lz4(mut data: &[u8], limit: usize) -> Result<Bytes, DecodeErrorKind> {
+    let mut out = Vec::new();
+    while !data.is_empty() {
+        data = lz4_frame(data, &mut out, limit)?;
+    }
+    Ok(out.into())
+}
+
+/// Decodes one frame into `out`, returning the bytes after it.
+fn lz4_frame<'a>(data: &'a [u8], out: &mut Vec<u8>, limit: usize) -> Result<&'a [u8], DecodeErrorKind> {
+    let mut input = Cursor { data, what: "lz4" };
+    if u32::from_le_bytes(input.array::<4>()?) != LZ4_MAGIC {
+        return Err(corrupt("lz4", "not an lz4 frame (bad magic number)"));
+    }
+    let [flags, block_descriptor] = input.array::<2>()?;
+    if flags >> 6 != 1 {
+        return Err(corrupt("lz4", format!("unsupported frame version {}", flags >> 6)));
+    }
+    let block_checksums = flags & 0x10 != 0;
+    let content_checksum = flags & 0x04 != 0;
+    let max_block = match (block_descriptor >> 4) & 0x07 {
+        4 => 64 << 10,
+        5 => 256 << 10,
+        6 => 1 << 20,
+        7 => 4 << 20,
+        other => return Err(corrupt("lz4", format!("invalid block maximum size code {other}"))),
+    };
+    let mut header_extra = 1; // header checksum
+    if flags & 0x08 != 0 {
+        header_extra += 8; // content size
+    }
+    if flags & 0x01 != 0 {
+        header_extra += 4; // dictionary id
+    }
+    input.take(header_extra)?;
+    let frame_start = out.len();
+    loop {
+        let word = u32::from_le_bytes(input.array::<4>()?);
+        if word == 0 {
+            break;
+        }
+        let stored = word & 0x8000_0000 != 0;
+        let block = input.take((word & 0x7fff_ffff) as usize)?;
+        if block_checksums {
+            input.take(4)?;
+        }
+        // LZ4 expands one input byte to at most 255 output bytes, so a small
+        // block never needs the frame's whole block size.
+        let room = max_block
+            .min(limit - out.len())
+            .min(block.len().saturating_mul(255).saturating_add(64));
+        let start = out.len();
+        if stored {
+            if block.len() > room {
+                return Err(lz4_overflow(block.len(), max_block, limit));
+            }
+            out.extend_from_slice(block);
+            continue;
+        }
+        out.resize(start + room, 0);
+        // Blocks may refer back into earlier blocks of the same frame.
+        let (previous, rest) = out.split_at_mut(start);
+        let written = lz4_flex::block::decompress_into_with_dict(block, rest, &previous[frame_start..]).map_err(
+            |e| match e {
+                lz4_flex::block::DecompressError::OutputTooSmall { expected, .. } => {
+                    lz4_overflow(expected, max_block, limit)
+                }
+                other => corrupt("lz4", other),
+            },
+        )?;
+        out.truncate(start + written);
+    }
+    if content_checksum {
+        input.take(4)?;
+    }
+    Ok(input.data)
+}
+
+/// A block too big for the room left: past the frame's own block size it is
+/// corrupt, otherwise it is past the limit.
+fn lz4_overflow(size: usize, max_block: usize, limit: usize) -> DecodeErrorKind {
+    if size > max_block {
+        corrupt("lz4", format!("block of {size} bytes exceeds the frame's {max_block}-byte block size"))
+    } else {
+        DecodeErrorKind::DecompressionLimit { codec: "lz4", limit }
+    }
+}
+
+/// A slice being consumed from the front by the frame parsers.
+struct Cursor<'a> {
+    data: &'a [u8],
+    what: &'static str,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeErrorKind> {
+        if n > self.data.len() {
+            return Err(corrupt(self.what, format!("truncated: needed {n} bytes, {} remaining", self.data.len())));
+        }
+        let (head, tail) = self.data.split_at(n);
+        self.data = tail;
+        Ok(head)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeErrorKind> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
 }
 
 /// The xerial snappy-java framing Kafka's Java producer writes; librdkafka
@@ -87,17 +248,11 @@ const XERIAL_HEADER_LEN: usize = 16;
 fn snappy(data: &[u8], limit: usize) -> Result<Bytes, DecodeErrorKind> {
     let mut out = Vec::new();
     if data.starts_with(&XERIAL_MAGIC) {
-        let mut blocks = data.get(XERIAL_HEADER_LEN..).ok_or_else(|| corrupt("snappy", "truncated xerial header"))?;
-        while !blocks.is_empty() {
-            let (length, rest) = blocks
-                .split_first_chunk::<4>()
-                .ok_or_else(|| corrupt("snappy", "truncated xerial block length"))?;
-            let length = u32::from_be_bytes(*length) as usize;
-            let block = rest
-                .get(..length)
-                .ok_or_else(|| corrupt("snappy", format!("xerial block of {length} bytes is truncated")))?;
-            snappy_block(block, &mut out, limit)?;
-            blocks = &rest[length..];
+        let mut input = Cursor { data, what: "snappy" };
+        input.take(XERIAL_HEADER_LEN)?;
+        while !input.data.is_empty() {
+            let length = u32::from_be_bytes(input.array::<4>()?) as usize;
+            snappy_block(input.take(length)?, &mut out, limit)?;
         }
     } else {
         snappy_block(data, &mut out, limit)?;

@@ -116,6 +116,8 @@ pub enum DecodeErrorKind {
     UnknownCompression { codec: u8 },
     #[error("{codec} data decompresses past the limit of {limit} bytes")]
     DecompressionLimit { codec: &'static str, limit: usize },
+    #[error("{codec} window of {window} bytes exceeds the decompression limit of {limit} bytes")]
+    WindowTooLarge { codec: &'static str, window: u64, limit: usize },
     #[error("{codec} data is corrupt: {reason}")]
     CorruptCompressed { codec: &'static str, reason: String },
 }
