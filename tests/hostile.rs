@@ -27,7 +27,11 @@ fn allocation_bound(input_len: usize) -> usize {
 fn decode_hostile(frame: &[u8]) -> DecodeError {
     let frame = Bytes::copy_from_slice(frame);
     let (result, peak) = peak_allocation(|| decode_request(frame.clone()));
-    assert!(peak <= allocation_bound(frame.len()), "peak {peak} bytes for a {}-byte frame", frame.len());
+    assert!(
+        peak <= allocation_bound(frame.len()),
+        "peak {peak} bytes for a {}-byte frame",
+        frame.len()
+    );
     result.expect_err("hostile frame must be rejected").error
 }
 
@@ -59,10 +63,17 @@ fn produce_v3_with_topic_count_i32_max() {
     let error = decode_hostile(&frame);
     assert_eq!(
         error.kind,
-        DecodeErrorKind::CountExceedsRemaining { item: Item::Array, count: 0x7fff_ffff, remaining: 19 }
+        DecodeErrorKind::CountExceedsRemaining {
+            item: Item::Array,
+            count: 0x7fff_ffff,
+            remaining: 19
+        }
     );
     assert_eq!(error.offset, 18);
-    assert_eq!(error.to_string(), "array count 2147483647 exceeds 19 remaining bytes at offset 18");
+    assert_eq!(
+        error.to_string(),
+        "array count 2147483647 exceeds 19 remaining bytes at offset 18"
+    );
 }
 
 #[test]
@@ -73,7 +84,11 @@ fn compact_array_count_u32_max() {
     let error = decode_hostile(&frame);
     assert_eq!(
         error.kind,
-        DecodeErrorKind::CountExceedsRemaining { item: Item::Array, count: 0xffff_fffe, remaining: 4 }
+        DecodeErrorKind::CountExceedsRemaining {
+            item: Item::Array,
+            count: 0xffff_fffe,
+            remaining: 4
+        }
     );
     assert_eq!(error.offset, 11);
 }
@@ -85,7 +100,13 @@ fn string_lengths_below_minus_one() {
         frame.put_i16(length); // transactional id
         frame.put_slice(&[0; 12]);
         let error = decode_hostile(&frame);
-        assert_eq!(error.kind, DecodeErrorKind::NegativeLength { item: Item::String, length: i64::from(length) });
+        assert_eq!(
+            error.kind,
+            DecodeErrorKind::NegativeLength {
+                item: Item::String,
+                length: i64::from(length)
+            }
+        );
         assert_eq!(error.offset, 10);
     }
     // The client id in the header too.
@@ -93,7 +114,13 @@ fn string_lengths_below_minus_one() {
     frame.put_slice(&[0, 18, 0, 0, 0, 0, 0, 1]);
     frame.put_i16(-5);
     let error = decode_hostile(&frame);
-    assert_eq!(error.kind, DecodeErrorKind::NegativeLength { item: Item::String, length: -5 });
+    assert_eq!(
+        error.kind,
+        DecodeErrorKind::NegativeLength {
+            item: Item::String,
+            length: -5
+        }
+    );
     assert_eq!(error.offset, 8);
 }
 
@@ -151,7 +178,11 @@ fn fix_crc(batch: &mut BytesMut) {
 fn decode_batch_hostile(batch: &[u8], limits: BatchLimits, bound: usize) -> DecodeError {
     let batch = Bytes::copy_from_slice(batch);
     let (result, peak) = peak_allocation(|| decode_record_batches(batch.clone(), limits));
-    assert!(peak <= bound, "peak {peak} bytes for a {}-byte batch (bound {bound})", batch.len());
+    assert!(
+        peak <= bound,
+        "peak {peak} bytes for a {}-byte batch (bound {bound})",
+        batch.len()
+    );
     result.expect_err("hostile batch must be rejected")
 }
 
@@ -206,11 +237,20 @@ const BOMB_LIMIT: usize = 256 * 1024;
 /// and up to two 128 KiB blocks).
 fn assert_bomb_rejected(codec: Codec, payload: &[u8], decoder_state: usize) {
     let batch = batch_with_payload(codec, payload);
-    let limits = BatchLimits { max_decompressed_size: BOMB_LIMIT };
+    let limits = BatchLimits {
+        max_decompressed_size: BOMB_LIMIT,
+    };
     // The output may grow to the limit; nothing may grow past twice that.
     let bound = 2 * BOMB_LIMIT + decoder_state + allocation_bound(batch.len());
     let error = decode_batch_hostile(&batch, limits, bound);
-    assert_eq!(error.kind, DecodeErrorKind::DecompressionLimit { codec: codec.name(), limit: BOMB_LIMIT }, "{error}");
+    assert_eq!(
+        error.kind,
+        DecodeErrorKind::DecompressionLimit {
+            codec: codec.name(),
+            limit: BOMB_LIMIT
+        },
+        "{error}"
+    );
 }
 
 #[test]
@@ -233,16 +273,23 @@ fn zstd_bomb() {
     // ...and a large one, refused before the decoder reserves it.
     let payload = zstd::encode_all(&vec![0u8; BOMB_SIZE][..], 3).unwrap();
     let batch = batch_with_payload(Codec::Zstd, &payload);
-    let limits = BatchLimits { max_decompressed_size: BOMB_LIMIT };
+    let limits = BatchLimits {
+        max_decompressed_size: BOMB_LIMIT,
+    };
     let error = decode_batch_hostile(&batch, limits, allocation_bound(batch.len()));
-    assert!(matches!(error.kind, DecodeErrorKind::WindowTooLarge { codec: "zstd", .. }), "{error}");
+    assert!(
+        matches!(error.kind, DecodeErrorKind::WindowTooLarge { codec: "zstd", .. }),
+        "{error}"
+    );
 }
 
 #[test]
 fn snappy_bomb_claims_are_checked_before_allocating() {
     // A raw snappy block whose length preamble claims 2^32-1 bytes.
     assert_bomb_rejected(Codec::Snappy, &[0xff, 0xff, 0xff, 0xff, 0x0f, 0x00], 0);
-    let raw = snap::raw::Encoder::new().compress_vec(&vec![0u8; 4 * BOMB_LIMIT]).unwrap();
+    let raw = snap::raw::Encoder::new()
+        .compress_vec(&vec![0u8; 4 * BOMB_LIMIT])
+        .unwrap();
     assert_bomb_rejected(Codec::Snappy, &raw, 0);
 }
 
@@ -267,7 +314,10 @@ fn varints_of_six_or_more_bytes() {
     // Five bytes whose last carries bits past 32 are too long as well.
     let mut frame = header_v2(3, 12);
     frame.put_slice(&[0xff, 0xff, 0xff, 0xff, 0x1f]);
-    assert_eq!(decode_hostile(&frame).kind, DecodeErrorKind::VarintTooLong { max_bytes: 5 });
+    assert_eq!(
+        decode_hostile(&frame).kind,
+        DecodeErrorKind::VarintTooLong { max_bytes: 5 }
+    );
 }
 
 #[test]
@@ -281,7 +331,10 @@ fn size_prefix_of_i32_max_on_a_ten_byte_stream() {
     });
     assert_eq!(
         result.unwrap_err().kind,
-        DecodeErrorKind::FrameTooLarge { length: 0x7fff_ffff, max: 100 * 1024 * 1024 }
+        DecodeErrorKind::FrameTooLarge {
+            length: 0x7fff_ffff,
+            max: 100 * 1024 * 1024
+        }
     );
     assert!(peak <= allocation_bound(stream.len()), "peak {peak}");
     // With a limit that admits it, the splitter waits, holding only what came.

@@ -28,8 +28,12 @@ fn every_request_of_every_version_round_trips() {
                     .with_request_api_version(version)
                     .with_correlation_id(sample as i32)
                     .with_client_id((sample % 3 != 0).then(|| StrBytes::from_static_str("kafka-fuzz")));
-                let frame = encode_request(&header, &body)
-                    .unwrap_or_else(|e| panic!("{} v{version} seed {seed:#x}: kafka-protocol cannot encode: {e:#}\n{body:?}", api.name));
+                let frame = encode_request(&header, &body).unwrap_or_else(|e| {
+                    panic!(
+                        "{} v{version} seed {seed:#x}: kafka-protocol cannot encode: {e:#}\n{body:?}",
+                        api.name
+                    )
+                });
                 let decoded = decode_request(frame.slice(4..))
                     .unwrap_or_else(|e| panic!("{} v{version} seed {seed:#x}: {e}\n{body:?}", api.name));
                 assert_eq!(decoded.header, header, "{} v{version} seed {seed:#x}", api.name);
@@ -55,7 +59,7 @@ fn record_batches_of_every_codec_round_trip() {
             let batches = decode_record_batches(encoded, BatchLimits::default())
                 .unwrap_or_else(|e| panic!("{codec:?} sample {sample}: {e}"));
             // kafka-protocol may split the records over several batches.
-            assert!(batches.iter().all(|batch| batch.codec() == codec));
+            assert!(batches.iter().all(|batch| batch.codec == codec));
             let decoded: Vec<_> = batches.iter().flat_map(to_protocol_records).collect();
             assert_eq!(decoded, records, "{codec:?} sample {sample}");
         }

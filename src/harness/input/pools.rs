@@ -46,7 +46,11 @@ pub fn bytes(u: &mut Unstructured) -> Result<Bytes> {
 pub fn uuid(u: &mut Unstructured) -> Result<Uuid> {
     pooled(
         u,
-        &[Uuid::nil(), Uuid::from_u128(1), Uuid::from_u128(0x5eed_0000_0000_4000_8000_0000_0000_0002)],
+        &[
+            Uuid::nil(),
+            Uuid::from_u128(1),
+            Uuid::from_u128(0x5eed_0000_0000_4000_8000_0000_0000_0002),
+        ],
     )
 }
 

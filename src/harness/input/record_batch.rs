@@ -65,7 +65,14 @@ pub fn encode_record_batch(records: &[Record], codec: Codec) -> anyhow::Result<B
         Codec::Zstd => Compression::Zstd,
     };
     let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(&mut buf, records, &RecordEncodeOptions { version: 2, compression })?;
+    RecordBatchEncoder::encode(
+        &mut buf,
+        records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression,
+        },
+    )?;
     Ok(buf.freeze())
 }
 

@@ -63,7 +63,12 @@ fn corrupt(codec: &'static str, error: impl std::fmt::Display) -> DecodeErrorKin
 /// Reads a decoder to its end, appending at most `limit` bytes in all to
 /// `out`. The buffer grows with what the decoder actually produces, never
 /// with what the input claims.
-fn read_capped(decoder: impl Read, codec: &'static str, out: &mut Vec<u8>, limit: usize) -> Result<(), DecodeErrorKind> {
+fn read_capped(
+    decoder: impl Read,
+    codec: &'static str,
+    out: &mut Vec<u8>,
+    limit: usize,
+) -> Result<(), DecodeErrorKind> {
     let room = limit.saturating_sub(out.len()) as u64;
     decoder.take(room + 1).read_to_end(out).map_err(|e| corrupt(codec, e))?;
     if out.len() > limit {
@@ -88,7 +93,11 @@ fn zstd(mut data: &[u8], limit: usize) -> Result<Bytes, DecodeErrorKind> {
     while !data.is_empty() {
         let window = zstd_window_size(data)?;
         if window > limit as u64 {
-            return Err(DecodeErrorKind::WindowTooLarge { codec: "zstd", window, limit });
+            return Err(DecodeErrorKind::WindowTooLarge {
+                codec: "zstd",
+                window,
+                limit,
+            });
         }
         let decoder = ruzstd::decoding::StreamingDecoder::new(&mut data).map_err(|e| corrupt("zstd", e))?;
         read_capped(decoder, "zstd", &mut out, limit)?;
@@ -190,14 +199,13 @@ fn lz4_frame<'a>(data: &'a [u8], out: &mut Vec<u8>, limit: usize) -> Result<&'a 
         out.resize(start + room, 0);
         // Blocks may refer back into earlier blocks of the same frame.
         let (previous, rest) = out.split_at_mut(start);
-        let written = lz4_flex::block::decompress_into_with_dict(block, rest, &previous[frame_start..]).map_err(
-            |e| match e {
+        let written =
+            lz4_flex::block::decompress_into_with_dict(block, rest, &previous[frame_start..]).map_err(|e| match e {
                 lz4_flex::block::DecompressError::OutputTooSmall { expected, .. } => {
                     lz4_overflow(expected, max_block, limit)
                 }
                 other => corrupt("lz4", other),
-            },
-        )?;
+            })?;
         out.truncate(start + written);
     }
     if content_checksum {
@@ -210,7 +218,10 @@ fn lz4_frame<'a>(data: &'a [u8], out: &mut Vec<u8>, limit: usize) -> Result<&'a 
 /// corrupt, otherwise it is past the limit.
 fn lz4_overflow(size: usize, max_block: usize, limit: usize) -> DecodeErrorKind {
     if size > max_block {
-        corrupt("lz4", format!("block of {size} bytes exceeds the frame's {max_block}-byte block size"))
+        corrupt(
+            "lz4",
+            format!("block of {size} bytes exceeds the frame's {max_block}-byte block size"),
+        )
     } else {
         DecodeErrorKind::DecompressionLimit { codec: "lz4", limit }
     }
@@ -225,7 +236,10 @@ struct Cursor<'a> {
 impl<'a> Cursor<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeErrorKind> {
         if n > self.data.len() {
-            return Err(corrupt(self.what, format!("truncated: needed {n} bytes, {} remaining", self.data.len())));
+            return Err(corrupt(
+                self.what,
+                format!("truncated: needed {n} bytes, {} remaining", self.data.len()),
+            ));
         }
         let (head, tail) = self.data.split_at(n);
         self.data = tail;
@@ -273,4 +287,211 @@ fn snappy_block(block: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<(), Dec
         .decompress(block, &mut out[start..])
         .map_err(|e| corrupt("snappy", e))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use lz4_flex::frame::{BlockMode, BlockSize, FrameEncoder, FrameInfo};
+
+    use super::*;
+
+    /// `len` bytes of a 1000-byte pseudo-random pattern, repeated: it
+    /// compresses well, and later blocks can refer back into earlier ones.
+    fn pattern(len: usize) -> Vec<u8> {
+        let mut state = 0x2545_f491_u32;
+        let unit: Vec<u8> = (0..1000)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                state as u8
+            })
+            .collect();
+        unit.iter().copied().cycle().take(len).collect()
+    }
+
+    /// Bytes that do not compress.
+    fn noise(len: usize) -> Vec<u8> {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        (0..len)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                (state >> 56) as u8
+            })
+            .collect()
+    }
+
+    fn gzip_member(data: &[u8]) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(data).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    fn lz4_frame(data: &[u8], info: FrameInfo) -> Vec<u8> {
+        let mut encoder = FrameEncoder::with_frame_info(info, Vec::new());
+        encoder.write_all(data).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    /// 64 KiB blocks that may refer back into earlier ones.
+    fn linked() -> FrameInfo {
+        FrameInfo::new()
+            .block_size(BlockSize::Max64KB)
+            .block_mode(BlockMode::Linked)
+    }
+
+    /// A streamed zstd frame: no content size, a 1 KiB window.
+    fn zstd_frame(data: &[u8]) -> Vec<u8> {
+        let mut encoder = zstd::Encoder::new(Vec::new(), 3).unwrap();
+        encoder.window_log(10).unwrap();
+        encoder.write_all(data).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    /// snappy-java's framing: the header, then each block behind its length.
+    fn xerial(blocks: &[&[u8]]) -> Vec<u8> {
+        let mut out = [&XERIAL_MAGIC[..], &[0, 0, 0, 1, 0, 0, 0, 1]].concat();
+        for block in blocks {
+            let raw = snap::raw::Encoder::new().compress_vec(block).unwrap();
+            out.extend_from_slice(&(raw.len() as u32).to_be_bytes());
+            out.extend_from_slice(&raw);
+        }
+        out
+    }
+
+    fn decode(codec: Codec, data: Vec<u8>, limit: usize) -> Result<Vec<u8>, DecodeErrorKind> {
+        decompress(codec, data.into(), limit).map(|out| out.to_vec())
+    }
+
+    #[test]
+    fn snappy_xerial_and_raw() {
+        let (a, b) = (pattern(3000), noise(500));
+        let ab = [&a[..], &b[..]].concat();
+        assert_eq!(decode(Codec::Snappy, xerial(&[&a, &b]), ab.len()), Ok(ab));
+        assert_eq!(decode(Codec::Snappy, xerial(&[]), 0), Ok(vec![]));
+        let raw = snap::raw::Encoder::new().compress_vec(&a).unwrap();
+        assert_eq!(decode(Codec::Snappy, raw, a.len()), Ok(a));
+    }
+
+    #[test]
+    fn truncated_xerial_is_corrupt() {
+        let whole = xerial(&[b"first block", b"second"]);
+        let last = snap::raw::Encoder::new().compress_vec(b"second").unwrap().len();
+        for (len, reason) in [
+            (12, "truncated: needed 16 bytes, 12 remaining".to_string()),
+            (18, "truncated: needed 4 bytes, 2 remaining".to_string()),
+            (
+                whole.len() - 1,
+                format!("truncated: needed {last} bytes, {} remaining", last - 1),
+            ),
+        ] {
+            let expected = DecodeErrorKind::CorruptCompressed {
+                codec: "snappy",
+                reason,
+            };
+            assert_eq!(
+                decode(Codec::Snappy, whole[..len].to_vec(), 1 << 20),
+                Err(expected),
+                "cut at {len}"
+            );
+        }
+    }
+
+    #[test]
+    fn gzip_lz4_and_zstd_round_trip() {
+        for data in [vec![], b"x".to_vec(), pattern(5000), noise(5000), pattern(200_000)] {
+            // At least the 1 KiB window the streamed zstd frames declare; a
+            // single-segment frame's window is its content size.
+            let limit = data.len().max(1 << 10);
+            let single_segment = zstd::bulk::compress(&data, 3).unwrap();
+            for (codec, compressed) in [
+                (Codec::Gzip, gzip_member(&data)),
+                (Codec::Lz4, lz4_frame(&data, FrameInfo::new())),
+                (Codec::Lz4, lz4_frame(&data, linked())),
+                (Codec::Zstd, zstd_frame(&data)),
+                (Codec::Zstd, single_segment),
+            ] {
+                assert_eq!(
+                    decode(codec, compressed, limit).as_ref(),
+                    Ok(&data),
+                    "{codec:?} {}",
+                    data.len()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn lz4_frames_of_several_blocks() {
+        let data = pattern(200_000);
+        let independent = lz4_frame(&data, FrameInfo::new().block_size(BlockSize::Max64KB));
+        let linked_frame = lz4_frame(&data, linked());
+        // Linked blocks refer back into earlier ones, so they are smaller.
+        assert!(linked_frame.len() < independent.len() / 2);
+        let checked = linked()
+            .block_checksums(true)
+            .content_checksum(true)
+            .content_size(Some(data.len() as u64));
+        for frame in [independent, linked_frame, lz4_frame(&data, checked)] {
+            assert_eq!(decode(Codec::Lz4, frame, data.len()).as_ref(), Ok(&data));
+        }
+    }
+
+    #[test]
+    fn concatenated_frames_and_members() {
+        let (a, b) = (pattern(3000), noise(700));
+        let ab = [&a[..], &b[..]].concat();
+        let concat = |f: fn(&[u8]) -> Vec<u8>| [f(&a), f(&b)].concat();
+        let lz4 = |data: &[u8]| lz4_frame(data, linked());
+        let single_segment = |data: &[u8]| zstd::bulk::compress(data, 3).unwrap();
+        for (codec, data) in [
+            (Codec::Gzip, concat(gzip_member)),
+            (Codec::Zstd, concat(zstd_frame)),
+            (Codec::Zstd, concat(single_segment)),
+            (Codec::Lz4, concat(lz4)),
+        ] {
+            assert_eq!(decode(codec, data, ab.len()).as_ref(), Ok(&ab), "{codec:?}");
+        }
+    }
+
+    #[test]
+    fn output_exactly_at_the_limit() {
+        for data in [pattern(150_000), noise(150_000)] {
+            let (a, b) = data.split_at(data.len() / 2);
+            for (codec, compressed) in [
+                (Codec::Gzip, gzip_member(&data)),
+                // The limit holds across xerial blocks and lz4 blocks.
+                (Codec::Snappy, xerial(&[a, b])),
+                (Codec::Lz4, lz4_frame(&data, linked())),
+                (Codec::Zstd, zstd_frame(&data)),
+            ] {
+                let at_limit = decode(codec, compressed.clone(), data.len());
+                assert_eq!(at_limit.as_ref(), Ok(&data), "{codec:?}");
+                let limit = data.len() - 1;
+                let expected = DecodeErrorKind::DecompressionLimit {
+                    codec: codec.name(),
+                    limit,
+                };
+                assert_eq!(decode(codec, compressed, limit), Err(expected), "{codec:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn codec_from_attributes() {
+        for (bits, codec) in (0..).zip(Codec::ALL) {
+            // Timestamp type, transactional and control bits do not matter.
+            for attributes in [bits, bits | 0x38] {
+                assert_eq!(Codec::from_attributes(attributes), Ok(codec), "{attributes:#x}");
+            }
+        }
+        for codec in 5..=7u8 {
+            let expected = Err(DecodeErrorKind::UnknownCompression { codec });
+            assert_eq!(Codec::from_attributes(i16::from(codec)), expected);
+        }
+    }
 }

@@ -60,17 +60,9 @@ pub enum DecodeErrorKind {
         remaining: usize,
     },
     #[error("{item} count {count} exceeds {remaining} remaining bytes")]
-    CountExceedsRemaining {
-        item: Item,
-        count: i64,
-        remaining: usize,
-    },
+    CountExceedsRemaining { item: Item, count: i64, remaining: usize },
     #[error("{item} length {length} exceeds {remaining} remaining bytes")]
-    LengthExceedsRemaining {
-        item: Item,
-        length: i64,
-        remaining: usize,
-    },
+    LengthExceedsRemaining { item: Item, length: i64, remaining: usize },
     #[error("{item} length {length} is negative")]
     NegativeLength { item: Item, length: i64 },
     #[error("null {item} where the field is not nullable")]
@@ -84,11 +76,7 @@ pub enum DecodeErrorKind {
     #[error("tagged field {tag} is not valid in version {version}")]
     TaggedFieldNotInVersion { tag: u32, version: i16 },
     #[error("tagged field {tag} declares {declared} bytes but its value used {used}")]
-    TaggedFieldSizeMismatch {
-        tag: u32,
-        declared: usize,
-        used: usize,
-    },
+    TaggedFieldSizeMismatch { tag: u32, declared: usize, used: usize },
     #[error("frame length {length} is negative")]
     NegativeFrameLength { length: i32 },
     #[error("frame length {length} exceeds the maximum of {max} bytes")]
@@ -117,7 +105,11 @@ pub enum DecodeErrorKind {
     #[error("{codec} data decompresses past the limit of {limit} bytes")]
     DecompressionLimit { codec: &'static str, limit: usize },
     #[error("{codec} window of {window} bytes exceeds the decompression limit of {limit} bytes")]
-    WindowTooLarge { codec: &'static str, window: u64, limit: usize },
+    WindowTooLarge {
+        codec: &'static str,
+        window: u64,
+        limit: usize,
+    },
     #[error("{codec} data is corrupt: {reason}")]
     CorruptCompressed { codec: &'static str, reason: String },
 }

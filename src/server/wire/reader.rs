@@ -111,17 +111,23 @@ impl BoundedReader {
 
     /// An unsigned LEB128 value of at most `max_bytes` bytes whose bits fit in
     /// `bits`: longer encodings, and a last byte carrying bits past the type's
-    /// width, are rejected (as Apache Kafka's `ByteUtils` does).
+    /// width, are rejected. Apache Kafka's `ByteUtils` rejects the former too
+    /// but silently drops the latter's extra bits; such an encoding is never
+    /// written by a correct client, so here it is an error rather than a
+    /// silently different value.
     fn unsigned_leb128(&mut self, max_bytes: usize, bits: u32) -> Result<u64, DecodeError> {
         let start = self.offset();
         let mut value: u64 = 0;
         for i in 0..max_bytes {
             let Some(&byte) = self.data.get(self.pos) else {
-                return Err(self.error(DecodeErrorKind::Truncated {
-                    what: "varint",
-                    needed: i + 1,
-                    remaining: i,
-                }));
+                return Err(self.error_at(
+                    start,
+                    DecodeErrorKind::Truncated {
+                        what: "varint",
+                        needed: i + 1,
+                        remaining: i,
+                    },
+                ));
             };
             self.pos += 1;
             let shift = 7 * i as u32;
@@ -208,7 +214,12 @@ impl BoundedReader {
         let start = self.offset();
         let bytes = self.bytes_exact(length, "string")?;
         StrBytes::from_utf8(bytes).map(Some).map_err(|e| {
-            self.error_at(start, DecodeErrorKind::InvalidUtf8 { valid_up_to: e.valid_up_to() })
+            self.error_at(
+                start,
+                DecodeErrorKind::InvalidUtf8 {
+                    valid_up_to: e.valid_up_to(),
+                },
+            )
         })
     }
 
@@ -283,5 +294,296 @@ impl BoundedReader {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn reader(bytes: &[u8]) -> BoundedReader {
+        BoundedReader::new(Bytes::copy_from_slice(bytes))
+    }
+
+    fn err(kind: DecodeErrorKind, offset: usize) -> DecodeError {
+        DecodeError::new(kind, offset)
+    }
+
+    fn too_long(max_bytes: usize) -> DecodeErrorKind {
+        DecodeErrorKind::VarintTooLong { max_bytes }
+    }
+
+    fn truncated(what: &'static str, needed: usize, remaining: usize) -> DecodeErrorKind {
+        DecodeErrorKind::Truncated {
+            what,
+            needed,
+            remaining,
+        }
+    }
+
+    /// Reads each case with `read`, followed by a sentinel byte that must be
+    /// left unread on success.
+    fn check<T: PartialEq + std::fmt::Debug>(
+        cases: &[(&[u8], Result<T, DecodeError>)],
+        read: impl Fn(&mut BoundedReader) -> Result<T, DecodeError>,
+    ) {
+        for (bytes, expected) in cases {
+            let mut r = reader(&[bytes, &[0xee][..]].concat());
+            assert_eq!(&read(&mut r), expected, "{bytes:02x?}");
+            if expected.is_ok() {
+                assert_eq!(r.offset(), bytes.len(), "{bytes:02x?}");
+            }
+        }
+    }
+
+    #[test]
+    fn unsigned_varints() {
+        check(
+            &[
+                (&[0x00], Ok(0)),
+                (&[0x7f], Ok(127)),
+                (&[0x80, 0x01], Ok(128)),
+                (&[0xac, 0x02], Ok(300)),
+                (&[0xff, 0xff, 0xff, 0xff, 0x0f], Ok(u32::MAX)),
+                // Non-minimal encodings are accepted, as Apache Kafka does.
+                (&[0x80, 0x00], Ok(0)),
+                (&[0xff, 0x80, 0x80, 0x80, 0x00], Ok(127)),
+                // Bits past 32 in the fifth byte, or a sixth byte.
+                (&[0xff, 0xff, 0xff, 0xff, 0x1f], Err(err(too_long(5), 0))),
+                (&[0x80, 0x80, 0x80, 0x80, 0x10], Err(err(too_long(5), 0))),
+                (&[0x80, 0x80, 0x80, 0x80, 0x80, 0x00], Err(err(too_long(5), 0))),
+            ],
+            BoundedReader::unsigned_varint,
+        );
+    }
+
+    #[test]
+    fn truncated_varints_name_their_first_byte() {
+        for (bytes, needed) in [(&[][..], 1), (&[0x80], 2), (&[0xff, 0xff, 0xff], 4)] {
+            let mut r = BoundedReader::at(Bytes::copy_from_slice(bytes), 10);
+            let expected = err(truncated("varint", needed, needed - 1), 10);
+            assert_eq!(r.clone().unsigned_varint(), Err(expected.clone()));
+            assert_eq!(r.varlong(), Err(expected));
+        }
+    }
+
+    #[test]
+    fn zig_zag_varints_and_varlongs() {
+        check(
+            &[
+                (&[0x00], Ok(0)),
+                (&[0x01], Ok(-1)),
+                (&[0x02], Ok(1)),
+                (&[0x03], Ok(-2)),
+                (&[0xfe, 0xff, 0xff, 0xff, 0x0f], Ok(i32::MAX)),
+                (&[0xff, 0xff, 0xff, 0xff, 0x0f], Ok(i32::MIN)),
+                (&[0xff, 0xff, 0xff, 0xff, 0x1f], Err(err(too_long(5), 0))),
+            ],
+            BoundedReader::varint,
+        );
+        let max = [&[0xfe][..], &[0xff; 8], &[0x01]].concat();
+        let min = [&[0xff; 9][..], &[0x01]].concat();
+        let excess = [&[0xff; 9][..], &[0x02]].concat();
+        let eleven = [&[0x80; 10][..], &[0x00]].concat();
+        check(
+            &[
+                (&[0x01], Ok(-1)),
+                (&[0x02], Ok(1)),
+                (&max, Ok(i64::MAX)),
+                (&min, Ok(i64::MIN)),
+                (&excess, Err(err(too_long(10), 0))),
+                (&eleven, Err(err(too_long(10), 0))),
+            ],
+            BoundedReader::varlong,
+        );
+    }
+
+    #[test]
+    fn nullable_strings() {
+        let s = |value: &str| Ok(Some(value.to_string()));
+        let invalid = |valid_up_to, offset| err(DecodeErrorKind::InvalidUtf8 { valid_up_to }, offset);
+        let exceeds = |length, remaining| {
+            let kind = DecodeErrorKind::LengthExceedsRemaining {
+                item: Item::String,
+                length,
+                remaining,
+            };
+            Err(err(kind, 0))
+        };
+        let negative = DecodeErrorKind::NegativeLength {
+            item: Item::String,
+            length: -2,
+        };
+        let read = |compact| move |r: &mut BoundedReader| Ok(r.nullable_string(compact)?.map(|s| s.to_string()));
+        check(
+            &[
+                (&[0, 3, b'a', b'b', b'c'], s("abc")),
+                (&[0, 0], s("")),
+                (&[0xff, 0xff], Ok(None)),
+                (&[0, 3, b'a', 0xff, b'b'], Err(invalid(1, 2))),
+                (&[0xff, 0xfe], Err(err(negative, 0))),
+                // The sentinel byte counts as remaining.
+                (&[0, 5, b'a'], exceeds(5, 2)),
+            ],
+            read(false),
+        );
+        check(
+            &[
+                (&[4, b'a', b'b', b'c'], s("abc")),
+                (&[1], s("")),
+                (&[0], Ok(None)),
+                (&[4, b'a', b'b', 0xc3], Err(invalid(2, 1))),
+                (&[6, b'a'], exceeds(5, 2)),
+            ],
+            read(true),
+        );
+    }
+
+    #[test]
+    fn nullable_bytes() {
+        let exceeds = DecodeErrorKind::LengthExceedsRemaining {
+            item: Item::Bytes,
+            length: 9,
+            remaining: 2,
+        };
+        let negative = DecodeErrorKind::NegativeLength {
+            item: Item::Bytes,
+            length: -2,
+        };
+        let some = |bytes: &'static [u8]| Ok(Some(Bytes::from_static(bytes)));
+        check(
+            &[
+                (&[0, 0, 0, 2, 1, 2], some(&[1, 2])),
+                (&[0, 0, 0, 0], some(&[])),
+                (&[0xff, 0xff, 0xff, 0xff], Ok(None)),
+                (&[0, 0, 0, 9, 1], Err(err(exceeds.clone(), 0))),
+                (&[0xff, 0xff, 0xff, 0xfe], Err(err(negative, 0))),
+            ],
+            |r| r.nullable_bytes(false),
+        );
+        check(
+            &[
+                (&[3, 1, 2], some(&[1, 2])),
+                (&[0], Ok(None)),
+                (&[10, 1], Err(err(exceeds, 0))),
+            ],
+            |r| r.nullable_bytes(true),
+        );
+    }
+
+    #[test]
+    fn array_lengths() {
+        let exceeds = |count, remaining| {
+            let kind = DecodeErrorKind::CountExceedsRemaining {
+                item: Item::Array,
+                count,
+                remaining,
+            };
+            Err(err(kind, 0))
+        };
+        let negative = Err(err(
+            DecodeErrorKind::NegativeLength {
+                item: Item::Array,
+                length: -2,
+            },
+            0,
+        ));
+        // (prefix, compact, min_element_size, expected); each prefix is
+        // followed by 8 bytes.
+        let cases: &[(&[u8], bool, usize, _)] = &[
+            (&[0xff, 0xff, 0xff, 0xff], false, 4, Ok(None)),
+            (&[0], true, 4, Ok(None)),
+            (&[0, 0, 0, 2], false, 4, Ok(Some(2))),
+            (&[3], true, 4, Ok(Some(2))),
+            (&[0, 0, 0, 3], false, 4, exceeds(3, 8)),
+            (&[4], true, 4, exceeds(3, 8)),
+            // A minimum size of 0 counts as 1.
+            (&[0, 0, 0, 9], false, 0, exceeds(9, 8)),
+            (&[0xff, 0xff, 0xff, 0xfe], false, 1, negative),
+        ];
+        for (prefix, compact, min_size, expected) in cases {
+            let mut r = reader(&[prefix, &[0; 8][..]].concat());
+            assert_eq!(&r.array_len(*compact, *min_size), expected, "{prefix:02x?}");
+        }
+    }
+
+    #[test]
+    fn sub_readers_report_absolute_offsets() {
+        let mut outer = BoundedReader::at(Bytes::from_static(&[1, 2, 3, 4, 5, 6, 7]), 100);
+        assert_eq!(outer.i16(), Ok(0x0102));
+        let mut inner = outer.sub_reader(3, "inner").unwrap();
+        assert_eq!((outer.offset(), inner.offset(), inner.remaining()), (105, 102, 3));
+        assert_eq!(inner.i8(), Ok(3));
+        assert_eq!(inner.i32(), Err(err(truncated("int32", 4, 2), 103)));
+        let nested = inner.sub_reader(2, "nested").unwrap();
+        let trailing = DecodeErrorKind::TrailingBytes {
+            what: "nested",
+            count: 2,
+        };
+        assert_eq!(nested.finish("nested"), Err(err(trailing, 103)));
+        assert_eq!(inner.finish("inner"), Ok(()));
+        assert_eq!(
+            outer.sub_reader(3, "tail").unwrap_err(),
+            err(truncated("tail", 3, 2), 105)
+        );
+    }
+
+    /// The unknown fields of a tagged section, and the values of tag 5.
+    type Section = (BTreeMap<i32, Bytes>, Vec<i8>);
+
+    /// Reads a tagged section in which tag 5 is known and holds one int8.
+    fn tagged(bytes: &[u8]) -> (BoundedReader, Result<Section, DecodeError>) {
+        let mut r = reader(bytes);
+        let mut unknown = BTreeMap::new();
+        let mut known = Vec::new();
+        let result = r.tagged_fields(&mut unknown, |tag, field| {
+            if tag != 5 {
+                return Ok(false);
+            }
+            known.push(field.i8()?);
+            Ok(true)
+        });
+        (r, result.map(|()| (unknown, known)))
+    }
+
+    #[test]
+    fn tagged_fields_keep_unknown_tags_raw() {
+        // Tag 2 (2 bytes), known tag 5 (1 byte), tag 300 (empty), then one
+        // byte after the section.
+        let (r, result) = tagged(&[3, 2, 2, 0xaa, 0xbb, 5, 1, 7, 0xac, 0x02, 0, 0xee]);
+        let unknown = BTreeMap::from([(2, Bytes::from_static(&[0xaa, 0xbb])), (300, Bytes::new())]);
+        assert_eq!(result, Ok((unknown, vec![7])));
+        assert_eq!(r.offset(), 11);
+        let trailing = DecodeErrorKind::TrailingBytes {
+            what: "section",
+            count: 1,
+        };
+        assert_eq!(r.finish("section"), Err(err(trailing, 11)));
+    }
+
+    #[test]
+    fn tagged_field_errors() {
+        let mismatch = DecodeErrorKind::TaggedFieldSizeMismatch {
+            tag: 5,
+            declared: 3,
+            used: 1,
+        };
+        let count = DecodeErrorKind::CountExceedsRemaining {
+            item: Item::TaggedField,
+            count: 3,
+            remaining: 2,
+        };
+        for (bytes, expected) in [
+            // Known tag 5 declares 3 bytes but its reader uses 1.
+            (&[1, 5, 3, 7, 8, 9][..], err(mismatch, 4)),
+            // Three fields cannot fit in two bytes.
+            (&[3, 0, 0], err(count, 0)),
+            // A field declaring more bytes than remain.
+            (&[1, 2, 4, 7], err(truncated("tagged field", 4, 1), 3)),
+        ] {
+            assert_eq!(tagged(bytes).1, Err(expected), "{bytes:02x?}");
+        }
     }
 }

@@ -45,6 +45,8 @@ pub struct RecordBatch {
     pub magic: i8,
     pub crc: u32,
     pub attributes: i16,
+    /// The codec of `attributes`, checked when the batch was decoded.
+    pub codec: Codec,
     pub last_offset_delta: i32,
     pub base_timestamp: i64,
     pub max_timestamp: i64,
@@ -55,11 +57,6 @@ pub struct RecordBatch {
 }
 
 impl RecordBatch {
-    pub fn codec(&self) -> Codec {
-        // Checked when the batch was decoded.
-        Codec::from_attributes(self.attributes).unwrap_or(Codec::None)
-    }
-
     /// Timestamps are log-append times rather than create times.
     pub fn is_log_append_time(&self) -> bool {
         self.attributes & 0x08 != 0
@@ -116,9 +113,20 @@ fn read_batch(reader: &mut BoundedReader, limits: BatchLimits) -> Result<RecordB
     let partition_leader_epoch = peek.i32()?;
     let magic = peek.i8()?;
     if magic != 2 {
-        return Err(DecodeError::new(DecodeErrorKind::UnsupportedMagic { magic }, start + MAGIC_OFFSET));
+        return Err(DecodeError::new(
+            DecodeErrorKind::UnsupportedMagic { magic },
+            start + MAGIC_OFFSET,
+        ));
     }
-    let length_error = |reason| DecodeError::new(DecodeErrorKind::InvalidBatchLength { length: batch_length, reason }, length_at);
+    let length_error = |reason| {
+        DecodeError::new(
+            DecodeErrorKind::InvalidBatchLength {
+                length: batch_length,
+                reason,
+            },
+            length_at,
+        )
+    };
     let total = usize::try_from(batch_length)
         .map_err(|_| length_error("negative"))?
         .checked_add(LENGTH_FIELD_END)
@@ -133,7 +141,10 @@ fn read_batch(reader: &mut BoundedReader, limits: BatchLimits) -> Result<RecordB
     let crc = batch_reader.u32()?;
     let actual = crc32c::crc32c(&whole[CRC_START..]);
     if crc != actual {
-        return Err(DecodeError::new(DecodeErrorKind::CrcMismatch { expected: crc, actual }, start + MAGIC_OFFSET + 1));
+        return Err(DecodeError::new(
+            DecodeErrorKind::CrcMismatch { expected: crc, actual },
+            start + MAGIC_OFFSET + 1,
+        ));
     }
     let attributes_at = batch_reader.offset();
     let attributes = batch_reader.i16()?;
@@ -145,6 +156,7 @@ fn read_batch(reader: &mut BoundedReader, limits: BatchLimits) -> Result<RecordB
         magic,
         crc,
         attributes,
+        codec,
         last_offset_delta: batch_reader.i32()?,
         base_timestamp: batch_reader.i64()?,
         max_timestamp: batch_reader.i64()?,
@@ -159,7 +171,10 @@ fn read_batch(reader: &mut BoundedReader, limits: BatchLimits) -> Result<RecordB
     let payload = batch_reader.bytes_exact(batch_reader.remaining(), "records")?;
     if declared < 0 {
         return Err(DecodeError::new(
-            DecodeErrorKind::NegativeLength { item: Item::Records, length: i64::from(declared) },
+            DecodeErrorKind::NegativeLength {
+                item: Item::Records,
+                length: i64::from(declared),
+            },
             count_at,
         ));
     }
@@ -168,11 +183,11 @@ fn read_batch(reader: &mut BoundedReader, limits: BatchLimits) -> Result<RecordB
     let mut records = match codec {
         Codec::None => BoundedReader::at(payload, payload_at),
         _ => BoundedReader::new(
-            decompress(codec, payload, limits.max_decompressed_size).map_err(|kind| DecodeError::new(kind, payload_at))?,
+            decompress(codec, payload, limits.max_decompressed_size)
+                .map_err(|kind| DecodeError::new(kind, payload_at))?,
         ),
     };
-    records
-        .checked_count(Item::Records, i64::from(declared), MIN_RECORD_SIZE, count_at)?;
+    records.checked_count(Item::Records, i64::from(declared), MIN_RECORD_SIZE, count_at)?;
     let count = declared as usize;
     batch.records.reserve_exact(count);
     for found in 0..count {
@@ -189,7 +204,13 @@ fn read_record(reader: &mut BoundedReader) -> Result<Record, DecodeError> {
     let length_at = reader.offset();
     let length = reader.varint()?;
     let size = usize::try_from(length).map_err(|_| {
-        DecodeError::new(DecodeErrorKind::NegativeLength { item: Item::Records, length: i64::from(length) }, length_at)
+        DecodeError::new(
+            DecodeErrorKind::NegativeLength {
+                item: Item::Records,
+                length: i64::from(length),
+            },
+            length_at,
+        )
     })?;
     let mut record = reader.sub_reader(size, "record")?;
     let value = Record {
@@ -201,7 +222,10 @@ fn read_record(reader: &mut BoundedReader) -> Result<Record, DecodeError> {
         headers: read_headers(&mut record)?,
     };
     if !record.is_empty() {
-        return Err(record.error(DecodeErrorKind::RecordLengthMismatch { length, used: size - record.remaining() }));
+        return Err(record.error(DecodeErrorKind::RecordLengthMismatch {
+            length,
+            used: size - record.remaining(),
+        }));
     }
     Ok(value)
 }
@@ -212,7 +236,10 @@ fn read_headers(reader: &mut BoundedReader) -> Result<Vec<RecordHeader>, DecodeE
     // A header is at least a key length and a value length.
     if count < 0 {
         return Err(DecodeError::new(
-            DecodeErrorKind::NegativeLength { item: Item::RecordHeaders, length: i64::from(count) },
+            DecodeErrorKind::NegativeLength {
+                item: Item::RecordHeaders,
+                length: i64::from(count),
+            },
             start,
         ));
     }
@@ -223,8 +250,14 @@ fn read_headers(reader: &mut BoundedReader) -> Result<Vec<RecordHeader>, DecodeE
         let key_at = reader.offset();
         let key = varint_bytes(reader, Item::HeaderKey)?
             .ok_or_else(|| DecodeError::new(DecodeErrorKind::UnexpectedNull { item: Item::HeaderKey }, key_at))?;
-        let key = StrBytes::from_utf8(key)
-            .map_err(|e| DecodeError::new(DecodeErrorKind::InvalidUtf8 { valid_up_to: e.valid_up_to() }, key_at))?;
+        let key = StrBytes::from_utf8(key).map_err(|e| {
+            DecodeError::new(
+                DecodeErrorKind::InvalidUtf8 {
+                    valid_up_to: e.valid_up_to(),
+                },
+                key_at,
+            )
+        })?;
         let value = varint_bytes(reader, Item::HeaderValue)?;
         headers.push(RecordHeader { key, value });
     }
@@ -237,9 +270,19 @@ fn varint_bytes(reader: &mut BoundedReader, item: Item) -> Result<Option<Bytes>,
     let length = reader.varint()?;
     match length {
         -1 => Ok(None),
-        length if length < 0 => Err(DecodeError::new(DecodeErrorKind::NegativeLength { item, length: i64::from(length) }, start)),
+        length if length < 0 => Err(DecodeError::new(
+            DecodeErrorKind::NegativeLength {
+                item,
+                length: i64::from(length),
+            },
+            start,
+        )),
         length if length as usize > reader.remaining() => Err(DecodeError::new(
-            DecodeErrorKind::LengthExceedsRemaining { item, length: i64::from(length), remaining: reader.remaining() },
+            DecodeErrorKind::LengthExceedsRemaining {
+                item,
+                length: i64::from(length),
+                remaining: reader.remaining(),
+            },
             start,
         )),
         length => reader.bytes_exact(length as usize, "record bytes").map(Some),

@@ -63,12 +63,19 @@ impl WireValue for Option<StrBytes> {
     }
 }
 
+/// Reads a value of a nullable encoding where this field forbids null.
+fn non_null<T>(reader: &mut BoundedReader, version: Version, item: Item) -> Result<T, DecodeError>
+where
+    Option<T>: WireValue,
+{
+    let start = reader.offset();
+    Option::<T>::read(reader, version)?.ok_or_else(|| DecodeError::new(DecodeErrorKind::UnexpectedNull { item }, start))
+}
+
 impl WireValue for StrBytes {
     const MIN_SIZE: usize = 1;
     fn read(reader: &mut BoundedReader, version: Version) -> Result<Self, DecodeError> {
-        let start = reader.offset();
-        Option::<StrBytes>::read(reader, version)?
-            .ok_or_else(|| DecodeError::new(DecodeErrorKind::UnexpectedNull { item: Item::String }, start))
+        non_null(reader, version, Item::String)
     }
 }
 
@@ -82,9 +89,7 @@ impl WireValue for Option<Bytes> {
 impl WireValue for Bytes {
     const MIN_SIZE: usize = 1;
     fn read(reader: &mut BoundedReader, version: Version) -> Result<Self, DecodeError> {
-        let start = reader.offset();
-        Option::<Bytes>::read(reader, version)?
-            .ok_or_else(|| DecodeError::new(DecodeErrorKind::UnexpectedNull { item: Item::Bytes }, start))
+        non_null(reader, version, Item::Bytes)
     }
 }
 
@@ -127,8 +132,6 @@ impl<T: WireValue> WireValue for Option<Vec<T>> {
 impl<T: WireValue> WireValue for Vec<T> {
     const MIN_SIZE: usize = 1;
     fn read(reader: &mut BoundedReader, version: Version) -> Result<Self, DecodeError> {
-        let start = reader.offset();
-        Option::<Vec<T>>::read(reader, version)?
-            .ok_or_else(|| DecodeError::new(DecodeErrorKind::UnexpectedNull { item: Item::Array }, start))
+        non_null(reader, version, Item::Array)
     }
 }

@@ -1,0 +1,199 @@
+//! Our request decoder against `kafka-protocol`'s on realistic frames.
+//!
+//! Criterion measures each decoder; then both run side by side in this
+//! process, interleaved round by round so that machine noise hits both
+//! alike, and a table prints the ratio (theirs / ours: above 1.0 means ours
+//! is faster).
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use bytes::Bytes;
+use criterion::{Criterion, Throughput};
+use kafka_fuzz::harness::input::{encode_record_batch, encode_request};
+use kafka_fuzz::server::wire::{BatchLimits, Codec, decode_record_batches, decode_request};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{
+    ApiKey, FetchRequest, MetadataRequest, ProduceRequest, RequestHeader, RequestKind, TopicName,
+};
+use kafka_protocol::protocol::{StrBytes, decode_request_header_from_buffer};
+use kafka_protocol::records::{Record, RecordBatchDecoder, TimestampType};
+
+fn records(count: usize) -> Bytes {
+    let records: Vec<Record> = (0..count)
+        .map(|i| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: 1000,
+            producer_epoch: 0,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: i as i32,
+            timestamp: 1_700_000_000_000 + i as i64,
+            key: Some(Bytes::from(format!("key-{i}"))),
+            value: Some(Bytes::from(vec![b'v'; 100])),
+            headers: Default::default(),
+        })
+        .collect();
+    encode_record_batch(&records, Codec::None).unwrap()
+}
+
+fn topic() -> TopicName {
+    TopicName(StrBytes::from_static_str("events"))
+}
+
+fn produce(records: Bytes) -> RequestKind {
+    let partition = PartitionProduceData::default()
+        .with_index(0)
+        .with_records(Some(records));
+    let topic = TopicProduceData::default()
+        .with_name(topic())
+        .with_partition_data(vec![partition]);
+    ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(30_000)
+        .with_topic_data(vec![topic])
+        .into()
+}
+
+fn fetch() -> RequestKind {
+    let partitions = (0..8)
+        .map(|p| {
+            FetchPartition::default()
+                .with_partition(p)
+                .with_fetch_offset(1000)
+                .with_partition_max_bytes(1 << 20)
+        })
+        .collect();
+    let topic = FetchTopic::default().with_topic(topic()).with_partitions(partitions);
+    FetchRequest::default()
+        .with_max_wait_ms(500)
+        .with_min_bytes(1)
+        .with_max_bytes(50 << 20)
+        .with_topics(vec![topic])
+        .into()
+}
+
+fn metadata() -> RequestKind {
+    let topics = ["events", "orders", "payments", "audit"]
+        .iter()
+        .map(|name| MetadataRequestTopic::default().with_name(Some(TopicName(StrBytes::from_static_str(name)))))
+        .collect();
+    MetadataRequest::default().with_topics(Some(topics)).into()
+}
+
+/// (name, frame without its size prefix)
+fn frames() -> Vec<(String, Bytes)> {
+    let cases: Vec<(&str, ApiKey, Vec<i16>, RequestKind)> = vec![
+        ("Produce 1 record", ApiKey::Produce, vec![3, 9], produce(records(1))),
+        (
+            "Produce 100 records",
+            ApiKey::Produce,
+            vec![3, 9],
+            produce(records(100)),
+        ),
+        ("Fetch 8 partitions", ApiKey::Fetch, vec![4, 12], fetch()),
+        ("Metadata 4 topics", ApiKey::Metadata, vec![1, 12], metadata()),
+    ];
+    let mut out = Vec::new();
+    for (name, key, versions, body) in cases {
+        for version in versions {
+            let header = RequestHeader::default()
+                .with_request_api_key(key as i16)
+                .with_request_api_version(version)
+                .with_correlation_id(1)
+                .with_client_id(Some(StrBytes::from_static_str("rdkafka")));
+            let frame = encode_request(&header, &body).unwrap().slice(4..);
+            out.push((format!("{name} v{version}"), frame));
+        }
+    }
+    out
+}
+
+fn ours(frame: &Bytes) {
+    black_box(decode_request(frame.clone()).unwrap());
+}
+
+fn theirs(frame: &Bytes) {
+    let mut buf = frame.clone();
+    let header = decode_request_header_from_buffer(&mut buf).unwrap();
+    let key = ApiKey::try_from(header.request_api_key).unwrap();
+    black_box(RequestKind::decode(key, &mut buf, header.request_api_version).unwrap());
+}
+
+fn ours_batch(batch: &Bytes) {
+    black_box(decode_record_batches(batch.clone(), BatchLimits::default()).unwrap());
+}
+
+fn theirs_batch(batch: &Bytes) {
+    black_box(RecordBatchDecoder::decode_all(&mut batch.clone()).unwrap());
+}
+
+type Decoder = fn(&Bytes);
+
+/// Every case: name, input, our decoder, the reference decoder.
+fn cases() -> Vec<(String, Bytes, Decoder, Decoder)> {
+    let mut cases: Vec<(String, Bytes, Decoder, Decoder)> = frames()
+        .into_iter()
+        .map(|(name, frame)| (name, frame, ours as Decoder, theirs as Decoder))
+        .collect();
+    cases.push(("RecordBatch 100 records".into(), records(100), ours_batch, theirs_batch));
+    cases
+}
+
+/// Median nanoseconds per call of each decoder, measured in alternating
+/// rounds.
+fn side_by_side(input: &Bytes, ours: Decoder, theirs: Decoder) -> (f64, f64) {
+    const ROUNDS: usize = 31;
+    let mut iterations = 1u32;
+    // Size a round to about 2 ms.
+    loop {
+        let start = Instant::now();
+        for _ in 0..iterations {
+            ours(input);
+        }
+        if start.elapsed().as_micros() > 2_000 {
+            break;
+        }
+        iterations *= 2;
+    }
+    let time = |f: Decoder| {
+        let start = Instant::now();
+        for _ in 0..iterations {
+            f(input);
+        }
+        start.elapsed().as_nanos() as f64 / f64::from(iterations)
+    };
+    let (mut a, mut b): (Vec<f64>, Vec<f64>) = (0..ROUNDS).map(|_| (time(ours), time(theirs))).unzip();
+    a.sort_by(f64::total_cmp);
+    b.sort_by(f64::total_cmp);
+    (a[ROUNDS / 2], b[ROUNDS / 2])
+}
+
+fn main() {
+    let mut criterion = Criterion::default().configure_from_args();
+    let cases = cases();
+    for (name, input, our_decoder, their_decoder) in &cases {
+        let mut group = criterion.benchmark_group(name.as_str());
+        group.throughput(Throughput::Bytes(input.len() as u64));
+        group.bench_function("kafka-fuzz", |b| b.iter(|| our_decoder(input)));
+        group.bench_function("kafka-protocol", |b| b.iter(|| their_decoder(input)));
+        group.finish();
+    }
+    criterion.final_summary();
+
+    println!("\n| input | bytes | kafka-fuzz ns | kafka-protocol ns | ratio (theirs / ours) |");
+    println!("|---|---:|---:|---:|---:|");
+    for (name, input, our_decoder, their_decoder) in &cases {
+        let (ours_ns, theirs_ns) = side_by_side(input, *our_decoder, *their_decoder);
+        println!(
+            "| {name} | {} | {ours_ns:.0} | {theirs_ns:.0} | {:.2} |",
+            input.len(),
+            theirs_ns / ours_ns
+        );
+    }
+}

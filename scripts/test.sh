@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The test command: sets up what it needs on a fresh machine, then checks
+# formatting, lints and runs every test. Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "set-up: Rust components"
+command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup first" >&2; exit 1; }
+installed=$(rustup component list --installed 2>/dev/null || true)
+for component in rustfmt clippy; do
+  grep -q "^$component" <<<"$installed" || rustup component add "$component"
+done
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets --locked -- -D warnings
+
+step "cargo test"
+cargo test --locked
