@@ -95,7 +95,8 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "cannot encode Metadata response v1: Failed to encode \
-             kafka_protocol::messages::metadata_response::MetadataResponse v1 body"
+             kafka_protocol::messages::metadata_response::MetadataResponse v1 body: \
+             A field is set that is not available on the selected protocol version"
         );
         assert_eq!(
             error.source.root_cause().to_string(),
