@@ -4,17 +4,34 @@ use std::fmt;
 
 /// A decoding failure: its kind and the byte offset (from the start of the
 /// frame, or of the decompressed records for bytes inside a compressed batch)
-/// where the bad item starts.
+/// where the bad item starts. Read them as `error.kind` and `error.offset`.
+///
+/// Boxed, so that every `Result` on the decoder's hot path stays one pointer
+/// wide: errors are rare, reads are not.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(transparent)]
+pub struct DecodeError(Box<ErrorAt>);
+
+/// What `DecodeError` holds.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{kind} at offset {offset}")]
-pub struct DecodeError {
+pub struct ErrorAt {
     pub kind: DecodeErrorKind,
     pub offset: usize,
 }
 
 impl DecodeError {
+    #[cold]
     pub fn new(kind: DecodeErrorKind, offset: usize) -> Self {
-        Self { kind, offset }
+        Self(Box::new(ErrorAt { kind, offset }))
+    }
+}
+
+impl std::ops::Deref for DecodeError {
+    type Target = ErrorAt;
+
+    fn deref(&self) -> &ErrorAt {
+        &self.0
     }
 }
 

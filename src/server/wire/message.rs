@@ -81,6 +81,7 @@ macro_rules! supported_apis {
         ];
 
         /// Reads a request body of a supported API at a supported version.
+        #[inline]
         pub(crate) fn read_body(key: ApiKey, reader: &mut BoundedReader, version: Version) -> Result<RequestKind, DecodeError> {
             Ok(match key {
                 $(ApiKey::$key => <kafka_protocol::messages::$request as WireValue>::read(reader, version)?.into(),)*

@@ -18,7 +18,7 @@ pub(crate) mod schema;
 mod value;
 
 pub use compression::{Codec, decompress};
-pub use error::{DecodeError, DecodeErrorKind, Item};
+pub use error::{DecodeError, DecodeErrorKind, ErrorAt, Item};
 pub use frame::{DEFAULT_MAX_FRAME_SIZE, FrameSplitter, size_prefixed};
 pub use message::{SUPPORTED_APIS, SupportedApi, supported_api};
 pub use reader::BoundedReader;

@@ -15,6 +15,8 @@ use super::error::{DecodeError, DecodeErrorKind, Item};
 pub struct BoundedReader {
     data: Bytes,
     pos: usize,
+    /// Reads stop here: `data.len()`, or less inside `limited`.
+    end: usize,
     /// Offset of `data[0]` in the outermost buffer, so errors inside a
     /// sub-reader still name the byte in the frame.
     base: usize,
@@ -27,18 +29,27 @@ impl BoundedReader {
 
     /// A reader whose first byte sits at `base` in some enclosing buffer.
     pub fn at(data: Bytes, base: usize) -> Self {
-        Self { data, pos: 0, base }
+        let end = data.len();
+        Self {
+            data,
+            pos: 0,
+            end,
+            base,
+        }
     }
 
     /// Offset of the next byte, counted from the start of the outermost buffer.
+    #[inline]
     pub fn offset(&self) -> usize {
         self.base + self.pos
     }
 
+    #[inline]
     pub fn remaining(&self) -> usize {
-        self.data.len() - self.pos
+        self.end - self.pos
     }
 
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.remaining() == 0
     }
@@ -60,6 +71,7 @@ impl BoundedReader {
         }
     }
 
+    #[inline]
     fn take(&mut self, n: usize, what: &'static str) -> Result<&[u8], DecodeError> {
         if n > self.remaining() {
             return Err(self.error(DecodeErrorKind::Truncated {
@@ -73,6 +85,7 @@ impl BoundedReader {
         Ok(&self.data[start..self.pos])
     }
 
+    #[inline]
     fn take_array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], DecodeError> {
         let bytes = self.take(N, what)?;
         let mut out = [0u8; N];
@@ -80,31 +93,38 @@ impl BoundedReader {
         Ok(out)
     }
 
+    #[inline]
     pub fn i8(&mut self) -> Result<i8, DecodeError> {
         Ok(i8::from_be_bytes(self.take_array("int8")?))
     }
 
+    #[inline]
     pub fn i16(&mut self) -> Result<i16, DecodeError> {
         Ok(i16::from_be_bytes(self.take_array("int16")?))
     }
 
+    #[inline]
     pub fn i32(&mut self) -> Result<i32, DecodeError> {
         Ok(i32::from_be_bytes(self.take_array("int32")?))
     }
 
+    #[inline]
     pub fn u32(&mut self) -> Result<u32, DecodeError> {
         Ok(u32::from_be_bytes(self.take_array("uint32")?))
     }
 
+    #[inline]
     pub fn i64(&mut self) -> Result<i64, DecodeError> {
         Ok(i64::from_be_bytes(self.take_array("int64")?))
     }
 
     /// Kafka reads any non-zero byte as true.
+    #[inline]
     pub fn bool(&mut self) -> Result<bool, DecodeError> {
         Ok(self.i8()? != 0)
     }
 
+    #[inline]
     pub fn uuid(&mut self) -> Result<Uuid, DecodeError> {
         Ok(Uuid::from_bytes(self.take_array("uuid")?))
     }
@@ -115,11 +135,12 @@ impl BoundedReader {
     /// but silently drops the latter's extra bits; such an encoding is never
     /// written by a correct client, so here it is an error rather than a
     /// silently different value.
+    #[inline]
     fn unsigned_leb128(&mut self, max_bytes: usize, bits: u32) -> Result<u64, DecodeError> {
         let start = self.offset();
         let mut value: u64 = 0;
         for i in 0..max_bytes {
-            let Some(&byte) = self.data.get(self.pos) else {
+            let Some(&byte) = self.data[..self.end].get(self.pos) else {
                 return Err(self.error_at(
                     start,
                     DecodeErrorKind::Truncated {
@@ -143,24 +164,28 @@ impl BoundedReader {
         Err(self.error_at(start, DecodeErrorKind::VarintTooLong { max_bytes }))
     }
 
+    #[inline]
     pub fn unsigned_varint(&mut self) -> Result<u32, DecodeError> {
         // The width check in `unsigned_leb128` keeps the value within 32 bits.
         Ok(self.unsigned_leb128(5, 32)? as u32)
     }
 
     /// Zig-zag encoded signed 32-bit varint (record fields).
+    #[inline]
     pub fn varint(&mut self) -> Result<i32, DecodeError> {
         let raw = self.unsigned_varint()?;
         Ok(((raw >> 1) as i32) ^ -((raw & 1) as i32))
     }
 
     /// Zig-zag encoded signed 64-bit varint (record fields).
+    #[inline]
     pub fn varlong(&mut self) -> Result<i64, DecodeError> {
         let raw = self.unsigned_leb128(10, 64)?;
         Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64))
     }
 
     /// Checks a wire length read at offset `start` against the bytes left; `Ok(None)` for null (-1).
+    #[inline]
     fn checked_length(&self, item: Item, length: i64, start: usize) -> Result<Option<usize>, DecodeError> {
         if length == -1 {
             return Ok(None);
@@ -183,6 +208,7 @@ impl BoundedReader {
 
     /// The length prefix of a string or bytes field: int16 / int32 in classic
     /// encodings, unsigned varint of length + 1 in compact ones.
+    #[inline]
     fn length_prefix(&mut self, item: Item, compact: bool) -> Result<Option<usize>, DecodeError> {
         let start = self.offset();
         let length = match (compact, item) {
@@ -194,12 +220,14 @@ impl BoundedReader {
     }
 
     /// The next `length` bytes as a zero-copy slice.
+    #[inline]
     pub fn bytes_exact(&mut self, length: usize, what: &'static str) -> Result<Bytes, DecodeError> {
         let start = self.pos;
         self.take(length, what)?;
         Ok(self.data.slice(start..self.pos))
     }
 
+    #[inline]
     pub fn nullable_bytes(&mut self, compact: bool) -> Result<Option<Bytes>, DecodeError> {
         match self.length_prefix(Item::Bytes, compact)? {
             None => Ok(None),
@@ -207,6 +235,7 @@ impl BoundedReader {
         }
     }
 
+    #[inline]
     pub fn nullable_string(&mut self, compact: bool) -> Result<Option<StrBytes>, DecodeError> {
         let Some(length) = self.length_prefix(Item::String, compact)? else {
             return Ok(None);
@@ -226,6 +255,7 @@ impl BoundedReader {
     /// Reads an array count (int32, or compact varint of count + 1) and checks
     /// that `count` elements of at least `min_element_size` bytes each can fit
     /// in what remains; `Ok(None)` for a null array.
+    #[inline]
     pub fn array_len(&mut self, compact: bool, min_element_size: usize) -> Result<Option<usize>, DecodeError> {
         let start = self.offset();
         let count = if compact {
@@ -237,6 +267,7 @@ impl BoundedReader {
     }
 
     /// Checks an element count read at offset `start`; `Ok(None)` for -1 (null).
+    #[inline]
     pub fn checked_count(
         &self,
         item: Item,
@@ -264,6 +295,36 @@ impl BoundedReader {
         Ok(BoundedReader::at(data, base))
     }
 
+    /// Runs `read` over exactly the next `length` bytes: it cannot read past
+    /// them, and bytes it leaves unread are an error made by `leftover` from
+    /// the count it used. No buffer is cloned: this is on the per-record path.
+    pub fn limited<T>(
+        &mut self,
+        length: usize,
+        what: &'static str,
+        read: impl FnOnce(&mut Self) -> Result<T, DecodeError>,
+        leftover: impl FnOnce(usize) -> DecodeErrorKind,
+    ) -> Result<T, DecodeError> {
+        if length > self.remaining() {
+            return Err(self.error(DecodeErrorKind::Truncated {
+                what,
+                needed: length,
+                remaining: self.remaining(),
+            }));
+        }
+        let (outer_end, start) = (self.end, self.pos);
+        self.end = self.pos + length;
+        let value = read(self);
+        let unread = self.remaining();
+        self.end = outer_end;
+        let value = value?;
+        if unread > 0 {
+            return Err(self.error(leftover(length - unread)));
+        }
+        debug_assert_eq!(self.pos, start + length);
+        Ok(value)
+    }
+
     /// Reads a tagged-field section. `known` decodes a tag it recognises from
     /// a reader limited to that field's bytes and returns true; unrecognised
     /// tags are kept, raw, in `unknown` (a later duplicate replaces an earlier
@@ -280,18 +341,23 @@ impl BoundedReader {
         for _ in 0..count {
             let tag = self.unsigned_varint()?;
             let size = self.unsigned_varint()? as usize;
-            let mut field = self.sub_reader(size, "tagged field")?;
-            if known(tag, &mut field)? {
-                if !field.is_empty() {
-                    return Err(field.error(DecodeErrorKind::TaggedFieldSizeMismatch {
-                        tag,
-                        declared: size,
-                        used: size - field.remaining(),
-                    }));
-                }
-            } else {
-                unknown.insert(tag as i32, field.data);
-            }
+            let recognised = self.limited(
+                size,
+                "tagged field",
+                |field| {
+                    if !known(tag, field)? {
+                        // Unknown: keep the raw bytes, all of them.
+                        unknown.insert(tag as i32, field.bytes_exact(field.remaining(), "tagged field")?);
+                    }
+                    Ok(())
+                },
+                |used| DecodeErrorKind::TaggedFieldSizeMismatch {
+                    tag,
+                    declared: size,
+                    used,
+                },
+            );
+            recognised?;
         }
         Ok(())
     }

@@ -212,22 +212,21 @@ fn read_record(reader: &mut BoundedReader) -> Result<Record, DecodeError> {
             length_at,
         )
     })?;
-    let mut record = reader.sub_reader(size, "record")?;
-    let value = Record {
-        attributes: record.i8()?,
-        timestamp_delta: record.varlong()?,
-        offset_delta: record.varint()?,
-        key: varint_bytes(&mut record, Item::RecordKey)?,
-        value: varint_bytes(&mut record, Item::RecordValue)?,
-        headers: read_headers(&mut record)?,
-    };
-    if !record.is_empty() {
-        return Err(record.error(DecodeErrorKind::RecordLengthMismatch {
-            length,
-            used: size - record.remaining(),
-        }));
-    }
-    Ok(value)
+    reader.limited(
+        size,
+        "record",
+        |record| {
+            Ok(Record {
+                attributes: record.i8()?,
+                timestamp_delta: record.varlong()?,
+                offset_delta: record.varint()?,
+                key: varint_bytes(record, Item::RecordKey)?,
+                value: varint_bytes(record, Item::RecordValue)?,
+                headers: read_headers(record)?,
+            })
+        },
+        |used| DecodeErrorKind::RecordLengthMismatch { length, used },
+    )
 }
 
 fn read_headers(reader: &mut BoundedReader) -> Result<Vec<RecordHeader>, DecodeError> {

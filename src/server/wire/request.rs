@@ -44,6 +44,9 @@ fn describe(header: &Option<HeaderPrefix>) -> String {
 }
 
 /// Decodes one frame (without its size prefix) into a request.
+// Inlined so the large `Request` is built where the caller keeps it rather
+// than copied out through each layer of `Result`.
+#[inline]
 pub fn decode_request(frame: Bytes) -> Result<Request, RequestError> {
     let mut reader = BoundedReader::new(frame);
     let prefix = read_prefix(&mut reader).map_err(|error| RequestError { header: None, error })?;

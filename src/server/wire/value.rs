@@ -31,6 +31,7 @@ pub trait WireValue: Sized {
     /// be checked against the remaining bytes before anything is allocated.
     const MIN_SIZE: usize;
 
+    #[inline]
     fn read(reader: &mut BoundedReader, version: Version) -> Result<Self, DecodeError>;
 }
 
@@ -38,7 +39,8 @@ macro_rules! fixed_size_values {
     ($($ty:ty => $method:ident, $size:expr;)*) => {$(
         impl WireValue for $ty {
             const MIN_SIZE: usize = $size;
-            fn read(reader: &mut BoundedReader, _: Version) -> Result<Self, DecodeError> {
+            #[inline]
+    fn read(reader: &mut BoundedReader, _: Version) -> Result<Self, DecodeError> {
                 reader.$method().map(Into::into)
             }
         }
@@ -58,12 +60,14 @@ fixed_size_values! {
 
 impl WireValue for Option<StrBytes> {
     const MIN_SIZE: usize = 1;
+    #[inline]
     fn read(reader: &mut BoundedReader, version: Version) -> Result<Self, DecodeError> {
         reader.nullable_string(version.flexible)
     }
 }
 
 /// Reads a value of a nullable encoding where this field forbids null.
+#[inline]
 fn non_null<T>(reader: &mut BoundedReader, version: Version, item: Item) -> Result<T, DecodeError>
 where
     Option<T>: WireValue,
@@ -74,6 +78,7 @@ where
 
 impl WireValue for StrBytes {
     const MIN_SIZE: usize = 1;
+    #[inline]
     fn read(reader: &mut BoundedReader, version: Version) -> Result<Self, DecodeError> {
         non_null(reader, version, Item::String)
     }
@@ -81,6 +86,7 @@ impl WireValue for StrBytes {
 
 impl WireValue for Option<Bytes> {
     const MIN_SIZE: usize = 1;
+    #[inline]
     fn read(reader: &mut BoundedReader, version: Version) -> Result<Self, DecodeError> {
         reader.nullable_bytes(version.flexible)
     }
@@ -88,6 +94,7 @@ impl WireValue for Option<Bytes> {
 
 impl WireValue for Bytes {
     const MIN_SIZE: usize = 1;
+    #[inline]
     fn read(reader: &mut BoundedReader, version: Version) -> Result<Self, DecodeError> {
         non_null(reader, version, Item::Bytes)
     }
@@ -98,13 +105,15 @@ macro_rules! string_newtypes {
     ($($ty:ty),*) => {$(
         impl WireValue for $ty {
             const MIN_SIZE: usize = 1;
-            fn read(reader: &mut BoundedReader, version: Version) -> Result<Self, DecodeError> {
+            #[inline]
+    fn read(reader: &mut BoundedReader, version: Version) -> Result<Self, DecodeError> {
                 StrBytes::read(reader, version).map(Self)
             }
         }
         impl WireValue for Option<$ty> {
             const MIN_SIZE: usize = 1;
-            fn read(reader: &mut BoundedReader, version: Version) -> Result<Self, DecodeError> {
+            #[inline]
+    fn read(reader: &mut BoundedReader, version: Version) -> Result<Self, DecodeError> {
                 Ok(Option::<StrBytes>::read(reader, version)?.map(<$ty>::from))
             }
         }
@@ -113,15 +122,21 @@ macro_rules! string_newtypes {
 
 string_newtypes!(TopicName, GroupId, TransactionalId);
 
+/// How many bytes of array storage one remaining input byte may reserve.
+const PREALLOCATION_PER_INPUT_BYTE: usize = 16;
+
 impl<T: WireValue> WireValue for Option<Vec<T>> {
     const MIN_SIZE: usize = 1;
+    #[inline]
     fn read(reader: &mut BoundedReader, version: Version) -> Result<Self, DecodeError> {
         let Some(count) = reader.array_len(version.flexible, T::MIN_SIZE)? else {
             return Ok(None);
         };
-        // `count * T::MIN_SIZE <= remaining` was checked, so this capacity is
-        // bounded by the input; never reserve more than the input could fill.
-        let mut items = Vec::with_capacity(count.min(reader.remaining() / size_of::<T>().max(1) + 1));
+        // `count * T::MIN_SIZE <= remaining` was checked; the reservation is
+        // also capped at a fixed multiple of the remaining input, so a count
+        // of small wire elements cannot reserve room for huge structs.
+        let cap = reader.remaining() * PREALLOCATION_PER_INPUT_BYTE / size_of::<T>().max(1) + 1;
+        let mut items = Vec::with_capacity(count.min(cap));
         for _ in 0..count {
             items.push(T::read(reader, version)?);
         }
@@ -131,6 +146,7 @@ impl<T: WireValue> WireValue for Option<Vec<T>> {
 
 impl<T: WireValue> WireValue for Vec<T> {
     const MIN_SIZE: usize = 1;
+    #[inline]
     fn read(reader: &mut BoundedReader, version: Version) -> Result<Self, DecodeError> {
         non_null(reader, version, Item::Array)
     }
