@@ -80,13 +80,23 @@ macro_rules! supported_apis {
             $(SupportedApi { key: ApiKey::$key, name: stringify!($key), versions: <kafka_protocol::messages::$request as Message>::VERSIONS },)*
         ];
 
-        /// Reads a request body of a supported API at a supported version.
+        /// Reads a request body of a supported API at a supported version
+        /// into `body`, which it replaces: the large `RequestKind` is built
+        /// in place instead of being moved out through `Result`s.
         #[inline]
-        pub(crate) fn read_body(key: ApiKey, reader: &mut BoundedReader, version: Version) -> Result<RequestKind, DecodeError> {
-            Ok(match key {
-                $(ApiKey::$key => <kafka_protocol::messages::$request as WireValue>::read(reader, version)?.into(),)*
+        pub(crate) fn read_body(
+            key: ApiKey,
+            reader: &mut BoundedReader,
+            version: Version,
+            body: &mut RequestKind,
+        ) -> Result<(), DecodeError> {
+            match key {
+                $(ApiKey::$key => {
+                    *body = RequestKind::$key(<kafka_protocol::messages::$request as WireValue>::read(reader, version)?)
+                })*
                 _ => return Err(reader.error(DecodeErrorKind::UnsupportedApiKey { api_key: key as i16 })),
-            })
+            }
+            Ok(())
         }
     };
 }

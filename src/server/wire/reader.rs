@@ -63,6 +63,32 @@ impl BoundedReader {
         DecodeError::new(kind, offset)
     }
 
+    // Error construction stays out of line so the inlined read paths are small.
+    #[cold]
+    #[inline(never)]
+    fn truncated(&self, needed: usize, what: &'static str) -> DecodeError {
+        self.error(DecodeErrorKind::Truncated {
+            what,
+            needed,
+            remaining: self.remaining(),
+        })
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn bad_length(&self, item: Item, length: i64, start: usize) -> DecodeError {
+        let kind = if length < 0 {
+            DecodeErrorKind::NegativeLength { item, length }
+        } else {
+            DecodeErrorKind::LengthExceedsRemaining {
+                item,
+                length,
+                remaining: self.remaining(),
+            }
+        };
+        self.error_at(start, kind)
+    }
+
     /// Fails unless every byte was consumed.
     pub fn finish(&self, what: &'static str) -> Result<(), DecodeError> {
         match self.remaining() {
@@ -74,11 +100,7 @@ impl BoundedReader {
     #[inline]
     fn take(&mut self, n: usize, what: &'static str) -> Result<&[u8], DecodeError> {
         if n > self.remaining() {
-            return Err(self.error(DecodeErrorKind::Truncated {
-                what,
-                needed: n,
-                remaining: self.remaining(),
-            }));
+            return Err(self.truncated(n, what));
         }
         let start = self.pos;
         self.pos += n;
@@ -166,6 +188,13 @@ impl BoundedReader {
 
     #[inline]
     pub fn unsigned_varint(&mut self) -> Result<u32, DecodeError> {
+        // Most varints on the wire are one byte: counts, small lengths.
+        if let Some(&byte) = self.data[..self.end].get(self.pos)
+            && byte < 0x80
+        {
+            self.pos += 1;
+            return Ok(u32::from(byte));
+        }
         // The width check in `unsigned_leb128` keeps the value within 32 bits.
         Ok(self.unsigned_leb128(5, 32)? as u32)
     }
@@ -190,18 +219,8 @@ impl BoundedReader {
         if length == -1 {
             return Ok(None);
         }
-        if length < 0 {
-            return Err(self.error_at(start, DecodeErrorKind::NegativeLength { item, length }));
-        }
-        if length as u64 > self.remaining() as u64 {
-            return Err(self.error_at(
-                start,
-                DecodeErrorKind::LengthExceedsRemaining {
-                    item,
-                    length,
-                    remaining: self.remaining(),
-                },
-            ));
+        if length < 0 || length as u64 > self.remaining() as u64 {
+            return Err(self.bad_length(item, length, start));
         }
         Ok(Some(length as usize))
     }

@@ -44,9 +44,6 @@ fn describe(header: &Option<HeaderPrefix>) -> String {
 }
 
 /// Decodes one frame (without its size prefix) into a request.
-// Inlined so the large `Request` is built where the caller keeps it rather
-// than copied out through each layer of `Result`.
-#[inline]
 pub fn decode_request(frame: Bytes) -> Result<Request, RequestError> {
     let mut reader = BoundedReader::new(frame);
     let prefix = read_prefix(&mut reader).map_err(|error| RequestError { header: None, error })?;
@@ -83,9 +80,14 @@ pub fn decode_request(frame: Bytes) -> Result<Request, RequestError> {
         version: prefix.api_version,
         flexible: api.is_flexible(prefix.api_version),
     };
-    let body = read_body(api.key, &mut reader, version).map_err(fail)?;
+    // A placeholder body, replaced in place by `read_body`.
+    let mut request = Request {
+        header,
+        body: RequestKind::ApiVersions(Default::default()),
+    };
+    read_body(api.key, &mut reader, version, &mut request.body).map_err(fail)?;
     reader.finish("request body").map_err(fail)?;
-    Ok(Request { header, body })
+    Ok(request)
 }
 
 fn read_prefix(reader: &mut BoundedReader) -> Result<HeaderPrefix, DecodeError> {

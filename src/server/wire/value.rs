@@ -31,7 +31,6 @@ pub trait WireValue: Sized {
     /// be checked against the remaining bytes before anything is allocated.
     const MIN_SIZE: usize;
 
-    #[inline]
     fn read(reader: &mut BoundedReader, version: Version) -> Result<Self, DecodeError>;
 }
 
