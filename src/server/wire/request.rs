@@ -80,10 +80,11 @@ pub fn decode_request(frame: Bytes) -> Result<Request, RequestError> {
         version: prefix.api_version,
         flexible: api.is_flexible(prefix.api_version),
     };
-    // A placeholder body, replaced in place by `read_body`.
+    // A placeholder body, replaced in place by `read_body`; InitProducerId's
+    // default is the cheapest to build and drop (no strings).
     let mut request = Request {
         header,
-        body: RequestKind::ApiVersions(Default::default()),
+        body: RequestKind::InitProducerId(Default::default()),
     };
     read_body(api.key, &mut reader, version, &mut request.body).map_err(fail)?;
     reader.finish("request body").map_err(fail)?;
