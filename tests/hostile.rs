@@ -200,6 +200,24 @@ fn record_batch_claiming_i32_max_records() {
 }
 
 #[test]
+fn record_batch_with_negative_record_count() {
+    for count in [-1i32, -2, i32::MIN] {
+        let mut batch = valid_batch(Codec::None);
+        batch[57..61].copy_from_slice(&count.to_be_bytes());
+        fix_crc(&mut batch);
+        let error = decode_batch_hostile(&batch, BatchLimits::default(), allocation_bound(batch.len()));
+        assert_eq!(
+            error.kind,
+            DecodeErrorKind::NegativeLength {
+                item: Item::Records,
+                length: i64::from(count)
+            }
+        );
+        assert_eq!(error.offset, 57);
+    }
+}
+
+#[test]
 fn record_batch_with_bad_crc_magic_and_codec() {
     let mut batch = valid_batch(Codec::None);
     batch[30] ^= 0x40;

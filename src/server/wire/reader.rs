@@ -307,6 +307,21 @@ impl BoundedReader {
         Ok(Some(count as usize))
     }
 
+    /// `checked_count` for counts without a null (record and header counts):
+    /// every negative count is an error.
+    pub fn checked_count_not_null(
+        &self,
+        item: Item,
+        count: i32,
+        min_element_size: usize,
+        start: usize,
+    ) -> Result<usize, DecodeError> {
+        match self.checked_count(item, i64::from(count), min_element_size, start)? {
+            Some(count) => Ok(count),
+            None => Err(self.bad_length(item, i64::from(count), start)),
+        }
+    }
+
     /// A reader over the next `length` bytes, which this reader skips.
     pub fn sub_reader(&mut self, length: usize, what: &'static str) -> Result<BoundedReader, DecodeError> {
         let base = self.offset();

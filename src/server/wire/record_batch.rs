@@ -169,15 +169,6 @@ fn read_batch(reader: &mut BoundedReader, limits: BatchLimits) -> Result<RecordB
     let declared = batch_reader.i32()?;
     let payload_at = batch_reader.offset();
     let payload = batch_reader.bytes_exact(batch_reader.remaining(), "records")?;
-    if declared < 0 {
-        return Err(DecodeError::new(
-            DecodeErrorKind::NegativeLength {
-                item: Item::Records,
-                length: i64::from(declared),
-            },
-            count_at,
-        ));
-    }
     // Offsets inside compressed data count from the start of the
     // decompressed bytes: there is no other place to point at.
     let mut records = match codec {
@@ -187,8 +178,7 @@ fn read_batch(reader: &mut BoundedReader, limits: BatchLimits) -> Result<RecordB
                 .map_err(|kind| DecodeError::new(kind, payload_at))?,
         ),
     };
-    records.checked_count(Item::Records, i64::from(declared), MIN_RECORD_SIZE, count_at)?;
-    let count = declared as usize;
+    let count = records.checked_count_not_null(Item::Records, declared, MIN_RECORD_SIZE, count_at)?;
     batch.records.reserve_exact(count);
     for found in 0..count {
         if records.is_empty() {
@@ -233,17 +223,7 @@ fn read_headers(reader: &mut BoundedReader) -> Result<Vec<RecordHeader>, DecodeE
     let start = reader.offset();
     let count = reader.varint()?;
     // A header is at least a key length and a value length.
-    if count < 0 {
-        return Err(DecodeError::new(
-            DecodeErrorKind::NegativeLength {
-                item: Item::RecordHeaders,
-                length: i64::from(count),
-            },
-            start,
-        ));
-    }
-    reader.checked_count(Item::RecordHeaders, i64::from(count), 2, start)?;
-    let count = count as usize;
+    let count = reader.checked_count_not_null(Item::RecordHeaders, count, 2, start)?;
     let mut headers = Vec::with_capacity(count.min(reader.remaining() / size_of::<RecordHeader>() + 1));
     for _ in 0..count {
         let key_at = reader.offset();
