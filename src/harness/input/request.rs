@@ -99,10 +99,7 @@ macro_rules! arbitrary_body {
         /// A request body of `api` at `version`, with only the fields that
         /// exist at that version set.
         pub fn arbitrary_request(u: &mut Unstructured, api: SupportedApi, version: i16) -> Result<RequestKind> {
-            let version = Version {
-                version,
-                flexible: api.is_flexible(version),
-            };
+            let version = api.version(version);
             Ok(match api.key {
                 $(ApiKey::$key => kafka_protocol::messages::$request::arbitrary_at(u, version)?.into(),)*
                 _ => return Err(arbitrary::Error::IncorrectFormat),

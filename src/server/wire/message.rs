@@ -66,10 +66,14 @@ pub struct SupportedApi {
 }
 
 impl SupportedApi {
-    /// Whether a version of this API uses the flexible encoding, which is
-    /// also what selects request header v2 (Apache Kafka's rule).
-    pub fn is_flexible(&self, version: i16) -> bool {
-        self.key.request_header_version(version) >= 2
+    /// How a body of this API is read at `version`: flexible (compact
+    /// encodings, tagged fields) exactly where the request header is v2,
+    /// Apache Kafka's rule.
+    pub fn version(&self, version: i16) -> Version {
+        Version {
+            version,
+            flexible: self.key.request_header_version(version) >= 2,
+        }
     }
 }
 

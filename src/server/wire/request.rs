@@ -6,7 +6,6 @@ use kafka_protocol::messages::{RequestHeader, RequestKind};
 use super::error::{DecodeError, DecodeErrorKind};
 use super::message::{read_body, supported_api};
 use super::reader::BoundedReader;
-use super::value::Version;
 
 /// A decoded request frame.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,10 +75,7 @@ pub fn decode_request(frame: Bytes) -> Result<Request, RequestError> {
         .with_request_api_version(prefix.api_version)
         .with_correlation_id(prefix.correlation_id);
     read_header_rest(&mut reader, header_version, &mut header).map_err(fail)?;
-    let version = Version {
-        version: prefix.api_version,
-        flexible: api.is_flexible(prefix.api_version),
-    };
+    let version = api.version(prefix.api_version);
     // A placeholder body, replaced in place by `read_body`; InitProducerId's
     // default is the cheapest to build and drop (no strings).
     let mut request = Request {
