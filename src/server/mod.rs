@@ -1,3 +1,4 @@
 //! The reference server: the system under test that ships with kafka-fuzz.
 
+pub mod broker;
 pub mod wire;

@@ -1,0 +1,247 @@
+//! From a request frame to a response frame: decode, route to the API's
+//! handler, encode at the request's version.
+
+use bytes::Bytes;
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::{ApiKey, ApiVersionsResponse, RequestKind, ResponseKind};
+use kafka_protocol::protocol::StrBytes;
+
+use super::clock::Clock;
+use super::config::BrokerConfig;
+use super::groups::{GroupSettings, Groups};
+use super::produce_api::ProducerIds;
+use super::topics::Topics;
+use crate::server::wire::{
+    DecodeError, DecodeErrorKind, EncodeError, HeaderPrefix, RequestError, decode_request, encode_response, supported_api,
+};
+
+/// What a request gets back.
+#[derive(Debug)]
+pub enum Reply {
+    /// A size-prefixed response frame.
+    Response(Bytes),
+    /// Nothing: a Produce with acks=0.
+    NoResponse,
+    /// Kafka would answer later (a Fetch short of `min_bytes`, a join or sync
+    /// waiting for the rest of the group): `Broker::resume` it when the
+    /// broker changed or at its deadline.
+    Parked(Parked),
+}
+
+/// A request whose answer waits.
+#[derive(Debug)]
+pub struct Parked {
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    deadline_ms: i64,
+    pub(super) waiting: Waiting,
+}
+
+impl Parked {
+    /// When the wait is over and the request is answered regardless.
+    pub fn deadline_ms(&self) -> i64 {
+        self.deadline_ms
+    }
+}
+
+/// What a parked request waits for.
+#[derive(Debug)]
+pub(super) enum Waiting {
+    Fetch(kafka_protocol::messages::FetchRequest),
+    Join {
+        group_id: StrBytes,
+        member_id: StrBytes,
+    },
+    Sync {
+        group_id: StrBytes,
+        member_id: StrBytes,
+        generation: i32,
+    },
+}
+
+/// A handler's answer: now, never, or after a wait.
+pub(super) enum Answer {
+    Now(ResponseKind),
+    Nothing,
+    Wait { waiting: Waiting, deadline_ms: i64 },
+}
+
+/// Why a connection must be closed.
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    /// A frame Kafka does not answer: unreadable, unknown api key,
+    /// unsupported version (except ApiVersions), malformed body.
+    #[error("cannot decode request: {0}")]
+    Undecodable(#[from] RequestError),
+    /// A response the broker built but could not encode: a bug in the
+    /// broker, reported rather than hidden.
+    #[error(transparent)]
+    Unencodable(#[from] EncodeError),
+    /// A Produce with acks=0 failed: Kafka closes the connection, the only
+    /// way to tell a client that does not read responses.
+    #[error("produce with acks=0 (correlation id {correlation_id}) failed with {error}")]
+    UnacknowledgedProduceFailed { correlation_id: i32, error: ResponseError },
+}
+
+/// One Kafka broker, in memory.
+pub struct Broker {
+    pub(super) config: BrokerConfig,
+    clock: Box<dyn Clock>,
+    pub(super) topics: Topics,
+    pub(super) groups: Groups,
+    pub(super) producer_ids: ProducerIds,
+}
+
+impl Broker {
+    pub fn new(config: BrokerConfig, clock: impl Clock + 'static) -> Self {
+        let groups = Groups::new(GroupSettings {
+            min_session_timeout_ms: config.min_session_timeout_ms,
+            max_session_timeout_ms: config.max_session_timeout_ms,
+            initial_rebalance_delay_ms: config.initial_rebalance_delay_ms,
+        });
+        Self {
+            config,
+            clock: Box::new(clock),
+            topics: Topics::default(),
+            groups,
+            producer_ids: ProducerIds::default(),
+        }
+    }
+
+    pub fn config(&self) -> &BrokerConfig {
+        &self.config
+    }
+
+    pub fn topics(&self) -> &Topics {
+        &self.topics
+    }
+
+    pub fn groups(&self) -> &Groups {
+        &self.groups
+    }
+
+    pub(super) fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// One frame (without its size prefix) in, its response frame out, at
+    /// once: a request that would wait is answered as if its wait ran out,
+    /// since in-process nothing else can happen meanwhile.
+    pub fn handle(&mut self, frame: Bytes) -> Result<Option<Bytes>, DispatchError> {
+        let mut reply = self.receive(frame)?;
+        loop {
+            reply = match reply {
+                Reply::Response(bytes) => return Ok(Some(bytes)),
+                Reply::NoResponse => return Ok(None),
+                Reply::Parked(parked) => self.resume_with(parked, true)?,
+            };
+        }
+    }
+
+    /// One frame in; its answer may be parked (see `Reply::Parked`).
+    pub fn receive(&mut self, frame: Bytes) -> Result<Reply, DispatchError> {
+        let request = match decode_request(frame) {
+            Ok(request) => request,
+            Err(error) => return self.undecodable(error),
+        };
+        let header = request.header;
+        let version = header.request_api_version;
+        let client_id = header.client_id.unwrap_or_default();
+        let answer = match request.body {
+            RequestKind::ApiVersions(request) => Answer::Now(self.api_versions(&request, version).into()),
+            RequestKind::Metadata(request) => Answer::Now(self.metadata(request, version).into()),
+            RequestKind::CreateTopics(request) => Answer::Now(self.create_topics(request, version).into()),
+            RequestKind::FindCoordinator(request) => Answer::Now(self.find_coordinator(request, version).into()),
+            RequestKind::Produce(request) => self.produce(request, version, header.correlation_id)?,
+            RequestKind::InitProducerId(request) => Answer::Now(self.init_producer_id(request).into()),
+            RequestKind::Fetch(request) => self.fetch(request, version, false),
+            RequestKind::ListOffsets(request) => Answer::Now(self.list_offsets(request, version).into()),
+            RequestKind::JoinGroup(request) => self.join_group(request, version, client_id),
+            RequestKind::SyncGroup(request) => self.sync_group(request, version),
+            RequestKind::Heartbeat(request) => Answer::Now(self.heartbeat(request).into()),
+            RequestKind::LeaveGroup(request) => Answer::Now(self.leave_group(request, version).into()),
+            RequestKind::OffsetCommit(request) => Answer::Now(self.offset_commit(request, version).into()),
+            RequestKind::OffsetFetch(request) => Answer::Now(self.offset_fetch(request, version).into()),
+            // The decoder yields only the APIs above; should one be added
+            // there and not here, its requests close the connection.
+            _ => {
+                let error = DecodeError::new(DecodeErrorKind::UnsupportedApiKey { api_key: header.request_api_key }, 0);
+                return Err(DispatchError::Undecodable(RequestError {
+                    header: Some(HeaderPrefix {
+                        api_key: header.request_api_key,
+                        api_version: version,
+                        correlation_id: header.correlation_id,
+                    }),
+                    error,
+                }));
+            }
+        };
+        // Decoded, so the key is a supported one.
+        let api = supported_api(header.request_api_key).map_or(ApiKey::ApiVersions, |api| api.key);
+        self.reply(api, version, header.correlation_id, answer)
+    }
+
+    /// A parked request, again: its answer if it is ready or its deadline
+    /// has passed, else parked anew.
+    pub fn resume(&mut self, parked: Parked) -> Result<Reply, DispatchError> {
+        let expired = self.now_ms() >= parked.deadline_ms;
+        self.resume_with(parked, expired)
+    }
+
+    fn resume_with(&mut self, parked: Parked, expired: bool) -> Result<Reply, DispatchError> {
+        let Parked {
+            api,
+            version,
+            correlation_id,
+            deadline_ms,
+            waiting,
+        } = parked;
+        let answer = match waiting {
+            Waiting::Fetch(request) => self.fetch(request, version, expired),
+            Waiting::Join { group_id, member_id } => self.poll_join(group_id, member_id, version, expired),
+            Waiting::Sync {
+                group_id,
+                member_id,
+                generation,
+            } => self.poll_sync(group_id, member_id, generation, version, expired),
+        };
+        // A request parks once: its deadline does not move.
+        let answer = match answer {
+            Answer::Wait { waiting, .. } => Answer::Wait { waiting, deadline_ms },
+            other => other,
+        };
+        self.reply(api, version, correlation_id, answer)
+    }
+
+    fn reply(&self, api: ApiKey, version: i16, correlation_id: i32, answer: Answer) -> Result<Reply, DispatchError> {
+        Ok(match answer {
+            Answer::Now(body) => Reply::Response(encode_response(api, version, correlation_id, &body)?),
+            Answer::Nothing => Reply::NoResponse,
+            Answer::Wait { waiting, deadline_ms } => Reply::Parked(Parked {
+                api,
+                version,
+                correlation_id,
+                deadline_ms,
+                waiting,
+            }),
+        })
+    }
+
+    /// Kafka answers one undecodable request: ApiVersions at a version it
+    /// does not support gets UNSUPPORTED_VERSION and the supported ranges,
+    /// in a v0 response any client can read. Everything else closes the
+    /// connection.
+    fn undecodable(&self, error: RequestError) -> Result<Reply, DispatchError> {
+        match (&error.header, &error.error.kind) {
+            (Some(header), DecodeErrorKind::UnsupportedVersion { .. }) if header.api_key == ApiKey::ApiVersions as i16 => {
+                let body = ApiVersionsResponse::default()
+                    .with_error_code(ResponseError::UnsupportedVersion.code())
+                    .with_api_keys(super::cluster_api::supported_versions());
+                let frame = encode_response(ApiKey::ApiVersions, 0, header.correlation_id, &body.into())?;
+                Ok(Reply::Response(frame))
+            }
+            _ => Err(error.into()),
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! The in-process dispatcher and the broker state behind it: a single node
+//! with topics, partition logs and watermarks, idempotent producers and
+//! consumer groups, answering every API the wire decoder knows, at every
+//! version, with Kafka's semantics where real clients depend on them.
+//!
+//! No sockets and no threads: `Broker::handle` takes one frame and returns
+//! the response bytes. Time comes from an injected `Clock`, so the same
+//! frames give the same responses.
+
+mod clock;
+mod cluster_api;
+mod config;
+mod dispatcher;
+mod fetch_api;
+mod group_api;
+mod groups;
+mod log;
+mod produce_api;
+mod producers;
+mod topics;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::BrokerConfig;
+pub use dispatcher::{Broker, DispatchError, Parked, Reply};
+pub use groups::{CommittedOffset, Group, GroupState, Groups};
+pub use log::{Appended, OffsetOutOfRange, PartitionLog};
+pub use producers::{ProducerBatch, ProducerStates, SequenceCheck};
+pub use topics::{Topic, TopicError, Topics, check_name};

@@ -1,0 +1,185 @@
+//! The cluster view of a single node: topics, their ids and partitions.
+
+use indexmap::IndexMap;
+use kafka_protocol::ResponseError;
+use kafka_protocol::protocol::StrBytes;
+use uuid::Uuid;
+
+use super::log::PartitionLog;
+
+/// Kafka's limit on a topic name's length.
+const MAX_NAME_LENGTH: usize = 249;
+/// Topic ids are counted, not random, so a run is reproducible; the high
+/// half keeps them clear of the ids Kafka reserves (all-zero, one).
+const TOPIC_ID_PREFIX: u64 = 0x6b61_666b_612d_6675;
+
+#[derive(Debug, Clone)]
+pub struct Topic {
+    pub name: StrBytes,
+    pub id: Uuid,
+    pub partitions: Vec<PartitionLog>,
+}
+
+/// A refused topic creation: the Kafka error and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicError {
+    pub error: ResponseError,
+    pub message: String,
+}
+
+impl TopicError {
+    fn new(error: ResponseError, message: String) -> Self {
+        Self { error, message }
+    }
+}
+
+/// Every topic, in creation order (responses list them in that order).
+#[derive(Debug, Clone, Default)]
+pub struct Topics {
+    by_name: IndexMap<StrBytes, Topic>,
+}
+
+impl Topics {
+    pub fn iter(&self) -> impl Iterator<Item = &Topic> {
+        self.by_name.values()
+    }
+
+    pub fn get(&self, name: &StrBytes) -> Option<&Topic> {
+        self.by_name.get(name)
+    }
+
+    pub fn by_id(&self, id: Uuid) -> Option<&Topic> {
+        self.by_name.values().find(|topic| topic.id == id)
+    }
+
+    pub fn partition(&self, name: &StrBytes, index: i32) -> Option<&PartitionLog> {
+        let index = usize::try_from(index).ok()?;
+        self.get(name)?.partitions.get(index)
+    }
+
+    pub fn partition_mut(&mut self, name: &StrBytes, index: i32) -> Option<&mut PartitionLog> {
+        let index = usize::try_from(index).ok()?;
+        self.by_name.get_mut(name)?.partitions.get_mut(index)
+    }
+
+    /// Kafka's rules for a new topic: a legal name that collides with no
+    /// other (`.` and `_` are the same in metric names), and a partition
+    /// count within bounds.
+    pub fn check_new(&self, name: &StrBytes, partitions: i32, max_partitions: i32) -> Result<(), TopicError> {
+        check_name(name)?;
+        if self.by_name.contains_key(name) {
+            return Err(TopicError::new(
+                ResponseError::TopicAlreadyExists,
+                format!("Topic '{name}' already exists."),
+            ));
+        }
+        let metric_name = |name: &str| name.replace('.', "_");
+        if let Some(other) = self.by_name.keys().find(|other| metric_name(other) == metric_name(name)) {
+            return Err(TopicError::new(
+                ResponseError::InvalidTopicException,
+                format!("Topic '{name}' collides with existing topic: {}", &**other),
+            ));
+        }
+        if !(1..=max_partitions).contains(&partitions) {
+            return Err(TopicError::new(
+                ResponseError::InvalidPartitions,
+                format!("Number of partitions must be between 1 and {max_partitions}, not {partitions}."),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Creates a topic that passed `check_new`.
+    pub fn create(&mut self, name: StrBytes, partitions: i32) -> &Topic {
+        let id = Uuid::from_u64_pair(TOPIC_ID_PREFIX, self.by_name.len() as u64 + 1);
+        let partitions = (0..partitions).map(|_| PartitionLog::default()).collect();
+        let entry = self.by_name.entry(name.clone()).or_insert(Topic { name, id, partitions });
+        entry
+    }
+
+    /// The topic, auto-created with `partitions` when `auto_create` allows
+    /// and the name is legal.
+    pub fn get_or_create(
+        &mut self,
+        name: &StrBytes,
+        auto_create: bool,
+        partitions: i32,
+        max_partitions: i32,
+    ) -> Result<&Topic, ResponseError> {
+        if self.by_name.contains_key(name) {
+            return Ok(&self.by_name[name]);
+        }
+        if !auto_create {
+            return Err(ResponseError::UnknownTopicOrPartition);
+        }
+        self.check_new(name, partitions, max_partitions).map_err(|refused| refused.error)?;
+        Ok(self.create(name.clone(), partitions))
+    }
+}
+
+/// Kafka's `Topic.validate`: 1 to 249 characters of `[a-zA-Z0-9._-]`, and
+/// neither `.` nor `..`.
+pub fn check_name(name: &str) -> Result<(), TopicError> {
+    let invalid = |reason: String| TopicError::new(ResponseError::InvalidTopicException, reason);
+    if name.is_empty() {
+        return Err(invalid("Topic name is illegal, it can't be empty".to_owned()));
+    }
+    if name == "." || name == ".." {
+        return Err(invalid("Topic name cannot be \".\" or \"..\"".to_owned()));
+    }
+    if name.len() > MAX_NAME_LENGTH {
+        return Err(invalid(format!(
+            "Topic name is illegal, it can't be longer than {MAX_NAME_LENGTH} characters"
+        )));
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(invalid(format!(
+            "Topic name \"{name}\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-': {bad:?}"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_kafkas_rules() {
+        for good in ["a", "topic-a", "Topic_1.x", &"x".repeat(249)] {
+            assert_eq!(check_name(good), Ok(()), "{good}");
+        }
+        for bad in ["", ".", "..", "a b", "topic/a", "é", &"x".repeat(250)] {
+            let refused = check_name(bad).unwrap_err();
+            assert_eq!(refused.error, ResponseError::InvalidTopicException, "{bad}");
+        }
+    }
+
+    #[test]
+    fn creation_checks_duplicates_collisions_and_partitions() {
+        let mut topics = Topics::default();
+        let a = topics.create(StrBytes::from_static_str("a.b"), 2);
+        assert_eq!(a.partitions.len(), 2);
+        let refused = |name, partitions| topics.check_new(name, partitions, 10).unwrap_err().error;
+        assert_eq!(refused("a.b", 1), ResponseError::TopicAlreadyExists);
+        assert_eq!(refused("a_b", 1), ResponseError::InvalidTopicException);
+        assert_eq!(refused("c", 0), ResponseError::InvalidPartitions);
+        assert_eq!(refused("c", 11), ResponseError::InvalidPartitions);
+        assert_eq!(topics.check_new("c", 10, 10), Ok(()));
+    }
+
+    #[test]
+    fn ids_are_distinct_and_stable() {
+        let mut topics = Topics::default();
+        let first = topics.create(StrBytes::from_static_str("a"), 1).id;
+        let second = topics.create(StrBytes::from_static_str("b"), 1).id;
+        assert_ne!(first, second);
+        assert_eq!(topics.by_id(second).unwrap().name, "b");
+        let mut again = Topics::default();
+        assert_eq!(again.create(StrBytes::from_static_str("a"), 1).id, first);
+        assert!(topics.by_id(Uuid::nil()).is_none());
+    }
+}
