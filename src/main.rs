@@ -1,14 +1,22 @@
 //! The `kafka-fuzz` command line.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use kafka_fuzz::server::wire::{
     BatchLimits, DEFAULT_MAX_FRAME_SIZE, FrameSplitter, Request, decode_record_batches, decode_request, supported_api,
 };
+use kafka_fuzz::server::broker::{Broker, BrokerConfig, SystemClock};
+use kafka_fuzz::server::net::{self, ConnectionLimits, ServerStats};
 use kafka_protocol::messages::RequestKind;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{SignalKind, signal};
 
 #[derive(Parser)]
 #[command(
@@ -37,6 +45,38 @@ enum Command {
         #[arg(long, default_value_t = DEFAULT_MAX_FRAME_SIZE)]
         max_frame_size: usize,
     },
+    /// Run the reference server on TCP, for real Kafka clients. Stops on
+    /// Ctrl-C or SIGTERM.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on; port 0 picks a free one (printed at start).
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    listen: SocketAddr,
+    /// host:port sent to clients in Metadata and FindCoordinator
+    /// [default: the address listened on].
+    #[arg(long)]
+    advertise: Option<String>,
+    /// Partitions of auto-created topics (`num.partitions`).
+    #[arg(long, default_value_t = 1)]
+    partitions: i32,
+    /// Do not create unknown topics on Metadata or Produce.
+    #[arg(long)]
+    no_auto_create: bool,
+    /// Largest request frame accepted, in bytes.
+    #[arg(long, default_value_t = DEFAULT_MAX_FRAME_SIZE)]
+    max_frame_size: usize,
+    /// Close connections silent for this many seconds.
+    #[arg(long, default_value_t = 600)]
+    idle_timeout_secs: u64,
+    /// Close connections whose started frame is not complete after this many seconds.
+    #[arg(long, default_value_t = 30)]
+    partial_frame_timeout_secs: u64,
+    /// How long the first rebalance of an empty group waits for more members.
+    #[arg(long, default_value_t = 0)]
+    initial_rebalance_delay_ms: i32,
 }
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -60,6 +100,75 @@ fn main() -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
+        Command::Serve(args) => {
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?
+                .block_on(serve(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let local = listener.local_addr()?;
+    let (host, port) = match &args.advertise {
+        Some(advertised) => {
+            let (host, port) = advertised
+                .rsplit_once(':')
+                .with_context(|| format!("--advertise {advertised}: expected host:port"))?;
+            let port = port
+                .parse()
+                .with_context(|| format!("--advertise {advertised}: bad port"))?;
+            (host.to_owned(), port)
+        }
+        None => (local.ip().to_string(), i32::from(local.port())),
+    };
+    let config = BrokerConfig {
+        advertised_host: host,
+        advertised_port: port,
+        auto_create_topics: !args.no_auto_create,
+        default_partitions: args.partitions,
+        initial_rebalance_delay_ms: args.initial_rebalance_delay_ms,
+        ..BrokerConfig::default()
+    };
+    let limits = ConnectionLimits {
+        max_frame_size: args.max_frame_size,
+        idle_timeout: Duration::from_secs(args.idle_timeout_secs),
+        partial_frame_timeout: Duration::from_secs(args.partial_frame_timeout_secs),
+    };
+    let stats = Arc::new(ServerStats::default());
+    // Scripts read this line to learn the port.
+    println!("listening on {local}");
+    tracing::info!("kafka-fuzz reference server on {local}, advertised as {}:{}", config.advertised_host, config.advertised_port);
+    let broker = Broker::new(config, SystemClock);
+    net::serve(listener, broker, limits, Arc::clone(&stats), shutdown_signal()).await?;
+    println!(
+        "stopped: {} connections, {} requests, {} connections closed for bad input",
+        stats.connections.load(Ordering::Relaxed),
+        stats.requests.load(Ordering::Relaxed),
+        stats.rejected.load(Ordering::Relaxed)
+    );
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let mut terminate = match signal(SignalKind::terminate()) {
+        Ok(terminate) => terminate,
+        Err(error) => {
+            tracing::warn!("cannot watch SIGTERM: {error}");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
     }
 }
 

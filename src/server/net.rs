@@ -1,0 +1,192 @@
+//! The TCP server: the dispatcher behind a tokio listener, so real Kafka
+//! clients can talk to it.
+//!
+//! One task per connection reads frames in order and answers them in order,
+//! one at a time, as a Kafka broker does; a request that waits (a fetch
+//! short of `min_bytes`, a join waiting for the group) is resumed whenever
+//! another request changed the broker, or at its deadline.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+
+use super::broker::{Broker, Clock, DispatchError, Reply, SystemClock};
+use super::wire::FrameSplitter;
+
+/// Connection limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    pub max_frame_size: usize,
+    /// `connections.max.idle.ms`: a connection silent this long is closed.
+    pub idle_timeout: Duration,
+    /// A frame that has begun must be complete within this time.
+    pub partial_frame_timeout: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            max_frame_size: crate::server::wire::DEFAULT_MAX_FRAME_SIZE,
+            idle_timeout: Duration::from_secs(600),
+            partial_frame_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What a server did, for its closing summary.
+#[derive(Debug, Default)]
+pub struct ServerStats {
+    pub connections: AtomicU64,
+    pub requests: AtomicU64,
+    /// Connections closed because of what the client sent.
+    pub rejected: AtomicU64,
+}
+
+/// The broker shared by every connection, and the signal that it changed.
+struct Shared {
+    broker: Mutex<Broker>,
+    changed: Notify,
+    limits: ConnectionLimits,
+    stats: Arc<ServerStats>,
+}
+
+impl Shared {
+    /// No handler panics while holding the lock, but should one, the
+    /// broker state is still the best there is.
+    fn broker(&self) -> MutexGuard<'_, Broker> {
+        self.broker.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Serves `broker` on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    broker: Broker,
+    limits: ConnectionLimits,
+    stats: Arc<ServerStats>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let shared = Arc::new(Shared {
+        broker: Mutex::new(broker),
+        changed: Notify::new(),
+        limits,
+        stats,
+    });
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return Ok(()),
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    // Out of file descriptors and the like: keep serving the
+                    // connections there are.
+                    Err(error) => {
+                        tracing::warn!("accept failed: {error}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                shared.stats.connections.fetch_add(1, Ordering::Relaxed);
+                let shared = Arc::clone(&shared);
+                tokio::spawn(async move {
+                    match connection(stream, &shared).await {
+                        Ok(()) => tracing::debug!(%peer, "connection closed"),
+                        // The client hung up (a consumer closing with a fetch
+                        // in flight): nothing wrong with what it sent.
+                        Err(Closed::Io(error)) => tracing::debug!(%peer, "connection lost: {error}"),
+                        Err(reason) => {
+                            shared.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                            tracing::warn!(%peer, "closing connection: {reason}");
+                        }
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// Why a connection closed early.
+#[derive(Debug, thiserror::Error)]
+enum Closed {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error("bad frame: {0}")]
+    Frame(crate::server::wire::DecodeError),
+    #[error(transparent)]
+    Dispatch(#[from] DispatchError),
+    #[error("idle for {0:?}")]
+    Idle(Duration),
+    #[error("a partial frame of {0} bytes was not completed in time")]
+    PartialFrame(usize),
+}
+
+async fn connection(mut stream: TcpStream, shared: &Shared) -> Result<(), Closed> {
+    stream.set_nodelay(true)?;
+    let limits = shared.limits;
+    let mut splitter = FrameSplitter::new(limits.max_frame_size);
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        while let Some(frame) = splitter.next_frame().map_err(Closed::Frame)? {
+            shared.stats.requests.fetch_add(1, Ordering::Relaxed);
+            if let Some(response) = answer(frame, shared).await? {
+                stream.write_all(&response).await?;
+            }
+        }
+        let (timeout, expired) = match splitter.buffered() {
+            0 => (limits.idle_timeout, Closed::Idle(limits.idle_timeout)),
+            partial => (limits.partial_frame_timeout, Closed::PartialFrame(partial)),
+        };
+        let read = tokio::time::timeout(timeout, stream.read(&mut chunk)).await.map_err(|_| expired)??;
+        if read == 0 {
+            return Ok(());
+        }
+        splitter.push(&chunk[..read]);
+    }
+}
+
+/// Answers one frame. A parked request is resumed whenever another request
+/// changed the broker, and answered at its deadline at the latest. Only a
+/// request that completed signals a change: two parked requests must not
+/// wake each other forever.
+async fn answer(frame: Bytes, shared: &Shared) -> Result<Option<Bytes>, DispatchError> {
+    let mut frame = Some(frame);
+    let mut parked = None;
+    loop {
+        // Registered before the broker is read, so no change is missed.
+        let changed = shared.changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        let reply = {
+            let mut broker = shared.broker();
+            match (frame.take(), parked.take()) {
+                (Some(frame), _) => broker.receive(frame),
+                (None, Some(waiting)) => broker.resume(waiting),
+                (None, None) => return Ok(None),
+            }
+        }?;
+        let waiting = match reply {
+            Reply::Response(bytes) => {
+                shared.changed.notify_waiters();
+                return Ok(Some(bytes));
+            }
+            Reply::NoResponse => {
+                shared.changed.notify_waiters();
+                return Ok(None);
+            }
+            Reply::Parked(waiting) => waiting,
+        };
+        let wait_ms = waiting.deadline_ms().saturating_sub(SystemClock.now_ms()).max(0);
+        tokio::select! {
+            () = changed => {}
+            () = tokio::time::sleep(Duration::from_millis(wait_ms as u64)) => {}
+        }
+        parked = Some(waiting);
+    }
+}
