@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use kafka_fuzz::server::broker::{Broker, BrokerConfig, SystemClock};
+use kafka_fuzz::server::net::{self, ConnectionLimits, ServerStats};
 use kafka_fuzz::server::wire::{
     BatchLimits, DEFAULT_MAX_FRAME_SIZE, FrameSplitter, Request, decode_record_batches, decode_request, supported_api,
 };
-use kafka_fuzz::server::broker::{Broker, BrokerConfig, SystemClock};
-use kafka_fuzz::server::net::{self, ConnectionLimits, ServerStats};
 use kafka_protocol::messages::RequestKind;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
@@ -144,7 +144,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let stats = Arc::new(ServerStats::default());
     // Scripts read this line to learn the port.
     println!("listening on {local}");
-    tracing::info!("kafka-fuzz reference server on {local}, advertised as {}:{}", config.advertised_host, config.advertised_port);
+    tracing::info!(
+        "kafka-fuzz reference server on {local}, advertised as {}:{}",
+        config.advertised_host,
+        config.advertised_port
+    );
     let broker = Broker::new(config, SystemClock);
     net::serve(listener, broker, limits, Arc::clone(&stats), shutdown_signal()).await?;
     println!(

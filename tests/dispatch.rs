@@ -57,7 +57,10 @@ fn every_api_and_version_gets_a_decodable_response() {
         .map(|api| (api.versions.max - api.versions.min + 1) as u64)
         .sum();
     assert_eq!(answered + silent, versions * SAMPLES_PER_VERSION);
-    assert!(silent < answered / 4, "{silent} produce requests with acks=0 of {answered}");
+    assert!(
+        silent < answered / 4,
+        "{silent} produce requests with acks=0 of {answered}"
+    );
 }
 
 #[test]
@@ -84,10 +87,9 @@ fn api_versions_advertises_exactly_the_decoder_ranges() {
     // An unsupported version gets UNSUPPORTED_VERSION in a v0 response.
     let frame = bytes::Bytes::from_static(&[0, 18, 0, 9, 0, 0, 0, 5, 0, 0]);
     let response = broker.handle(frame).unwrap().unwrap();
-    let response = kafka_fuzz::harness::client::Client::response::<kafka_protocol::messages::ApiVersionsRequest>(
-        0, 5, &response,
-    )
-    .unwrap();
+    let response =
+        kafka_fuzz::harness::client::Client::response::<kafka_protocol::messages::ApiVersionsRequest>(0, 5, &response)
+            .unwrap();
     assert_eq!(response.error_code, 35);
     assert_eq!(response.api_keys.len(), SUPPORTED_APIS.len());
     // Software names must match Kafka's pattern.

@@ -143,7 +143,9 @@ async fn connection(mut stream: TcpStream, shared: &Shared) -> Result<(), Closed
             0 => (limits.idle_timeout, Closed::Idle(limits.idle_timeout)),
             partial => (limits.partial_frame_timeout, Closed::PartialFrame(partial)),
         };
-        let read = tokio::time::timeout(timeout, stream.read(&mut chunk)).await.map_err(|_| expired)??;
+        let read = tokio::time::timeout(timeout, stream.read(&mut chunk))
+            .await
+            .map_err(|_| expired)??;
         if read == 0 {
             return Ok(());
         }

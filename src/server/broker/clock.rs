@@ -33,9 +33,9 @@ impl ManualClock {
 
     /// Moves the clock forward; time never goes back.
     pub fn advance(&self, ms: i64) {
-        let _ = self
-            .0
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |now| Some(now.saturating_add(ms.max(0))));
+        let _ = self.0.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |now| {
+            Some(now.saturating_add(ms.max(0)))
+        });
     }
 }
 

@@ -5,7 +5,9 @@ use kafka_protocol::ResponseError;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
-use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
 use kafka_protocol::messages::{
     ApiVersionsRequest, ApiVersionsResponse, BrokerId, CreateTopicsRequest, CreateTopicsResponse,
     FindCoordinatorRequest, FindCoordinatorResponse, MetadataRequest, MetadataResponse, TopicName,
@@ -37,7 +39,9 @@ fn valid_software_label(label: &str) -> bool {
         (Some(first), Some(last)) => {
             first.is_ascii_alphanumeric()
                 && last.is_ascii_alphanumeric()
-                && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.'))
+                && bytes
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.'))
         }
         _ => false,
     }
@@ -79,7 +83,11 @@ impl Broker {
         let requested = match request.topics {
             Some(topics) if !(version == 0 && topics.is_empty()) => topics,
             _ => {
-                response.topics = self.topics.iter().map(|t| topic_metadata(t, version, node_id)).collect();
+                response.topics = self
+                    .topics
+                    .iter()
+                    .map(|t| topic_metadata(t, version, node_id))
+                    .collect();
                 return response;
             }
         };
@@ -91,7 +99,10 @@ impl Broker {
                         continue;
                     }
                     seen.push(name.clone());
-                    match self.topics.get_or_create(&name, auto_create, partitions, max_partitions) {
+                    match self
+                        .topics
+                        .get_or_create(&name, auto_create, partitions, max_partitions)
+                    {
                         Ok(found) => topic_metadata(found, version, node_id),
                         Err(error) => MetadataResponseTopic::default()
                             .with_error_code(error.code())
@@ -125,7 +136,10 @@ impl Broker {
             let outcome = if names.iter().filter(|other| **other == name).count() > 1 {
                 Err(TopicError {
                     error: ResponseError::InvalidRequest,
-                    message: format!("Create topics request contains multiple entries for the topic {}", name.as_str()),
+                    message: format!(
+                        "Create topics request contains multiple entries for the topic {}",
+                        name.as_str()
+                    ),
                 })
             } else {
                 self.check_creatable(topic)
@@ -222,7 +236,11 @@ impl Broker {
             _ => Some(ResponseError::InvalidRequest),
         };
         let (node_id, host, port) = match error {
-            None => (BrokerId(config.node_id), string(&config.advertised_host), config.advertised_port),
+            None => (
+                BrokerId(config.node_id),
+                string(&config.advertised_host),
+                config.advertised_port,
+            ),
             Some(_) => (BrokerId(-1), StrBytes::default(), -1),
         };
         let code = error.map_or(0, |e| e.code());

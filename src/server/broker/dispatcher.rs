@@ -12,7 +12,8 @@ use super::groups::{GroupSettings, Groups};
 use super::produce_api::ProducerIds;
 use super::topics::Topics;
 use crate::server::wire::{
-    DecodeError, DecodeErrorKind, EncodeError, HeaderPrefix, RequestError, decode_request, encode_response, supported_api,
+    DecodeError, DecodeErrorKind, EncodeError, HeaderPrefix, RequestError, decode_request, encode_response,
+    supported_api,
 };
 
 /// What a request gets back.
@@ -166,7 +167,12 @@ impl Broker {
             // The decoder yields only the APIs above; should one be added
             // there and not here, its requests close the connection.
             _ => {
-                let error = DecodeError::new(DecodeErrorKind::UnsupportedApiKey { api_key: header.request_api_key }, 0);
+                let error = DecodeError::new(
+                    DecodeErrorKind::UnsupportedApiKey {
+                        api_key: header.request_api_key,
+                    },
+                    0,
+                );
                 return Err(DispatchError::Undecodable(RequestError {
                     header: Some(HeaderPrefix {
                         api_key: header.request_api_key,
@@ -234,7 +240,9 @@ impl Broker {
     /// connection.
     fn undecodable(&self, error: RequestError) -> Result<Reply, DispatchError> {
         match (&error.header, &error.error.kind) {
-            (Some(header), DecodeErrorKind::UnsupportedVersion { .. }) if header.api_key == ApiKey::ApiVersions as i16 => {
+            (Some(header), DecodeErrorKind::UnsupportedVersion { .. })
+                if header.api_key == ApiKey::ApiVersions as i16 =>
+            {
                 let body = ApiVersionsResponse::default()
                     .with_error_code(ResponseError::UnsupportedVersion.code())
                     .with_api_keys(super::cluster_api::supported_versions());

@@ -62,7 +62,9 @@ impl Broker {
                 topic_response.topic = topic.topic.clone();
             }
             for partition in &topic.partitions {
-                let limit = usize::try_from(partition.partition_max_bytes).unwrap_or(0).min(remaining);
+                let limit = usize::try_from(partition.partition_max_bytes)
+                    .unwrap_or(0)
+                    .min(remaining);
                 let read = (|| -> Result<(&PartitionLog, Bytes), ResponseError> {
                     if version >= 9 {
                         check_leader_epoch(partition.current_leader_epoch)?;

@@ -193,7 +193,11 @@ impl Broker {
                 if result.is_ok() {
                     let offset = CommittedOffset {
                         offset: partition.committed_offset,
-                        leader_epoch: if version >= 6 { partition.committed_leader_epoch } else { -1 },
+                        leader_epoch: if version >= 6 {
+                            partition.committed_leader_epoch
+                        } else {
+                            -1
+                        },
                         metadata,
                     };
                     self.groups
@@ -227,18 +231,20 @@ impl Broker {
                         .committed_offsets(&group.group_id, asked)
                         .into_iter()
                         .map(|(name, partitions)| {
-                            OffsetFetchResponseTopics::default().with_name(TopicName(name)).with_partitions(
-                                partitions
-                                    .into_iter()
-                                    .map(|(index, offset)| {
-                                        OffsetFetchResponsePartitions::default()
-                                            .with_partition_index(index)
-                                            .with_committed_offset(offset.offset)
-                                            .with_committed_leader_epoch(offset.leader_epoch)
-                                            .with_metadata(Some(offset.metadata))
-                                    })
-                                    .collect(),
-                            )
+                            OffsetFetchResponseTopics::default()
+                                .with_name(TopicName(name))
+                                .with_partitions(
+                                    partitions
+                                        .into_iter()
+                                        .map(|(index, offset)| {
+                                            OffsetFetchResponsePartitions::default()
+                                                .with_partition_index(index)
+                                                .with_committed_offset(offset.offset)
+                                                .with_committed_leader_epoch(offset.leader_epoch)
+                                                .with_metadata(Some(offset.metadata))
+                                        })
+                                        .collect(),
+                                )
                         })
                         .collect();
                     OffsetFetchResponseGroup::default()
@@ -258,21 +264,23 @@ impl Broker {
             .committed_offsets(&request.group_id, asked)
             .into_iter()
             .map(|(name, partitions)| {
-                OffsetFetchResponseTopic::default().with_name(TopicName(name)).with_partitions(
-                    partitions
-                        .into_iter()
-                        .map(|(index, offset)| {
-                            let mut partition = OffsetFetchResponsePartition::default()
-                                .with_partition_index(index)
-                                .with_committed_offset(offset.offset)
-                                .with_metadata(Some(offset.metadata));
-                            if version >= 5 {
-                                partition.committed_leader_epoch = offset.leader_epoch;
-                            }
-                            partition
-                        })
-                        .collect(),
-                )
+                OffsetFetchResponseTopic::default()
+                    .with_name(TopicName(name))
+                    .with_partitions(
+                        partitions
+                            .into_iter()
+                            .map(|(index, offset)| {
+                                let mut partition = OffsetFetchResponsePartition::default()
+                                    .with_partition_index(index)
+                                    .with_committed_offset(offset.offset)
+                                    .with_metadata(Some(offset.metadata));
+                                if version >= 5 {
+                                    partition.committed_leader_epoch = offset.leader_epoch;
+                                }
+                                partition
+                            })
+                            .collect(),
+                    )
             })
             .collect();
         response

@@ -118,7 +118,10 @@ impl Member {
     fn alive_at(&self, now_ms: i64) -> bool {
         self.awaiting_join
             || self.awaiting_sync
-            || now_ms < self.last_heartbeat_ms.saturating_add(i64::from(self.session_timeout_ms))
+            || now_ms
+                < self
+                    .last_heartbeat_ms
+                    .saturating_add(i64::from(self.session_timeout_ms))
     }
 }
 
@@ -247,7 +250,11 @@ impl Group {
             return;
         }
         self.protocol_name = self.select_protocol();
-        if !self.leader.as_ref().is_some_and(|leader| self.members.contains_key(leader)) {
+        if !self
+            .leader
+            .as_ref()
+            .is_some_and(|leader| self.members.contains_key(leader))
+        {
             self.leader = self.members.keys().next().cloned();
         }
         self.state = GroupState::CompletingRebalance;
@@ -370,11 +377,7 @@ impl Groups {
     }
 
     /// JoinGroup.
-    pub fn join(
-        &mut self,
-        request: JoinRequest,
-        now_ms: i64,
-    ) -> Step<JoinOutcome> {
+    pub fn join(&mut self, request: JoinRequest, now_ms: i64) -> Step<JoinOutcome> {
         let member_id = request.member_id.clone();
         if request.group_id.is_empty() {
             return refuse(ResponseError::InvalidGroupId, &member_id);
@@ -450,9 +453,7 @@ impl Groups {
             member.join_result = None;
         }
         // A member may raise the deadline with a longer rebalance timeout.
-        let own_deadline = now_ms.saturating_add(i64::from(
-            group.members[&member_id].rebalance_timeout_ms,
-        ));
+        let own_deadline = now_ms.saturating_add(i64::from(group.members[&member_id].rebalance_timeout_ms));
         group.rebalance_deadline_ms = group.rebalance_deadline_ms.max(own_deadline);
         group.maybe_complete_join(now_ms, false);
         group.join_step(&member_id)
@@ -495,9 +496,7 @@ impl Groups {
         generation: i32,
         now_ms: i64,
     ) -> Result<&'a mut Group, ResponseError> {
-        let group = self
-            .current(group_id, now_ms)
-            .ok_or(ResponseError::UnknownMemberId)?;
+        let group = self.current(group_id, now_ms).ok_or(ResponseError::UnknownMemberId)?;
         if group.state == GroupState::Empty || !group.members.contains_key(member_id) {
             return Err(ResponseError::UnknownMemberId);
         }
@@ -513,7 +512,9 @@ impl Groups {
             Err(error) => return Step::Done(Err(error)),
         };
         let mismatch = |asked: &Option<StrBytes>, own: &Option<StrBytes>| asked.is_some() && asked != own;
-        if mismatch(&request.protocol_type, &group.protocol_type) || mismatch(&request.protocol_name, &group.protocol_name) {
+        if mismatch(&request.protocol_type, &group.protocol_type)
+            || mismatch(&request.protocol_name, &group.protocol_name)
+        {
             return Step::Done(Err(ResponseError::InconsistentGroupProtocol));
         }
         let member = &mut group.members[&request.member_id];
@@ -602,9 +603,7 @@ impl Groups {
         now_ms: i64,
     ) -> Result<Vec<Result<(), ResponseError>>, ResponseError> {
         let initial_delay_ms = self.settings.initial_rebalance_delay_ms;
-        let group = self
-            .current(group_id, now_ms)
-            .ok_or(ResponseError::UnknownMemberId)?;
+        let group = self.current(group_id, now_ms).ok_or(ResponseError::UnknownMemberId)?;
         let mut removed = false;
         let results = leaving
             .iter()
@@ -622,7 +621,10 @@ impl Groups {
                 if group.pending.shift_remove(&found).is_some() {
                     return Ok(());
                 }
-                group.members.shift_remove(&found).ok_or(ResponseError::UnknownMemberId)?;
+                group
+                    .members
+                    .shift_remove(&found)
+                    .ok_or(ResponseError::UnknownMemberId)?;
                 removed = true;
                 Ok(())
             })

@@ -128,7 +128,7 @@ impl PartitionLog {
         let mut end = first;
         for batch in &self.batches[first..] {
             let fits = size + batch.bytes.len() <= max_bytes;
-            if !fits && !(min_one && end == first) {
+            if !(fits || min_one && end == first) {
                 break;
             }
             size += batch.bytes.len();

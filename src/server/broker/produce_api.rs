@@ -130,7 +130,9 @@ impl Broker {
         if batch.records.is_empty() {
             return invalid("record batch has no records");
         }
-        let sequential = (0..).zip(&batch.records).all(|(delta, record)| record.offset_delta == delta);
+        let sequential = (0..)
+            .zip(&batch.records)
+            .all(|(delta, record)| record.offset_delta == delta);
         if !sequential || usize::try_from(batch.last_offset_delta) != Ok(batch.records.len() - 1) {
             return invalid("record offset deltas must count from 0 to the batch's last offset delta");
         }
@@ -190,4 +192,3 @@ impl Broker {
             .with_producer_epoch(epoch)
     }
 }
-

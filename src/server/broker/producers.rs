@@ -37,7 +37,9 @@ fn next_sequence(sequence: i32, by: i32) -> i32 {
 pub enum SequenceCheck {
     Append,
     /// A retry of a batch already in the log: acknowledge it again.
-    Duplicate { base_offset: i64 },
+    Duplicate {
+        base_offset: i64,
+    },
     Reject(ResponseError),
 }
 
@@ -129,8 +131,14 @@ mod tests {
         let mut states = ProducerStates::default();
         append(&mut states, batch(0, 0, 3), 10);
         append(&mut states, batch(0, 3, 2), 13);
-        assert_eq!(states.check(&batch(0, 0, 3)), SequenceCheck::Duplicate { base_offset: 10 });
-        assert_eq!(states.check(&batch(0, 3, 2)), SequenceCheck::Duplicate { base_offset: 13 });
+        assert_eq!(
+            states.check(&batch(0, 0, 3)),
+            SequenceCheck::Duplicate { base_offset: 10 }
+        );
+        assert_eq!(
+            states.check(&batch(0, 3, 2)),
+            SequenceCheck::Duplicate { base_offset: 13 }
+        );
         // Same first sequence, different length: not the same batch.
         let out_of_order = SequenceCheck::Reject(ResponseError::OutOfOrderSequenceNumber);
         assert_eq!(states.check(&batch(0, 3, 1)), out_of_order);
@@ -144,7 +152,10 @@ mod tests {
         }
         let out_of_order = SequenceCheck::Reject(ResponseError::OutOfOrderSequenceNumber);
         assert_eq!(states.check(&batch(0, 0, 1)), out_of_order);
-        assert_eq!(states.check(&batch(0, 1, 1)), SequenceCheck::Duplicate { base_offset: 101 });
+        assert_eq!(
+            states.check(&batch(0, 1, 1)),
+            SequenceCheck::Duplicate { base_offset: 101 }
+        );
     }
 
     #[test]
@@ -175,7 +186,10 @@ mod tests {
         append(&mut states, batch(4, 0, 1), 1);
         assert_eq!(states.check(&batch(3, 1, 1)), fenced);
         // The old epoch's batches are forgotten: no duplicate across epochs.
-        assert_eq!(states.check(&batch(4, 0, 1)), SequenceCheck::Duplicate { base_offset: 1 });
+        assert_eq!(
+            states.check(&batch(4, 0, 1)),
+            SequenceCheck::Duplicate { base_offset: 1 }
+        );
     }
 
     #[test]

@@ -74,7 +74,11 @@ impl Topics {
             ));
         }
         let metric_name = |name: &str| name.replace('.', "_");
-        if let Some(other) = self.by_name.keys().find(|other| metric_name(other) == metric_name(name)) {
+        if let Some(other) = self
+            .by_name
+            .keys()
+            .find(|other| metric_name(other) == metric_name(name))
+        {
             return Err(TopicError::new(
                 ResponseError::InvalidTopicException,
                 format!("Topic '{name}' collides with existing topic: {}", &**other),
@@ -93,8 +97,9 @@ impl Topics {
     pub fn create(&mut self, name: StrBytes, partitions: i32) -> &Topic {
         let id = Uuid::from_u64_pair(TOPIC_ID_PREFIX, self.by_name.len() as u64 + 1);
         let partitions = (0..partitions).map(|_| PartitionLog::default()).collect();
-        let entry = self.by_name.entry(name.clone()).or_insert(Topic { name, id, partitions });
-        entry
+        self.by_name
+            .entry(name.clone())
+            .or_insert(Topic { name, id, partitions })
     }
 
     /// The topic, auto-created with `partitions` when `auto_create` allows
@@ -112,7 +117,8 @@ impl Topics {
         if !auto_create {
             return Err(ResponseError::UnknownTopicOrPartition);
         }
-        self.check_new(name, partitions, max_partitions).map_err(|refused| refused.error)?;
+        self.check_new(name, partitions, max_partitions)
+            .map_err(|refused| refused.error)?;
         Ok(self.create(name.clone(), partitions))
     }
 }
@@ -163,12 +169,17 @@ mod tests {
         let mut topics = Topics::default();
         let a = topics.create(StrBytes::from_static_str("a.b"), 2);
         assert_eq!(a.partitions.len(), 2);
-        let refused = |name, partitions| topics.check_new(name, partitions, 10).unwrap_err().error;
+        let refused = |name: &'static str, partitions| {
+            topics
+                .check_new(&StrBytes::from_static_str(name), partitions, 10)
+                .unwrap_err()
+                .error
+        };
         assert_eq!(refused("a.b", 1), ResponseError::TopicAlreadyExists);
         assert_eq!(refused("a_b", 1), ResponseError::InvalidTopicException);
         assert_eq!(refused("c", 0), ResponseError::InvalidPartitions);
         assert_eq!(refused("c", 11), ResponseError::InvalidPartitions);
-        assert_eq!(topics.check_new("c", 10, 10), Ok(()));
+        assert_eq!(topics.check_new(&StrBytes::from_static_str("c"), 10, 10), Ok(()));
     }
 
     #[test]
@@ -177,7 +188,7 @@ mod tests {
         let first = topics.create(StrBytes::from_static_str("a"), 1).id;
         let second = topics.create(StrBytes::from_static_str("b"), 1).id;
         assert_ne!(first, second);
-        assert_eq!(topics.by_id(second).unwrap().name, "b");
+        assert_eq!(topics.by_id(second).unwrap().name.as_str(), "b");
         let mut again = Topics::default();
         assert_eq!(again.create(StrBytes::from_static_str("a"), 1).id, first);
         assert!(topics.by_id(Uuid::nil()).is_none());
