@@ -1,0 +1,199 @@
+//! The TCP server: pipelining, a bad frame closing only its own connection,
+//! timeouts, waiting fetches, shutdown.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_fuzz::harness::client::Client;
+use kafka_fuzz::server::broker::{Broker, BrokerConfig, SystemClock};
+use kafka_fuzz::server::net::{ConnectionLimits, ServerStats, serve};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{ApiVersionsRequest, FetchRequest, MetadataRequest, ProduceRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::{Record, TimestampType};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+
+struct Server {
+    addr: std::net::SocketAddr,
+    stats: Arc<ServerStats>,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+async fn start(limits: ConnectionLimits) -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let broker = Broker::new(BrokerConfig::default(), SystemClock);
+    let stats = Arc::new(ServerStats::default());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(serve(listener, broker, limits, Arc::clone(&stats), async move {
+        let _ = stopped.await;
+    }));
+    Server {
+        addr,
+        stats,
+        stop: Some(stop),
+        task,
+    }
+}
+
+impl Server {
+    async fn stop(mut self) {
+        self.stop.take().unwrap().send(()).unwrap();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+async fn read_response(stream: &mut TcpStream) -> Option<Bytes> {
+    let mut size = [0u8; 4];
+    stream.read_exact(&mut size).await.ok()?;
+    let mut body = vec![0u8; u32::from_be_bytes(size) as usize];
+    stream.read_exact(&mut body).await.ok()?;
+    let mut frame = size.to_vec();
+    frame.extend_from_slice(&body);
+    Some(frame.into())
+}
+
+fn metadata(topic: &str) -> MetadataRequest {
+    MetadataRequest::default().with_topics(Some(vec![
+        MetadataRequestTopic::default().with_name(Some(TopicName(StrBytes::from_string(topic.to_owned())))),
+    ]))
+}
+
+#[tokio::test]
+async fn pipelined_requests_are_answered_in_order() {
+    let server = start(ConnectionLimits::default()).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let mut client = Client::new("pipeline");
+    let mut expected = Vec::new();
+    let mut burst = Vec::new();
+    for i in 0..20 {
+        let (correlation_id, frame) = if i % 2 == 0 {
+            client.request(3, ApiVersionsRequest::default()).unwrap()
+        } else {
+            client.request(12, metadata(&format!("t{i}"))).unwrap()
+        };
+        expected.push((i % 2, correlation_id));
+        burst.extend_from_slice(&frame);
+    }
+    // All at once, then split across writes at odd places.
+    let (first, second) = burst.split_at(burst.len() / 3);
+    stream.write_all(first).await.unwrap();
+    stream.write_all(second).await.unwrap();
+    for (kind, correlation_id) in expected {
+        let frame = read_response(&mut stream).await.unwrap();
+        if kind == 0 {
+            Client::response::<ApiVersionsRequest>(3, correlation_id, &frame).unwrap();
+        } else {
+            let response = Client::response::<MetadataRequest>(12, correlation_id, &frame).unwrap();
+            assert_eq!(response.topics[0].error_code, 0);
+        }
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_bad_frame_closes_only_its_connection() {
+    let server = start(ConnectionLimits::default()).await;
+    let mut good = TcpStream::connect(server.addr).await.unwrap();
+    let mut bad = TcpStream::connect(server.addr).await.unwrap();
+    // Produce v3 whose topic count claims 2^31-1.
+    bad.write_all(&[
+        0, 0, 0, 18, 0, 0, 0, 3, 0, 0, 0, 7, 0xff, 0xff, 0, 1, 0, 0, 0x7f, 0xff, 0xff, 0xff,
+    ])
+    .await
+    .unwrap();
+    assert!(read_response(&mut bad).await.is_none(), "closed without an answer");
+    let mut client = Client::new("good");
+    let (correlation_id, frame) = client.request(12, metadata("still-fine")).unwrap();
+    good.write_all(&frame).await.unwrap();
+    let response = read_response(&mut good).await.unwrap();
+    Client::response::<MetadataRequest>(12, correlation_id, &response).unwrap();
+    // An oversized size prefix closes too.
+    let mut huge = TcpStream::connect(server.addr).await.unwrap();
+    huge.write_all(&[0x7f, 0xff, 0xff, 0xff, 0, 0]).await.unwrap();
+    assert!(read_response(&mut huge).await.is_none());
+    assert_eq!(server.stats.rejected.load(Ordering::Relaxed), 2);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn idle_and_partial_frames_time_out() {
+    let limits = ConnectionLimits {
+        idle_timeout: Duration::from_millis(300),
+        partial_frame_timeout: Duration::from_millis(100),
+        ..ConnectionLimits::default()
+    };
+    let server = start(limits).await;
+    let mut partial = TcpStream::connect(server.addr).await.unwrap();
+    partial.write_all(&[0, 0, 0, 50, 0, 18]).await.unwrap();
+    let mut idle = TcpStream::connect(server.addr).await.unwrap();
+    let started = std::time::Instant::now();
+    assert!(read_response(&mut partial).await.is_none());
+    let partial_after = started.elapsed();
+    assert!(read_response(&mut idle).await.is_none());
+    assert!(partial_after < started.elapsed(), "the partial frame went first");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_waiting_fetch_is_answered_when_data_arrives() {
+    let server = start(ConnectionLimits::default()).await;
+    let mut consumer = TcpStream::connect(server.addr).await.unwrap();
+    let mut producer = TcpStream::connect(server.addr).await.unwrap();
+    let mut client = Client::new("t");
+    let topic = TopicName(StrBytes::from_static_str("waiting"));
+    let (correlation_id, frame) = client.request(12, metadata("waiting")).unwrap();
+    consumer.write_all(&frame).await.unwrap();
+    Client::response::<MetadataRequest>(12, correlation_id, &read_response(&mut consumer).await.unwrap()).unwrap();
+    let fetch = FetchRequest::default()
+        .with_max_wait_ms(20_000)
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20)
+        .with_topics(vec![FetchTopic::default().with_topic(topic.clone()).with_partitions(
+            vec![FetchPartition::default().with_partition_max_bytes(1 << 20)],
+        )]);
+    let (fetch_id, frame) = client.request(12, fetch).unwrap();
+    consumer.write_all(&frame).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let record = Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: 0,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp: 0,
+        key: None,
+        value: Some(Bytes::from_static(b"hello")),
+        headers: Default::default(),
+    };
+    let records =
+        kafka_fuzz::harness::input::encode_record_batch(&[record], kafka_fuzz::server::wire::Codec::None).unwrap();
+    let produce = ProduceRequest::default().with_acks(1).with_topic_data(vec![
+        TopicProduceData::default()
+            .with_name(topic)
+            .with_partition_data(vec![PartitionProduceData::default().with_records(Some(records))]),
+    ]);
+    let (produce_id, frame) = client.request(9, produce).unwrap();
+    let started = std::time::Instant::now();
+    producer.write_all(&frame).await.unwrap();
+    Client::response::<ProduceRequest>(9, produce_id, &read_response(&mut producer).await.unwrap()).unwrap();
+    let response =
+        Client::response::<FetchRequest>(12, fetch_id, &read_response(&mut consumer).await.unwrap()).unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "answered on the produce, not the deadline"
+    );
+    assert!(!response.responses[0].partitions[0].records.as_ref().unwrap().is_empty());
+    server.stop().await;
+}
