@@ -13,14 +13,13 @@ use std::time::Instant;
 use bytes::Bytes;
 use criterion::{Criterion, Throughput};
 use kafka_fuzz::harness::client::Client;
-use kafka_fuzz::harness::input::encode_record_batch;
+use kafka_fuzz::harness::input::encode_entries;
 use kafka_fuzz::server::broker::{Broker, BrokerConfig, ManualClock};
 use kafka_fuzz::server::wire::{BatchLimits, Codec, decode_record_batches, decode_request};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{FetchRequest, ProduceRequest, RequestKind, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{Record, TimestampType};
 
 const RECORDS_PER_BATCH: usize = 100;
 /// Batches in the log that Fetch reads.
@@ -29,27 +28,13 @@ const BATCHES: usize = 1000;
 const PRODUCES_PER_BROKER: usize = 20_000;
 
 fn batch(codec: Codec) -> Bytes {
-    let records: Vec<Record> = (0..RECORDS_PER_BATCH)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: i as i32 - 1,
-            timestamp: 1_700_000_000_000 + i as i64,
-            key: Some(Bytes::from(format!("key-{i}"))),
-            value: Some(Bytes::from(format!(
-                "{{\"order\":{i},\"amount\":{},\"currency\":\"EUR\"}}",
-                i * 7
-            ))),
-            headers: Default::default(),
+    let entries: Vec<_> = (0..RECORDS_PER_BATCH)
+        .map(|i| {
+            let value = format!("{{\"order\":{i},\"amount\":{},\"currency\":\"EUR\"}}", i * 7);
+            (Some(Bytes::from(format!("key-{i}"))), Some(Bytes::from(value)))
         })
         .collect();
-    encode_record_batch(&records, codec).unwrap()
+    encode_entries(&entries, None, 1_700_000_000_000, codec).unwrap()
 }
 
 fn topic() -> TopicName {

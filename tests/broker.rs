@@ -2,9 +2,8 @@
 //! `kafka-protocol`, answered by the in-process dispatcher, responses decoded.
 
 use bytes::Bytes;
-use indexmap::IndexMap;
 use kafka_fuzz::harness::client::Client;
-use kafka_fuzz::harness::input::{encode_record_batch, to_protocol_records};
+use kafka_fuzz::harness::input::{ProducerFields, encode_entries, to_protocol_records};
 use kafka_fuzz::server::broker::{Broker, BrokerConfig, DispatchError, ManualClock, Reply};
 use kafka_fuzz::server::wire::{BatchLimits, Codec, decode_record_batches};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
@@ -18,7 +17,6 @@ use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProdu
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Request, StrBytes};
-use kafka_protocol::records::{Record, TimestampType};
 
 const START_MS: i64 = 1_700_000_000_000;
 const TOPIC: &str = "orders";
@@ -52,32 +50,12 @@ struct Harness {
     client: Client,
 }
 
-/// The producer fields of a batch: (producer id, epoch, base sequence).
-type Producer = Option<(i64, i16, i32)>;
-
-fn batch(values: &[&str], producer: Producer, codec: Codec) -> Bytes {
-    let (producer_id, producer_epoch, base_sequence) = producer.unwrap_or((-1, -1, -1));
-    let records: Vec<Record> = (0..)
-        .zip(values)
-        .map(|(i, value)| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id,
-            producer_epoch,
-            timestamp_type: TimestampType::Creation,
-            offset: i64::from(i),
-            // kafka-protocol keeps records in one batch while offset minus
-            // sequence stays the same, so plain batches count up from -1 too.
-            sequence: base_sequence.wrapping_add(i),
-            timestamp: START_MS + 1000 * i64::from(i),
-            key: None,
-            value: Some(Bytes::copy_from_slice(value.as_bytes())),
-            headers: IndexMap::new(),
-        })
+fn batch(values: &[&str], producer: Option<ProducerFields>, codec: Codec) -> Bytes {
+    let entries: Vec<_> = values
+        .iter()
+        .map(|value| (None, Some(Bytes::copy_from_slice(value.as_bytes()))))
         .collect();
-    encode_record_batch(&records, codec).unwrap()
+    encode_entries(&entries, producer, START_MS, codec).unwrap()
 }
 
 /// (offset, value) of every record in fetched bytes.
@@ -141,7 +119,7 @@ impl Harness {
         response.responses[0].partition_responses[0].clone()
     }
 
-    fn produce(&mut self, values: &[&str], producer: Producer) -> (i16, i64) {
+    fn produce(&mut self, values: &[&str], producer: Option<ProducerFields>) -> (i16, i64) {
         let result = self.produce_to(0, batch(values, producer, Codec::None));
         (result.error_code, result.base_offset)
     }

@@ -7,14 +7,15 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_fuzz::harness::client::Client;
+use kafka_fuzz::harness::input::encode_entries;
 use kafka_fuzz::server::broker::{Broker, BrokerConfig, SystemClock};
 use kafka_fuzz::server::net::{ConnectionLimits, ServerStats, serve};
+use kafka_fuzz::server::wire::Codec;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{ApiVersionsRequest, FetchRequest, MetadataRequest, ProduceRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{Record, TimestampType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -162,23 +163,8 @@ async fn a_waiting_fetch_is_answered_when_data_arrives() {
     let (fetch_id, frame) = client.request(12, fetch).unwrap();
     consumer.write_all(&frame).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let record = Record {
-        transactional: false,
-        control: false,
-        delete_horizon: false,
-        partition_leader_epoch: 0,
-        producer_id: -1,
-        producer_epoch: -1,
-        timestamp_type: TimestampType::Creation,
-        offset: 0,
-        sequence: -1,
-        timestamp: 0,
-        key: None,
-        value: Some(Bytes::from_static(b"hello")),
-        headers: Default::default(),
-    };
-    let records =
-        kafka_fuzz::harness::input::encode_record_batch(&[record], kafka_fuzz::server::wire::Codec::None).unwrap();
+    let entries = [(None, Some(Bytes::from_static(b"hello")))];
+    let records = encode_entries(&entries, None, 0, Codec::None).unwrap();
     let produce = ProduceRequest::default().with_acks(1).with_topic_data(vec![
         TopicProduceData::default()
             .with_name(topic)

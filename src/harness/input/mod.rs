@@ -7,5 +7,5 @@ mod pools;
 mod record_batch;
 mod request;
 
-pub use record_batch::{arbitrary_records, encode_record_batch, to_protocol_records};
+pub use record_batch::{ProducerFields, arbitrary_records, encode_entries, encode_record_batch, to_protocol_records};
 pub use request::{VersionedArbitrary, arbitrary_request, encode_request};

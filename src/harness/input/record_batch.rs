@@ -55,6 +55,42 @@ fn optional_bytes(u: &mut Unstructured) -> Result<Option<Bytes>> {
     Ok(if u.ratio(1, 8)? { None } else { Some(pools::bytes(u)?) })
 }
 
+/// An idempotent producer's part of a batch: id, epoch, first sequence.
+pub type ProducerFields = (i64, i16, i32);
+
+/// One batch of (key, value) entries as a client would send it: record `i`
+/// stamped `first_timestamp + 1000 i` (create time), written by `producer`
+/// or, with `None`, by a plain producer.
+pub fn encode_entries(
+    entries: &[(Option<Bytes>, Option<Bytes>)],
+    producer: Option<ProducerFields>,
+    first_timestamp: i64,
+    codec: Codec,
+) -> anyhow::Result<Bytes> {
+    let (producer_id, producer_epoch, base_sequence) = producer.unwrap_or((-1, -1, -1));
+    let records: Vec<Record> = (0..)
+        .zip(entries)
+        .map(|(i, (key, value))| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id,
+            producer_epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: i64::from(i),
+            // kafka-protocol keeps records in one batch while offset minus
+            // sequence stays the same, so plain records count up from -1.
+            sequence: base_sequence.wrapping_add(i),
+            timestamp: first_timestamp.wrapping_add(1000 * i64::from(i)),
+            key: key.clone(),
+            value: value.clone(),
+            headers: IndexMap::new(),
+        })
+        .collect();
+    encode_record_batch(&records, codec)
+}
+
 /// One magic-2 batch of `records`, compressed with `codec`.
 pub fn encode_record_batch(records: &[Record], codec: Codec) -> anyhow::Result<Bytes> {
     let compression = match codec {
