@@ -77,13 +77,12 @@ pub fn decode_request(frame: Bytes) -> Result<Request, RequestError> {
             2,
         )));
     }
-    let header_version = api.key.request_header_version(prefix.api_version);
+    let version = api.version(prefix.api_version);
     let mut header = RequestHeader::default()
         .with_request_api_key(prefix.api_key)
         .with_request_api_version(prefix.api_version)
         .with_correlation_id(prefix.correlation_id);
-    read_header_rest(&mut reader, header_version, &mut header).map_err(fail)?;
-    let version = api.version(prefix.api_version);
+    read_header_rest(&mut reader, version, &mut header).map_err(fail)?;
     macro_rules! read_body {
         ($($key:ident => $request:ident),* $(,)?) => {
             match api.key {
@@ -124,17 +123,16 @@ fn read_prefix(reader: &mut BoundedReader) -> Result<HeaderPrefix, DecodeError> 
     })
 }
 
-/// Header v1 adds the client id, v2 a tagged-field section. The client id
+/// Every supported API has header v1, which adds the client id, or, in its
+/// flexible versions, v2, which adds a tagged-field section. The client id
 /// stays a classic (int16-length) string even in v2, for compatibility.
 fn read_header_rest(
     reader: &mut BoundedReader,
-    header_version: i16,
+    version: Version,
     header: &mut RequestHeader,
 ) -> Result<(), DecodeError> {
-    if header_version >= 1 {
-        header.client_id = reader.nullable_string(false)?;
-    }
-    if header_version >= 2 {
+    header.client_id = reader.nullable_string(false)?;
+    if version.flexible {
         reader.tagged_fields(&mut header.unknown_tagged_fields, |_, _| Ok(false))?;
     }
     Ok(())
