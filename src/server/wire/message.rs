@@ -1,6 +1,6 @@
 //! Reading every request struct of the schema table, and the supported APIs.
 
-use kafka_protocol::messages::{ApiKey, RequestKind};
+use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::{Message, VersionRange};
 
 use super::error::{DecodeError, DecodeErrorKind};
@@ -21,6 +21,9 @@ macro_rules! impl_wire_value {
             // zero-sized elements.
             const MIN_SIZE: usize = 1;
 
+            // Inlined into the parent's array loop, so an element is read
+            // in place rather than returned through a `Result` and copied.
+            #[inline]
             fn read(reader: &mut BoundedReader, version: Version) -> Result<Self, DecodeError> {
                 // Fields absent at this version keep the schema default, as
                 // Kafka's generated decoders leave them.
@@ -83,25 +86,6 @@ macro_rules! supported_apis {
         pub const SUPPORTED_APIS: &[SupportedApi] = &[
             $(SupportedApi { key: ApiKey::$key, name: stringify!($key), versions: <kafka_protocol::messages::$request as Message>::VERSIONS },)*
         ];
-
-        /// Reads a request body of a supported API at a supported version
-        /// into `body`, which it replaces: the large `RequestKind` is built
-        /// in place instead of being moved out through `Result`s.
-        #[inline]
-        pub(crate) fn read_body(
-            key: ApiKey,
-            reader: &mut BoundedReader,
-            version: Version,
-            body: &mut RequestKind,
-        ) -> Result<(), DecodeError> {
-            match key {
-                $(ApiKey::$key => {
-                    *body = RequestKind::$key(<kafka_protocol::messages::$request as WireValue>::read(reader, version)?)
-                })*
-                _ => return Err(reader.error(DecodeErrorKind::UnsupportedApiKey { api_key: key as i16 })),
-            }
-            Ok(())
-        }
     };
 }
 

@@ -39,17 +39,17 @@ impl BoundedReader {
     }
 
     /// Offset of the next byte, counted from the start of the outermost buffer.
-    #[inline]
+    #[inline(always)]
     pub fn offset(&self) -> usize {
         self.base + self.pos
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn remaining(&self) -> usize {
         self.end - self.pos
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn is_empty(&self) -> bool {
         self.remaining() == 0
     }
@@ -97,7 +97,10 @@ impl BoundedReader {
         }
     }
 
-    #[inline]
+    // The read paths below are forced inline: message readers are inlined
+    // into their parents' array loops, and past that size the compiler would
+    // otherwise call out for each field, which costs more than the read.
+    #[inline(always)]
     fn take(&mut self, n: usize, what: &'static str) -> Result<&[u8], DecodeError> {
         if n > self.remaining() {
             return Err(self.truncated(n, what));
@@ -107,7 +110,7 @@ impl BoundedReader {
         Ok(&self.data[start..self.pos])
     }
 
-    #[inline]
+    #[inline(always)]
     fn take_array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], DecodeError> {
         let bytes = self.take(N, what)?;
         let mut out = [0u8; N];
@@ -115,38 +118,38 @@ impl BoundedReader {
         Ok(out)
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn i8(&mut self) -> Result<i8, DecodeError> {
         Ok(i8::from_be_bytes(self.take_array("int8")?))
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn i16(&mut self) -> Result<i16, DecodeError> {
         Ok(i16::from_be_bytes(self.take_array("int16")?))
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn i32(&mut self) -> Result<i32, DecodeError> {
         Ok(i32::from_be_bytes(self.take_array("int32")?))
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn u32(&mut self) -> Result<u32, DecodeError> {
         Ok(u32::from_be_bytes(self.take_array("uint32")?))
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn i64(&mut self) -> Result<i64, DecodeError> {
         Ok(i64::from_be_bytes(self.take_array("int64")?))
     }
 
     /// Kafka reads any non-zero byte as true.
-    #[inline]
+    #[inline(always)]
     pub fn bool(&mut self) -> Result<bool, DecodeError> {
         Ok(self.i8()? != 0)
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn uuid(&mut self) -> Result<Uuid, DecodeError> {
         Ok(Uuid::from_bytes(self.take_array("uuid")?))
     }
@@ -157,7 +160,8 @@ impl BoundedReader {
     /// but silently drops the latter's extra bits; such an encoding is never
     /// written by a correct client, so here it is an error rather than a
     /// silently different value.
-    #[inline]
+    // Out of line: the one-byte fast path in front of it is what gets inlined.
+    #[inline(never)]
     fn unsigned_leb128(&mut self, max_bytes: usize, bits: u32) -> Result<u64, DecodeError> {
         let start = self.offset();
         let mut value: u64 = 0;
@@ -186,13 +190,23 @@ impl BoundedReader {
         Err(self.error_at(start, DecodeErrorKind::VarintTooLong { max_bytes }))
     }
 
-    #[inline]
-    pub fn unsigned_varint(&mut self) -> Result<u32, DecodeError> {
-        // Most varints on the wire are one byte: counts, small lengths.
-        if let Some(&byte) = self.data[..self.end].get(self.pos)
-            && byte < 0x80
-        {
+    /// Consumes the next byte if it is a whole varint (high bit clear), as
+    /// most varints on the wire are: counts, small lengths and deltas.
+    #[inline(always)]
+    fn one_byte_varint(&mut self) -> Option<u8> {
+        if self.pos >= self.end {
+            return None;
+        }
+        let byte = *self.data.get(self.pos)?;
+        (byte < 0x80).then(|| {
             self.pos += 1;
+            byte
+        })
+    }
+
+    #[inline(always)]
+    pub fn unsigned_varint(&mut self) -> Result<u32, DecodeError> {
+        if let Some(byte) = self.one_byte_varint() {
             return Ok(u32::from(byte));
         }
         // The width check in `unsigned_leb128` keeps the value within 32 bits.
@@ -200,21 +214,24 @@ impl BoundedReader {
     }
 
     /// Zig-zag encoded signed 32-bit varint (record fields).
-    #[inline]
+    #[inline(always)]
     pub fn varint(&mut self) -> Result<i32, DecodeError> {
         let raw = self.unsigned_varint()?;
         Ok(((raw >> 1) as i32) ^ -((raw & 1) as i32))
     }
 
     /// Zig-zag encoded signed 64-bit varint (record fields).
-    #[inline]
+    #[inline(always)]
     pub fn varlong(&mut self) -> Result<i64, DecodeError> {
-        let raw = self.unsigned_leb128(10, 64)?;
+        let raw = match self.one_byte_varint() {
+            Some(byte) => u64::from(byte),
+            None => self.unsigned_leb128(10, 64)?,
+        };
         Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64))
     }
 
     /// Checks a wire length read at offset `start` against the bytes left; `Ok(None)` for null (-1).
-    #[inline]
+    #[inline(always)]
     fn checked_length(&self, item: Item, length: i64, start: usize) -> Result<Option<usize>, DecodeError> {
         if length == -1 {
             return Ok(None);
@@ -227,7 +244,7 @@ impl BoundedReader {
 
     /// The length prefix of a string or bytes field: int16 / int32 in classic
     /// encodings, unsigned varint of length + 1 in compact ones.
-    #[inline]
+    #[inline(always)]
     fn length_prefix(&mut self, item: Item, compact: bool) -> Result<Option<usize>, DecodeError> {
         let start = self.offset();
         let length = match (compact, item) {
@@ -239,14 +256,14 @@ impl BoundedReader {
     }
 
     /// The next `length` bytes as a zero-copy slice.
-    #[inline]
+    #[inline(always)]
     pub fn bytes_exact(&mut self, length: usize, what: &'static str) -> Result<Bytes, DecodeError> {
         let start = self.pos;
         self.take(length, what)?;
         Ok(self.data.slice(start..self.pos))
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn nullable_bytes(&mut self, compact: bool) -> Result<Option<Bytes>, DecodeError> {
         match self.length_prefix(Item::Bytes, compact)? {
             None => Ok(None),
@@ -254,7 +271,7 @@ impl BoundedReader {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn nullable_string(&mut self, compact: bool) -> Result<Option<StrBytes>, DecodeError> {
         let Some(length) = self.length_prefix(Item::String, compact)? else {
             return Ok(None);
@@ -274,7 +291,7 @@ impl BoundedReader {
     /// Reads an array count (int32, or compact varint of count + 1) and checks
     /// that `count` elements of at least `min_element_size` bytes each can fit
     /// in what remains; `Ok(None)` for a null array.
-    #[inline]
+    #[inline(always)]
     pub fn array_len(&mut self, compact: bool, min_element_size: usize) -> Result<Option<usize>, DecodeError> {
         let start = self.offset();
         let count = if compact {
@@ -286,7 +303,7 @@ impl BoundedReader {
     }
 
     /// Checks an element count read at offset `start`; `Ok(None)` for -1 (null).
-    #[inline]
+    #[inline(always)]
     pub fn checked_count(
         &self,
         item: Item,
@@ -363,13 +380,30 @@ impl BoundedReader {
     /// a reader limited to that field's bytes and returns true; unrecognised
     /// tags are kept, raw, in `unknown` (a later duplicate replaces an earlier
     /// one, as Kafka's generated decoders do).
+    #[inline(always)]
     pub fn tagged_fields(
         &mut self,
         unknown: &mut std::collections::BTreeMap<i32, Bytes>,
-        mut known: impl FnMut(u32, &mut BoundedReader) -> Result<bool, DecodeError>,
+        known: impl FnMut(u32, &mut BoundedReader) -> Result<bool, DecodeError>,
     ) -> Result<(), DecodeError> {
         let start = self.offset();
         let count = self.unsigned_varint()?;
+        // Nearly every section is empty; only the others need the loop.
+        if count == 0 {
+            return Ok(());
+        }
+        self.tagged_field_entries(start, count, unknown, known)
+    }
+
+    /// The `count` fields of a tagged section whose count started at `start`.
+    #[inline(never)]
+    fn tagged_field_entries(
+        &mut self,
+        start: usize,
+        count: u32,
+        unknown: &mut std::collections::BTreeMap<i32, Bytes>,
+        mut known: impl FnMut(u32, &mut BoundedReader) -> Result<bool, DecodeError>,
+    ) -> Result<(), DecodeError> {
         // Each tagged field takes at least two bytes: its tag and its size.
         self.checked_count(Item::TaggedField, i64::from(count), 2, start)?;
         for _ in 0..count {

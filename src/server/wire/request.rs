@@ -1,11 +1,13 @@
 //! Decoding a whole request frame: header, then body.
 
 use bytes::Bytes;
-use kafka_protocol::messages::{RequestHeader, RequestKind};
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind};
 
 use super::error::{DecodeError, DecodeErrorKind};
-use super::message::{read_body, supported_api};
+use super::message::supported_api;
 use super::reader::BoundedReader;
+use super::schema::request_apis;
+use super::value::{Version, WireValue};
 
 /// A decoded request frame.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,14 +44,20 @@ fn describe(header: &Option<HeaderPrefix>) -> String {
     }
 }
 
+impl RequestError {
+    fn with_header(prefix: HeaderPrefix, error: DecodeError) -> Self {
+        Self {
+            header: Some(prefix),
+            error,
+        }
+    }
+}
+
 /// Decodes one frame (without its size prefix) into a request.
 pub fn decode_request(frame: Bytes) -> Result<Request, RequestError> {
     let mut reader = BoundedReader::new(frame);
     let prefix = read_prefix(&mut reader).map_err(|error| RequestError { header: None, error })?;
-    let fail = |error| RequestError {
-        header: Some(prefix),
-        error,
-    };
+    let fail = |error| RequestError::with_header(prefix, error);
     let api = supported_api(prefix.api_key).ok_or_else(|| {
         fail(DecodeError::new(
             DecodeErrorKind::UnsupportedApiKey {
@@ -69,22 +77,42 @@ pub fn decode_request(frame: Bytes) -> Result<Request, RequestError> {
             2,
         )));
     }
-    let header_version = api.key.request_header_version(prefix.api_version);
+    let version = api.version(prefix.api_version);
     let mut header = RequestHeader::default()
         .with_request_api_key(prefix.api_key)
         .with_request_api_version(prefix.api_version)
         .with_correlation_id(prefix.correlation_id);
-    read_header_rest(&mut reader, header_version, &mut header).map_err(fail)?;
-    let version = api.version(prefix.api_version);
-    // A placeholder body, replaced in place by `read_body`; InitProducerId's
-    // default is the cheapest to build and drop (no strings).
-    let mut request = Request {
-        header,
-        body: RequestKind::InitProducerId(Default::default()),
-    };
-    read_body(api.key, &mut reader, version, &mut request.body).map_err(fail)?;
+    read_header_rest(&mut reader, version, &mut header).map_err(fail)?;
+    macro_rules! read_body {
+        ($($key:ident => $request:ident),* $(,)?) => {
+            match api.key {
+                $(ApiKey::$key => read_request::<kafka_protocol::messages::$request>(reader, version, header, prefix),)*
+                // Every supported API has an arm: `SUPPORTED_APIS` comes from the same list.
+                _ => Err(fail(DecodeError::new(DecodeErrorKind::UnsupportedApiKey { api_key: prefix.api_key }, 0))),
+            }
+        };
+    }
+    request_apis!(read_body)
+}
+
+/// Reads a body of type `T` and builds the request around it. One function
+/// per API, kept out of line, so each writes its `Request` straight into the
+/// caller's return slot: inlined, the compiler merges the arms into one
+/// temporary that is then copied whole.
+#[inline(never)]
+fn read_request<T: WireValue + Into<RequestKind>>(
+    mut reader: BoundedReader,
+    version: Version,
+    header: RequestHeader,
+    prefix: HeaderPrefix,
+) -> Result<Request, RequestError> {
+    let fail = |error| RequestError::with_header(prefix, error);
+    let body = T::read(&mut reader, version).map_err(fail)?;
     reader.finish("request body").map_err(fail)?;
-    Ok(request)
+    Ok(Request {
+        header,
+        body: body.into(),
+    })
 }
 
 fn read_prefix(reader: &mut BoundedReader) -> Result<HeaderPrefix, DecodeError> {
@@ -95,17 +123,16 @@ fn read_prefix(reader: &mut BoundedReader) -> Result<HeaderPrefix, DecodeError> 
     })
 }
 
-/// Header v1 adds the client id, v2 a tagged-field section. The client id
+/// Every supported API has header v1, which adds the client id, or, in its
+/// flexible versions, v2, which adds a tagged-field section. The client id
 /// stays a classic (int16-length) string even in v2, for compatibility.
 fn read_header_rest(
     reader: &mut BoundedReader,
-    header_version: i16,
+    version: Version,
     header: &mut RequestHeader,
 ) -> Result<(), DecodeError> {
-    if header_version >= 1 {
-        header.client_id = reader.nullable_string(false)?;
-    }
-    if header_version >= 2 {
+    header.client_id = reader.nullable_string(false)?;
+    if version.flexible {
         reader.tagged_fields(&mut header.unknown_tagged_fields, |_, _| Ok(false))?;
     }
     Ok(())
