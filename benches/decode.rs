@@ -5,12 +5,13 @@
 //! alike, and a table prints the ratio (theirs / ours: above 1.0 means ours
 //! is faster).
 
+mod common;
+
 use std::hint::black_box;
-use std::time::Instant;
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput};
-use kafka_fuzz::harness::input::{encode_record_batch, encode_request};
+use kafka_fuzz::harness::input::{encode_entries, encode_request};
 use kafka_fuzz::server::wire::{BatchLimits, Codec, decode_record_batches, decode_request};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
@@ -19,27 +20,18 @@ use kafka_protocol::messages::{
     ApiKey, FetchRequest, MetadataRequest, ProduceRequest, RequestHeader, RequestKind, TopicName,
 };
 use kafka_protocol::protocol::{StrBytes, decode_request_header_from_buffer};
-use kafka_protocol::records::{Record, RecordBatchDecoder, TimestampType};
+use kafka_protocol::records::RecordBatchDecoder;
 
 fn records(count: usize) -> Bytes {
-    let records: Vec<Record> = (0..count)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: 1000,
-            producer_epoch: 0,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: i as i32,
-            timestamp: 1_700_000_000_000 + i as i64,
-            key: Some(Bytes::from(format!("key-{i}"))),
-            value: Some(Bytes::from(vec![b'v'; 100])),
-            headers: Default::default(),
+    let entries: Vec<_> = (0..count)
+        .map(|i| {
+            (
+                Some(Bytes::from(format!("key-{i}"))),
+                Some(Bytes::from(vec![b'v'; 100])),
+            )
         })
         .collect();
-    encode_record_batch(&records, Codec::None).unwrap()
+    encode_entries(&entries, Some((1000, 0, 0)), 1_700_000_000_000, Codec::None).unwrap()
 }
 
 fn topic() -> TopicName {
@@ -145,35 +137,6 @@ fn cases() -> Vec<(String, Bytes, Decoder, Decoder)> {
     cases
 }
 
-/// Median nanoseconds per call of each decoder, measured in alternating
-/// rounds.
-fn side_by_side(input: &Bytes, ours: Decoder, theirs: Decoder) -> (f64, f64) {
-    const ROUNDS: usize = 31;
-    let mut iterations = 1u32;
-    // Size a round to about 2 ms.
-    loop {
-        let start = Instant::now();
-        for _ in 0..iterations {
-            ours(input);
-        }
-        if start.elapsed().as_micros() > 2_000 {
-            break;
-        }
-        iterations *= 2;
-    }
-    let time = |f: Decoder| {
-        let start = Instant::now();
-        for _ in 0..iterations {
-            f(input);
-        }
-        start.elapsed().as_nanos() as f64 / f64::from(iterations)
-    };
-    let (mut a, mut b): (Vec<f64>, Vec<f64>) = (0..ROUNDS).map(|_| (time(ours), time(theirs))).unzip();
-    a.sort_by(f64::total_cmp);
-    b.sort_by(f64::total_cmp);
-    (a[ROUNDS / 2], b[ROUNDS / 2])
-}
-
 fn main() {
     let mut criterion = Criterion::default().configure_from_args();
     let cases = cases();
@@ -189,7 +152,7 @@ fn main() {
     println!("\n| input | bytes | kafka-fuzz ns | kafka-protocol ns | ratio (theirs / ours) |");
     println!("|---|---:|---:|---:|---:|");
     for (name, input, our_decoder, their_decoder) in &cases {
-        let (ours_ns, theirs_ns) = side_by_side(input, *our_decoder, *their_decoder);
+        let (ours_ns, theirs_ns) = common::side_by_side(|| our_decoder(input), || their_decoder(input));
         println!(
             "| {name} | {} | {ours_ns:.0} | {theirs_ns:.0} | {:.2} |",
             input.len(),

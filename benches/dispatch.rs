@@ -7,8 +7,9 @@
 //! (dispatch / decode: what the broker costs beyond parsing the request and
 //! its record batches).
 
+mod common;
+
 use std::hint::black_box;
-use std::time::Instant;
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput};
@@ -145,34 +146,6 @@ fn decode_fully(frame: &Bytes) {
     black_box(request);
 }
 
-/// Median nanoseconds per call of `subject` and `reference`, measured in
-/// alternating rounds of about 2 ms.
-fn side_by_side(mut subject: impl FnMut(), mut reference: impl FnMut()) -> (f64, f64) {
-    const ROUNDS: usize = 31;
-    let mut iterations = 1u32;
-    loop {
-        let start = Instant::now();
-        for _ in 0..iterations {
-            subject();
-        }
-        if start.elapsed().as_micros() > 2_000 {
-            break;
-        }
-        iterations *= 2;
-    }
-    let time = |f: &mut dyn FnMut()| {
-        let start = Instant::now();
-        for _ in 0..iterations {
-            f();
-        }
-        start.elapsed().as_nanos() as f64 / f64::from(iterations)
-    };
-    let (mut a, mut b): (Vec<f64>, Vec<f64>) = (0..ROUNDS).map(|_| (time(&mut subject), time(&mut reference))).unzip();
-    a.sort_by(f64::total_cmp);
-    b.sort_by(f64::total_cmp);
-    (a[ROUNDS / 2], b[ROUNDS / 2])
-}
-
 fn main() {
     let mut criterion = Criterion::default().configure_from_args();
     let mut client = Client::new("bench");
@@ -211,7 +184,7 @@ fn main() {
         ("Produce 100 records lz4 v9", &produce_lz4),
     ] {
         let mut producing = Producing::new(frame.clone());
-        row(name, side_by_side(|| producing.step(), || decode_fully(frame)));
+        row(name, common::side_by_side(|| producing.step(), || decode_fully(frame)));
     }
     let mut fetching = Fetching::new(&mut client);
     let frames = fetching.frames.clone();
@@ -220,5 +193,8 @@ fn main() {
         next = (next + 1) % frames.len();
         decode_fully(&frames[next]);
     };
-    row("Fetch 100 records v12", side_by_side(|| fetching.step(), decoding));
+    row(
+        "Fetch 100 records v12",
+        common::side_by_side(|| fetching.step(), decoding),
+    );
 }
