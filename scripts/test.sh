@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The test command: sets up what it needs on a fresh machine, then checks
-# formatting, lints and runs every test. Exits non-zero on any failure.
+# formatting, lints and runs every test, then the client tests
+# (scripts/client-tests.sh: real Kafka clients against kafka-fuzz serve).
+# Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,5 +25,13 @@ step "cargo test"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --locked 2>&1 | tee "$log"
-# One closing line for the whole run, summed over every test binary.
-awk '/^test result:/ { passed += $4; failed += $6 } END { printf "\ntests: %d passed, %d failed\n", passed, failed }' "$log"
+
+step "client tests: real Kafka clients against kafka-fuzz serve (scripts/client-tests.sh)"
+client_status=0
+scripts/client-tests.sh 2>&1 | tee -a "$log" || client_status=$?
+# One closing line for the whole run, summed over every test binary and the
+# client tests.
+awk '/^test result:/ { passed += $4; failed += $6 }
+     /^client tests:/ { passed += $3; failed += $5 }
+     END { printf "\ntests: %d passed, %d failed\n", passed, failed }' "$log"
+exit "$client_status"

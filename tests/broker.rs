@@ -830,3 +830,22 @@ fn undecodable_frames_close_the_connection() {
     // The broker carries on for the next connection.
     assert_eq!(h.produce(&["a"], None), (NONE, 0));
 }
+
+#[test]
+fn bytes_after_a_complete_body_are_ignored_as_kafka_does() {
+    let mut h = Harness::new();
+    h.create_topic(TOPIC, 1);
+    // librdkafka's all-topics Metadata v13 (librdkafka issue 5049): a 4-byte
+    // slot for the topic count holding a 1-byte compact null, so 3 bytes
+    // follow the body. Kafka reads the body and ignores them.
+    let mut frame = vec![0, 3, 0, 13, 0, 0, 0, 3, 0, 7];
+    frame.extend_from_slice(b"rdkafka");
+    frame.extend_from_slice(&[0, 0, 0, 0, 0, 1, 0, 0]);
+    let response = h.broker.handle(Bytes::from(frame.clone())).unwrap().unwrap();
+    let response = Client::response::<MetadataRequest>(13, 3, &response).unwrap();
+    assert_eq!(response.topics.len(), 1, "null topics: all of them");
+    // The decoder itself still reports them.
+    let complete = frame.len() - 3;
+    let error = kafka_fuzz::server::wire::decode_request(Bytes::from(frame)).unwrap_err();
+    assert_eq!(error.complete_request_len(), Some(complete));
+}

@@ -3,7 +3,9 @@
 Run by scripts/client-tests.sh, which starts the server and sets
 KAFKA_FUZZ_BOOTSTRAP (host:port). Standard library unittest only:
 
-    KAFKA_FUZZ_BOOTSTRAP=127.0.0.1:9092 python tests/clients/test_python_clients.py -v
+    KAFKA_FUZZ_BOOTSTRAP=127.0.0.1:9092 python tests/clients/test_python_clients.py [TEST ...]
+
+(TEST like ConfluentKafkaTest.test_codec_zstd; all of them by default.)
 
 Every test uses its own topic and group, so the tests share one server.
 Counts are exact: every test checks that the messages consumed are exactly
@@ -12,6 +14,7 @@ produce order.
 """
 
 import collections
+import json
 import logging
 import os
 import sys
@@ -29,7 +32,6 @@ import kafka.admin
 import kafka.errors
 
 BOOTSTRAP = os.environ.get("KAFKA_FUZZ_BOOTSTRAP", "127.0.0.1:9092")
-CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
 MESSAGES = 5000
 PARTITIONS = 3
 # Bounds on every wait: a hang fails the test instead of blocking CI.
@@ -137,11 +139,14 @@ def rd_create_topic(test, name, partitions):
 def rd_produce(test, topic, n, tag, extra_config=None, headers=True):
     """Produces n keyed messages; returns the acknowledged records in
     produce order. Fails on any delivery error."""
+    stats = []
     config = {
         "bootstrap.servers": BOOTSTRAP,
         "acks": "all",
         "linger.ms": 5,
         "message.timeout.ms": PRODUCE_TIMEOUT_S * 1000,
+        "statistics.interval.ms": 100,
+        "stats_cb": stats.append,
     }
     config.update(extra_config or {})
     producer = Producer(config)
@@ -171,7 +176,25 @@ def rd_produce(test, topic, n, tag, extra_config=None, headers=True):
     test.assertEqual(left, 0, f"{left} messages not delivered within {PRODUCE_TIMEOUT_S}s")
     test.assertEqual(errors[:5], [], f"{len(errors)} delivery errors")
     test.assertNotIn(None, acked)
+    check_wire_size(test, producer, stats, config.get("compression.type", "none"), acked)
     return acked
+
+
+def check_wire_size(test, producer, stats, codec, acked):
+    """The codec really was used: librdkafka's count of bytes sent to the
+    brokers is below half the payload when compressed (the payloads are
+    repetitive), above all of it when not."""
+    stats.clear()
+    deadline = time.monotonic() + 5
+    while not stats and time.monotonic() < deadline:
+        producer.poll(0.1)
+    test.assertTrue(stats, "no librdkafka statistics")
+    sent = sum(b["txbytes"] for b in json.loads(stats[-1])["brokers"].values())
+    payload_bytes = sum(len(r.value) for r in acked)
+    if codec == "none":
+        test.assertGreater(sent, payload_bytes, f"{sent} bytes sent for {payload_bytes} bytes uncompressed")
+    else:
+        test.assertLess(sent, payload_bytes / 2, f"{codec}: {sent} bytes sent for {payload_bytes} bytes of payload")
 
 
 def rd_consumer(group, extra_config=None):
@@ -260,7 +283,27 @@ def rd_check_committed(test, group, topic, ends):
         consumer.close()
 
 
-class ConfluentKafkaTest(ClientTestCase):
+class EveryCodec:
+    """One test per compression codec, each through the client's own
+    produce_and_consume."""
+
+    def test_codec_none(self):
+        self.produce_and_consume("none")
+
+    def test_codec_gzip(self):
+        self.produce_and_consume("gzip")
+
+    def test_codec_snappy(self):
+        self.produce_and_consume("snappy")
+
+    def test_codec_lz4(self):
+        self.produce_and_consume("lz4")
+
+    def test_codec_zstd(self):
+        self.produce_and_consume("zstd")
+
+
+class ConfluentKafkaTest(EveryCodec, ClientTestCase):
     """librdkafka through confluent-kafka."""
 
     def produce_and_consume(self, codec, extra_producer_config=None, partitions=PARTITIONS):
@@ -283,21 +326,6 @@ class ConfluentKafkaTest(ClientTestCase):
             consumer.close()
         rd_check_committed(self, group, topic, ends)
 
-    def test_codec_none(self):
-        self.produce_and_consume("none")
-
-    def test_codec_gzip(self):
-        self.produce_and_consume("gzip")
-
-    def test_codec_snappy(self):
-        self.produce_and_consume("snappy")
-
-    def test_codec_lz4(self):
-        self.produce_and_consume("lz4")
-
-    def test_codec_zstd(self):
-        self.produce_and_consume("zstd")
-
     def test_idempotent_producer(self):
         """enable.idempotence=true (InitProducerId, sequence numbers), with
         up to 5 requests in flight per partition."""
@@ -310,19 +338,19 @@ class ConfluentKafkaTest(ClientTestCase):
         """Metadata of the whole cluster: the one broker, as controller;
         auto-creation by Metadata of a topic asked for by name.
 
-        KNOWN SERVER BUG while this fails with _TRANSPORT: list_topics()
-        without a topic makes librdkafka 2.x send Metadata v13 for all
-        topics with the null topics array left in a 4-byte slot
+        list_topics() without a topic makes librdkafka 2.x send Metadata
+        v13 for all topics with the null topics array left in a 4-byte slot
         (`00 00 00 00`, librdkafka issue #5049), so 3 bytes follow the body
-        as Kafka's schema reads it. Apache Kafka ignores bytes after a
-        request body; kafka-fuzz serve closes the connection ("3 trailing
-        bytes after the request body at offset 22")."""
+        as Kafka's schema reads it; Apache Kafka ignores them, and so must
+        kafka-fuzz serve."""
         admin = rd_admin()
         metadata = admin.list_topics(timeout=15)
         self.assertEqual(len(metadata.brokers), 1)
         (broker_id,) = metadata.brokers
         self.assertEqual(metadata.controller_id, broker_id)
-        self.assertEqual(metadata.orig_broker_id, broker_id)
+        # orig_broker_id is librdkafka's own handle for the connection that
+        # answered: -1 while that is still the bootstrap connection.
+        self.assertIn(metadata.orig_broker_id, (-1, broker_id))
         self.assertTrue(metadata.cluster_id, "cluster id")
         name = unique("rd-auto")
         self.assertNotIn(name, metadata.topics)
@@ -334,14 +362,16 @@ class ConfluentKafkaTest(ClientTestCase):
         self.assertIn(name, admin.list_topics(timeout=15).topics)
 
     def test_64_concurrent_producers(self):
-        """64 producers, each with its own connection, all connected before
-        any sends; 200 messages each. Every acknowledged message is consumed
-        exactly once."""
+        """64 producers, each with its own connections, all connected before
+        any of them sends and all kept open until every one has flushed;
+        200 messages each. Every acknowledged message is consumed exactly
+        once."""
         producers, per_producer = 64, 200
         topic = unique("rd-concurrent")
         group = unique("rd-concurrent-group")
         rd_create_topic(self, topic, PARTITIONS)
-        barrier = threading.Barrier(producers, timeout=GROUP_TIMEOUT_S)
+        connected = threading.Barrier(producers, timeout=GROUP_TIMEOUT_S)
+        flushed = threading.Barrier(producers, timeout=PRODUCE_TIMEOUT_S + GROUP_TIMEOUT_S)
         lock = threading.Lock()
         acked, failed, crashed = [], [], []
 
@@ -353,9 +383,9 @@ class ConfluentKafkaTest(ClientTestCase):
                     "linger.ms": 2,
                     "message.timeout.ms": PRODUCE_TIMEOUT_S * 1000,
                 })
-                # Connected (Metadata answered) before the barrier.
+                # Connected (Metadata answered) before any sends.
                 producer.list_topics(topic=topic, timeout=15)
-                barrier.wait()
+                connected.wait()
 
                 def delivered(err, msg):
                     with lock:
@@ -373,7 +403,10 @@ class ConfluentKafkaTest(ClientTestCase):
                 if left:
                     with lock:
                         failed.append(f"producer {n}: {left} undelivered")
+                flushed.wait()
             except Exception as error:  # reported below, in the test thread
+                connected.abort()
+                flushed.abort()
                 with lock:
                     crashed.append(f"producer {n}: {error!r}")
 
@@ -383,12 +416,12 @@ class ConfluentKafkaTest(ClientTestCase):
         for t in threads:
             t.join(PRODUCE_TIMEOUT_S + 30)
         self.assertFalse(any(t.is_alive() for t in threads), "producer threads hang")
-        self.assertEqual(crashed, [])
+        self.assertEqual(crashed[:5], [], f"{len(crashed)} producer threads failed")
         self.assertEqual(failed[:5], [], f"{len(failed)} delivery failures")
         self.assertEqual(len(acked), producers * per_producer)
-        # Per partition, each producer's messages in its produce order.
+        # Acknowledged offsets are 0..n-1 per partition, and each producer's
+        # messages are in its produce order within a partition.
         acked.sort(key=lambda r: (r.partition, r.offset))
-        produced_order = acked  # offsets order, checked against producers below
         for p in range(PARTITIONS):
             offsets = [r.offset for r in acked if r.partition == p]
             self.assertEqual(offsets, list(range(len(offsets))), f"partition {p}: acknowledged offsets not 0..n-1")
@@ -401,7 +434,7 @@ class ConfluentKafkaTest(ClientTestCase):
         try:
             consumer.subscribe([topic])
             consumed = rd_consume(self, consumer, len(acked), expect_headers=False)
-            self.assert_exactly_once(produced_order, consumed, PARTITIONS)
+            self.assert_exactly_once(acked, consumed, PARTITIONS)
             consumer.commit(asynchronous=False)
         finally:
             consumer.close()
@@ -536,7 +569,41 @@ def kp_create_topic(test, name, partitions):
         admin.close()
 
 
-class KafkaPythonTest(ClientTestCase):
+# kafka-python 3.0.12 can drop its own group join: when a poll() times out
+# while a JoinGroup/SyncGroup round is in flight and, as group leader, it has
+# meanwhile taken the metadata snapshot the round was started for, the next
+# poll() sees need_rejoin() False and never awaits the round, so the
+# assignment is never applied and the heartbeat stays disabled until the
+# session times out (seen with poll(timeout_ms=100) on a first join that
+# happens before the topic's metadata arrived). A client bug, not a server
+# one: polls here use a timeout far longer than a loopback join takes.
+KP_POLL_MS = 1000
+
+
+def kp_consumer(topic, group):
+    return kafka.KafkaConsumer(
+        topic,
+        bootstrap_servers=BOOTSTRAP,
+        group_id=group,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        session_timeout_ms=10000,
+        heartbeat_interval_ms=1000,
+    )
+
+
+def kp_poll(consumer, until):
+    """Polls until the monotonic time `until`; returns every message."""
+    got = []
+    while True:
+        left_ms = int((until - time.monotonic()) * 1000)
+        if left_ms <= 0:
+            return got
+        for messages in consumer.poll(timeout_ms=min(left_ms, KP_POLL_MS)).values():
+            got.extend(messages)
+
+
+class KafkaPythonTest(EveryCodec, ClientTestCase):
     """kafka-python: pure-Python producer and group consumer."""
 
     def produce_and_consume(self, codec):
@@ -564,36 +631,33 @@ class KafkaPythonTest(ClientTestCase):
             for i, future in enumerate(futures):
                 meta = future.get(timeout=PRODUCE_TIMEOUT_S)
                 produced.append(Record(meta.partition, meta.offset, key_of(i), payload(codec, i)))
+            # The codec really was used: compressed size / uncompressed size.
+            rate = producer.metrics()["producer-metrics"]["compression-rate-avg"]
+            if codec == "none":
+                self.assertEqual(rate, 1.0)
+            else:
+                self.assertLess(rate, 0.5, f"{codec}: compression rate")
         finally:
             producer.close(timeout=15)
 
-        consumer = kafka.KafkaConsumer(
-            topic,
-            bootstrap_servers=BOOTSTRAP,
-            group_id=group,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-            session_timeout_ms=10000,
-            heartbeat_interval_ms=1000,
-        )
         ends = self.end_offsets(produced, PARTITIONS)
+        tps = [kafka.TopicPartition(topic, p) for p in range(PARTITIONS)]
+        consumer = kp_consumer(topic, group)
         try:
             consumed = []
             deadline = time.monotonic() + CONSUME_TIMEOUT_S
-            quiet_until = None
-            while quiet_until is None or time.monotonic() < quiet_until:
+            while len(consumed) < MESSAGES:
                 self.assertLess(time.monotonic(), deadline,
                                 f"consumed {len(consumed)} of {MESSAGES} in {CONSUME_TIMEOUT_S}s")
-                for tp, messages in consumer.poll(timeout_ms=200).items():
+                for tp, messages in consumer.poll(timeout_ms=KP_POLL_MS).items():
                     for m in messages:
-                        self.assertEqual(dict(m.headers).get("i"),
-                                         str(int(m.value.split(b"|")[0].rsplit(b"-", 1)[1])).encode())
+                        index = int(m.value.split(b"|")[0].rsplit(b"-", 1)[1])
+                        self.assertEqual(dict(m.headers).get("i"), str(index).encode(), "header 'i'")
                         consumed.append(Record(m.partition, m.offset, m.key, m.value))
-                if quiet_until is None and len(consumed) >= MESSAGES:
-                    quiet_until = time.monotonic() + QUIET_S
+            consumed += [Record(m.partition, m.offset, m.key, m.value)
+                         for m in kp_poll(consumer, time.monotonic() + QUIET_S)]
             self.assert_exactly_once(produced, consumed, PARTITIONS)
             consumer.commit()
-            tps = [kafka.TopicPartition(topic, p) for p in range(PARTITIONS)]
             self.assertEqual({tp.partition: consumer.committed(tp) for tp in tps}, ends)
             self.assertEqual({tp.partition: off for tp, off in consumer.end_offsets(tps).items()}, ends)
         finally:
@@ -601,47 +665,44 @@ class KafkaPythonTest(ClientTestCase):
 
         # A second consumer of the group: reads the committed offsets back,
         # gets nothing, and stands at the end of every partition.
-        consumer = kafka.KafkaConsumer(
-            topic,
-            bootstrap_servers=BOOTSTRAP,
-            group_id=group,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-            session_timeout_ms=10000,
-            heartbeat_interval_ms=1000,
-        )
+        consumer = kp_consumer(topic, group)
         try:
-            tps = [kafka.TopicPartition(topic, p) for p in range(PARTITIONS)]
             self.assertEqual({tp.partition: consumer.committed(tp) for tp in tps}, ends)
             deadline = time.monotonic() + GROUP_TIMEOUT_S
             got = []
             while len(consumer.assignment()) < PARTITIONS:
                 self.assertLess(time.monotonic(), deadline, "second consumer got no assignment")
-                for messages in consumer.poll(timeout_ms=100).values():
+                for messages in consumer.poll(timeout_ms=KP_POLL_MS).values():
                     got.extend(messages)
-            quiet_until = time.monotonic() + QUIET_S
-            while time.monotonic() < quiet_until:
-                for messages in consumer.poll(timeout_ms=100).values():
-                    got.extend(messages)
+            got += kp_poll(consumer, time.monotonic() + QUIET_S)
             self.assertEqual(got, [], "the group's second consumer got messages after the commit")
             self.assertEqual({tp.partition: consumer.position(tp) for tp in tps}, ends)
         finally:
             consumer.close()
 
-    def test_codec_none(self):
-        self.produce_and_consume("none")
 
-    def test_codec_gzip(self):
-        self.produce_and_consume("gzip")
+class TimedResult(unittest.TextTestResult):
+    """Prints each test's duration before its "ok" / "FAIL" / "ERROR"."""
 
-    def test_codec_snappy(self):
-        self.produce_and_consume("snappy")
+    def startTest(self, test):
+        self.started = time.monotonic()
+        super().startTest(test)
 
-    def test_codec_lz4(self):
-        self.produce_and_consume("lz4")
+    def elapsed(self):
+        self.stream.write(f"[{time.monotonic() - self.started:.1f}s] ")
+        self.stream.flush()
 
-    def test_codec_zstd(self):
-        self.produce_and_consume("zstd")
+    def addSuccess(self, test):
+        self.elapsed()
+        super().addSuccess(test)
+
+    def addFailure(self, test, err):
+        self.elapsed()
+        super().addFailure(test, err)
+
+    def addError(self, test, err):
+        self.elapsed()
+        super().addError(test, err)
 
 
 def main():
@@ -656,7 +717,7 @@ def main():
         suite = loader.loadTestsFromNames(argv, sys.modules[__name__])
     else:
         suite = loader.loadTestsFromModule(sys.modules[__name__])
-    result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
+    result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout, resultclass=TimedResult).run(suite)
     failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
     passed = result.testsRun - failed - len(result.skipped)
     print(f"python client tests: {passed} passed, {failed} failed", flush=True)

@@ -142,9 +142,19 @@ impl Broker {
 
     /// One frame in; its answer may be parked (see `Reply::Parked`).
     pub fn receive(&mut self, frame: Bytes) -> Result<Reply, DispatchError> {
-        let request = match decode_request(frame) {
+        let request = match decode_request(frame.clone()) {
             Ok(request) => request,
-            Err(error) => return self.undecodable(error),
+            Err(error) => match error.complete_request_len() {
+                // Bytes after a complete body: ignored, as Kafka does.
+                Some(len) => {
+                    tracing::debug!("ignoring bytes after the request body: {error}");
+                    match decode_request(frame.slice(..len)) {
+                        Ok(request) => request,
+                        Err(error) => return self.undecodable(error),
+                    }
+                }
+                None => return self.undecodable(error),
+            },
         };
         let header = request.header;
         let version = header.request_api_version;

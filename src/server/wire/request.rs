@@ -44,11 +44,25 @@ fn describe(header: &Option<HeaderPrefix>) -> String {
     }
 }
 
+/// What `TrailingBytes` names when bytes follow a complete request body.
+const REQUEST_BODY: &str = "request body";
+
 impl RequestError {
     fn with_header(prefix: HeaderPrefix, error: DecodeError) -> Self {
         Self {
             header: Some(prefix),
             error,
+        }
+    }
+
+    /// The length of the complete request when the only fault is bytes
+    /// after its body. Apache Kafka reads a body and ignores what follows
+    /// (librdkafka's all-topics Metadata v9+ carries 3 such bytes,
+    /// librdkafka issue 5049), so a broker may decode just that prefix.
+    pub fn complete_request_len(&self) -> Option<usize> {
+        match self.error.kind {
+            DecodeErrorKind::TrailingBytes { what: REQUEST_BODY, .. } => Some(self.error.offset),
+            _ => None,
         }
     }
 }
@@ -108,7 +122,7 @@ fn read_request<T: WireValue + Into<RequestKind>>(
 ) -> Result<Request, RequestError> {
     let fail = |error| RequestError::with_header(prefix, error);
     let body = T::read(&mut reader, version).map_err(fail)?;
-    reader.finish("request body").map_err(fail)?;
+    reader.finish(REQUEST_BODY).map_err(fail)?;
     Ok(Request {
         header,
         body: body.into(),

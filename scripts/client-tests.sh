@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# Integration tests with real Kafka client libraries against
+# `kafka-fuzz serve` on loopback: librdkafka (PyPI confluent-kafka),
+# kafka-python and kafkajs, pinned in tests/clients/. Installs the clients
+# itself (a venv under target/clients/venv, node_modules under
+# tests/clients), starts the server on a free port, runs the suites, stops
+# the server with SIGTERM and checks it exited cleanly without closing any
+# connection for bad input. Ends with one `client tests: N passed, M failed`
+# line and exits non-zero on any failure.
+#
+# Logs: target/clients/{server.out,server.log,python.log,kafkajs.log}.
+# RUST_LOG (default: info) sets the server's log level; debug adds every
+# connection's open and close.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+out=target/clients
+venv=$out/venv
+clients=tests/clients
+mkdir -p "$out"
+
+passed=0
+failed=0
+pass() { passed=$((passed + 1)); echo "ok: $*"; }
+fail() { failed=$((failed + 1)); echo "FAILED: $*"; }
+
+step "build: cargo build --release --bin kafka-fuzz"
+cargo build --release --locked --bin kafka-fuzz
+bin=target/release/kafka-fuzz
+
+step "set-up: Python clients ($venv)"
+if ! [ -x "$venv/bin/python" ]; then
+  "${PYTHON:-python3}" -m venv "$venv"
+fi
+# Reinstalled only when requirements.txt changed or the venv is broken.
+if ! cmp -s "$clients/requirements.txt" "$venv/.requirements.txt" ||
+  ! "$venv/bin/python" -c 'import confluent_kafka, kafka' 2>/dev/null; then
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$clients/requirements.txt"
+  cp "$clients/requirements.txt" "$venv/.requirements.txt"
+fi
+
+step "set-up: kafkajs (npm ci in $clients)"
+if ! cmp -s "$clients/package-lock.json" "$clients/node_modules/.kafka-fuzz-package-lock.json"; then
+  (cd "$clients" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$clients/package-lock.json" "$clients/node_modules/.kafka-fuzz-package-lock.json"
+fi
+
+step "start: kafka-fuzz serve --listen 127.0.0.1:0"
+server_out=$out/server.out
+server_log=$out/server.log
+: >"$server_out"
+RUST_LOG="${RUST_LOG:-info}" NO_COLOR=1 "$bin" serve --listen 127.0.0.1:0 >"$server_out" 2>"$server_log" &
+server_pid=$!
+
+# Never leak the server: on any exit, SIGTERM it, then SIGKILL if it hangs.
+stop_server() {
+  if [ -n "${server_pid:-}" ] && kill -0 "$server_pid" 2>/dev/null; then
+    kill -TERM "$server_pid" 2>/dev/null || true
+    for _ in $(seq 50); do
+      kill -0 "$server_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$server_pid" 2>/dev/null || true
+  fi
+}
+trap stop_server EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+address=
+for _ in $(seq 100); do
+  address=$(sed -n 's/^listening on //p' "$server_out" | head -n 1)
+  [ -n "$address" ] && break
+  kill -0 "$server_pid" 2>/dev/null || break
+  sleep 0.1
+done
+if [ -z "$address" ]; then
+  echo "the server did not start; its log:" >&2
+  cat "$server_log" >&2
+  exit 1
+fi
+echo "server $address (pid $server_pid, log $server_log)"
+export KAFKA_FUZZ_BOOTSTRAP=$address
+
+# Runs one suite under a timeout and adds the counts of its summary line
+# (`<label>: N passed, M failed`); a suite that ends without one (crash,
+# timeout) counts as one failure.
+run_suite() {
+  local label=$1 log=$2 limit=$3
+  shift 3
+  local status=0
+  timeout --kill-after=10 "$limit" "$@" 2>&1 | tee "$log" || status=$?
+  local summary
+  summary=$(grep -E "^$label: [0-9]+ passed, [0-9]+ failed$" "$log" | tail -n 1 || true)
+  if [ -z "$summary" ]; then
+    fail "$label: no summary line (exit status $status; 124 is the ${limit}s timeout); see $log"
+    return
+  fi
+  local p f
+  read -r p f < <(sed -E 's/.*: ([0-9]+) passed, ([0-9]+) failed$/\1 \2/' <<<"$summary")
+  passed=$((passed + p))
+  failed=$((failed + f))
+  if [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; then
+    fail "$label: exit status $status"
+  fi
+}
+
+step "python: confluent-kafka (librdkafka) and kafka-python"
+export PYTHONUNBUFFERED=1
+run_suite "python client tests" "$out/python.log" 600 \
+  "$venv/bin/python" "$clients/test_python_clients.py"
+
+step "node: kafkajs"
+run_suite "kafkajs client tests" "$out/kafkajs.log" 300 node "$clients/kafkajs_test.mjs"
+
+step "stop: SIGTERM to the server"
+kill -TERM "$server_pid"
+server_status=
+for _ in $(seq 100); do
+  if ! kill -0 "$server_pid" 2>/dev/null; then
+    server_status=0
+    wait "$server_pid" || server_status=$?
+    break
+  fi
+  sleep 0.1
+done
+summary=$(grep '^stopped: ' "$server_out" || true)
+echo "${summary:-no 'stopped:' line from the server}"
+if [ -z "$server_status" ]; then
+  fail "server: still running 10s after SIGTERM (the EXIT trap kills it)"
+elif [ "$server_status" -ne 0 ] || [ -z "$summary" ]; then
+  fail "server: exit status $server_status on SIGTERM; see $server_log"
+else
+  pass "server: stopped cleanly on SIGTERM"
+fi
+
+# A connection closed for bad input is the server rejecting what a real
+# client sent.
+rejected=$(grep -c 'closing connection:' "$server_log" || true)
+if [ "$rejected" -eq 0 ] && grep -q ', 0 connections closed for bad input$' <<<"$summary"; then
+  pass "server: no connection closed for bad input"
+else
+  fail "server: connections closed for bad input ($rejected logged):"
+  grep 'closing connection:' "$server_log" | sed 's/\x1b\[[0-9;]*m//g' | head -n 20
+fi
+if grep -qE 'panicked|ERROR' "$server_log"; then
+  fail "server: errors or panics in $server_log:"
+  grep -E 'panicked|ERROR' "$server_log" | sed 's/\x1b\[[0-9;]*m//g' | head -n 20
+else
+  pass "server: no error or panic logged"
+fi
+
+printf '\nclient tests: %d passed, %d failed\n' "$passed" "$failed"
+[ "$failed" -eq 0 ]
