@@ -5,7 +5,7 @@ use bytes::Bytes;
 use kafka_fuzz::harness::client::Client;
 use kafka_fuzz::harness::input::{ProducerFields, encode_entries, to_protocol_records};
 use kafka_fuzz::server::broker::{Broker, BrokerConfig, DispatchError, ManualClock, Reply};
-use kafka_fuzz::server::wire::{BatchLimits, Codec, decode_record_batches};
+use kafka_fuzz::server::wire::{BatchLimits, Codec, DecodeErrorKind, decode_record_batches};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
@@ -625,6 +625,21 @@ fn join_checks_session_timeouts_and_protocols() {
     assert_eq!((joined.error_code, joined.generation_id), (NONE, 1));
     let other_type = join_request("").with_protocol_type(s("connect"));
     assert_eq!(h.call(3, other_type).error_code, 23);
+    // A second v3 member is in at once too, and waits for the first to
+    // rejoin; its answer carries the id the group gave it.
+    let (correlation_id, reply) = h.receive(3, join_request(""));
+    let Reply::Parked(waiting) = reply else {
+        panic!("{reply:?}")
+    };
+    let first = h.call(3, join_request(&joined.member_id));
+    assert_eq!((first.generation_id, first.members.len()), (2, 2));
+    let Reply::Response(frame) = h.broker.resume(waiting).unwrap() else {
+        panic!()
+    };
+    let second = Client::response::<JoinGroupRequest>(3, correlation_id, &frame).unwrap();
+    assert_eq!((second.error_code, second.generation_id), (NONE, 2));
+    assert!(first.members.iter().any(|m| m.member_id == second.member_id));
+    assert_ne!(second.member_id, joined.member_id);
     let unknown = h.call(5, join_request("who"));
     assert_eq!(unknown.error_code, UNKNOWN_MEMBER_ID);
 }
@@ -845,7 +860,9 @@ fn bytes_after_a_complete_body_are_ignored_as_kafka_does() {
     let response = Client::response::<MetadataRequest>(13, 3, &response).unwrap();
     assert_eq!(response.topics.len(), 1, "null topics: all of them");
     // The decoder itself still reports them.
-    let complete = frame.len() - 3;
     let error = kafka_fuzz::server::wire::decode_request(Bytes::from(frame)).unwrap_err();
-    assert_eq!(error.complete_request_len(), Some(complete));
+    assert!(
+        matches!(error.error.kind, DecodeErrorKind::TrailingBytes { count: 3, .. }),
+        "{error}"
+    );
 }

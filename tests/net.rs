@@ -136,10 +136,21 @@ async fn idle_and_partial_frames_time_out() {
     partial.write_all(&[0, 0, 0, 50, 0, 18]).await.unwrap();
     let mut idle = TcpStream::connect(server.addr).await.unwrap();
     let started = std::time::Instant::now();
-    assert!(read_response(&mut partial).await.is_none());
+    // A server that never closed would hang here: bound the wait.
+    let closed = |stream| tokio::time::timeout(Duration::from_secs(5), read_response(stream));
+    assert!(closed(&mut partial).await.unwrap().is_none());
     let partial_after = started.elapsed();
-    assert!(read_response(&mut idle).await.is_none());
-    assert!(partial_after < started.elapsed(), "the partial frame went first");
+    assert!(closed(&mut idle).await.unwrap().is_none());
+    let idle_after = started.elapsed();
+    assert!(
+        partial_after >= Duration::from_millis(100),
+        "closed before its timeout: {partial_after:?}"
+    );
+    assert!(
+        idle_after >= Duration::from_millis(300),
+        "closed before its timeout: {idle_after:?}"
+    );
+    assert!(partial_after < idle_after, "the partial frame went first");
     server.stop().await;
 }
 

@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
-use super::broker::{Broker, Clock, DispatchError, Reply, SystemClock};
+use super::broker::{Broker, Clock, DispatchError, Parked, Reply, SystemClock};
 use super::wire::FrameSplitter;
 
 /// Connection limits.
@@ -158,8 +158,7 @@ async fn connection(mut stream: TcpStream, shared: &Shared) -> Result<(), Closed
 /// request that completed signals a change: two parked requests must not
 /// wake each other forever.
 async fn answer(frame: Bytes, shared: &Shared) -> Result<Option<Bytes>, DispatchError> {
-    let mut frame = Some(frame);
-    let mut parked = None;
+    let mut next = Next::Receive(frame);
     loop {
         // Registered before the broker is read, so no change is missed.
         let changed = shared.changed.notified();
@@ -167,21 +166,19 @@ async fn answer(frame: Bytes, shared: &Shared) -> Result<Option<Bytes>, Dispatch
         changed.as_mut().enable();
         let reply = {
             let mut broker = shared.broker();
-            match (frame.take(), parked.take()) {
-                (Some(frame), _) => broker.receive(frame),
-                (None, Some(waiting)) => broker.resume(waiting),
-                (None, None) => return Ok(None),
+            match next {
+                Next::Receive(frame) => broker.receive(frame),
+                Next::Resume(waiting) => broker.resume(waiting),
             }
-        }?;
-        let waiting = match reply {
-            Reply::Response(bytes) => {
-                shared.changed.notify_waiters();
-                return Ok(Some(bytes));
-            }
-            Reply::NoResponse => {
-                shared.changed.notify_waiters();
-                return Ok(None);
-            }
+        };
+        // A failed request may have changed the broker too (an acks=0
+        // produce that appended to some partitions).
+        if !matches!(reply, Ok(Reply::Parked(_))) {
+            shared.changed.notify_waiters();
+        }
+        let waiting = match reply? {
+            Reply::Response(bytes) => return Ok(Some(bytes)),
+            Reply::NoResponse => return Ok(None),
             Reply::Parked(waiting) => waiting,
         };
         let wait_ms = waiting.deadline_ms().saturating_sub(SystemClock.now_ms()).max(0);
@@ -189,6 +186,12 @@ async fn answer(frame: Bytes, shared: &Shared) -> Result<Option<Bytes>, Dispatch
             () = changed => {}
             () = tokio::time::sleep(Duration::from_millis(wait_ms as u64)) => {}
         }
-        parked = Some(waiting);
+        next = Next::Resume(waiting);
     }
+}
+
+/// What `answer` does next with the broker.
+enum Next {
+    Receive(Bytes),
+    Resume(Parked),
 }

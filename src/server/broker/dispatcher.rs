@@ -12,8 +12,8 @@ use super::groups::{GroupSettings, Groups};
 use super::produce_api::ProducerIds;
 use super::topics::Topics;
 use crate::server::wire::{
-    DecodeError, DecodeErrorKind, EncodeError, HeaderPrefix, RequestError, decode_request, encode_response,
-    supported_api,
+    DecodeError, DecodeErrorKind, EncodeError, HeaderPrefix, RequestError, decode_request_ignoring_trailing_bytes,
+    encode_response, supported_api,
 };
 
 /// What a request gets back.
@@ -142,23 +142,32 @@ impl Broker {
 
     /// One frame in; its answer may be parked (see `Reply::Parked`).
     pub fn receive(&mut self, frame: Bytes) -> Result<Reply, DispatchError> {
-        let request = match decode_request(frame.clone()) {
+        // Bytes after a complete body are ignored, as Kafka ignores them.
+        let request = match decode_request_ignoring_trailing_bytes(frame) {
             Ok(request) => request,
-            Err(error) => match error.complete_request_len() {
-                // Bytes after a complete body: ignored, as Kafka does.
-                Some(len) => {
-                    tracing::debug!("ignoring bytes after the request body: {error}");
-                    match decode_request(frame.slice(..len)) {
-                        Ok(request) => request,
-                        Err(error) => return self.undecodable(error),
-                    }
-                }
-                None => return self.undecodable(error),
-            },
+            Err(error) => return self.undecodable(error),
         };
         let header = request.header;
         let version = header.request_api_version;
-        let client_id = header.client_id.unwrap_or_default();
+        // The decoder yields only supported APIs, each routed below; should
+        // one be added there and not here, its requests close the connection.
+        let unrouted = || {
+            DispatchError::Undecodable(RequestError {
+                header: Some(HeaderPrefix {
+                    api_key: header.request_api_key,
+                    api_version: version,
+                    correlation_id: header.correlation_id,
+                }),
+                error: DecodeError::new(
+                    DecodeErrorKind::UnsupportedApiKey {
+                        api_key: header.request_api_key,
+                    },
+                    0,
+                ),
+            })
+        };
+        let api = supported_api(header.request_api_key).ok_or_else(unrouted)?.key;
+        let client_id = header.client_id.clone().unwrap_or_default();
         let answer = match request.body {
             RequestKind::ApiVersions(request) => Answer::Now(self.api_versions(&request, version).into()),
             RequestKind::Metadata(request) => Answer::Now(self.metadata(request, version).into()),
@@ -174,27 +183,8 @@ impl Broker {
             RequestKind::LeaveGroup(request) => Answer::Now(self.leave_group(request, version).into()),
             RequestKind::OffsetCommit(request) => Answer::Now(self.offset_commit(request, version).into()),
             RequestKind::OffsetFetch(request) => Answer::Now(self.offset_fetch(request, version).into()),
-            // The decoder yields only the APIs above; should one be added
-            // there and not here, its requests close the connection.
-            _ => {
-                let error = DecodeError::new(
-                    DecodeErrorKind::UnsupportedApiKey {
-                        api_key: header.request_api_key,
-                    },
-                    0,
-                );
-                return Err(DispatchError::Undecodable(RequestError {
-                    header: Some(HeaderPrefix {
-                        api_key: header.request_api_key,
-                        api_version: version,
-                        correlation_id: header.correlation_id,
-                    }),
-                    error,
-                }));
-            }
+            _ => return Err(unrouted()),
         };
-        // Decoded, so the key is a supported one.
-        let api = supported_api(header.request_api_key).map_or(ApiKey::ApiVersions, |api| api.key);
         self.reply(api, version, header.correlation_id, answer)
     }
 

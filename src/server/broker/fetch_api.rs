@@ -50,11 +50,7 @@ impl Broker {
         let mut total = 0usize;
         let mut any_error = false;
         for topic in &request.topics {
-            let name = if version >= 13 {
-                self.topics.by_id(topic.topic_id).map(|found| found.name.clone())
-            } else {
-                Some(topic.topic.0.clone())
-            };
+            let name = self.topics.resolve(version >= 13, &topic.topic, topic.topic_id);
             let mut topic_response = FetchableTopicResponse::default();
             if version >= 13 {
                 topic_response.topic_id = topic.topic_id;

@@ -25,7 +25,6 @@ const NULLABLE_PROTOCOL_VERSION: i16 = 7;
 impl Broker {
     pub(super) fn join_group(&mut self, request: JoinGroupRequest, version: i16, client_id: StrBytes) -> Answer {
         let group_id = request.group_id.0.clone();
-        let member_id = request.member_id.clone();
         let join = JoinRequest {
             group_id: request.group_id.0,
             member_id: request.member_id,
@@ -45,22 +44,10 @@ impl Broker {
         let now = self.now_ms();
         match self.groups.join(join, now) {
             Step::Done(outcome) => Answer::Now(join_response(outcome, version).into()),
-            Step::Wait { deadline_ms } => {
-                // A new member's id is the one the group just gave it: with
-                // v0-3 the join that created it is the one waiting.
-                let member_id = if member_id.is_empty() {
-                    self.groups
-                        .get(&group_id)
-                        .and_then(|group| group.member_ids().last().cloned())
-                        .unwrap_or_default()
-                } else {
-                    member_id
-                };
-                Answer::Wait {
-                    waiting: Waiting::Join { group_id, member_id },
-                    deadline_ms,
-                }
-            }
+            Step::Wait { member_id, deadline_ms } => Answer::Wait {
+                waiting: Waiting::Join { group_id, member_id },
+                deadline_ms,
+            },
         }
     }
 
@@ -77,7 +64,6 @@ impl Broker {
 
     pub(super) fn sync_group(&mut self, request: SyncGroupRequest, version: i16) -> Answer {
         let group_id = request.group_id.0.clone();
-        let member_id = request.member_id.clone();
         let generation = request.generation_id;
         let sync = SyncRequest {
             group_id: request.group_id.0,
@@ -94,7 +80,7 @@ impl Broker {
         let now = self.now_ms();
         match self.groups.sync(sync, now) {
             Step::Done(outcome) => Answer::Now(sync_response(outcome, version).into()),
-            Step::Wait { deadline_ms } => Answer::Wait {
+            Step::Wait { member_id, deadline_ms } => Answer::Wait {
                 waiting: Waiting::Sync {
                     group_id,
                     member_id,

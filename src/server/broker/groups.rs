@@ -23,11 +23,12 @@ pub enum GroupState {
     Stable,
 }
 
-/// A request's answer now, or a deadline by which it will have one.
+/// A request's answer now, or the member that waits for it and the
+/// deadline by which it will have one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step<T> {
     Done(T),
-    Wait { deadline_ms: i64 },
+    Wait { member_id: StrBytes, deadline_ms: i64 },
 }
 
 /// What a JoinGroup asks for.
@@ -327,6 +328,7 @@ impl Group {
         match self.members.get_mut(member_id).and_then(|m| m.join_result.take()) {
             Some(result) => Step::Done(Ok(result)),
             None => Step::Wait {
+                member_id: member_id.clone(),
                 deadline_ms: self.rebalance_deadline_ms.max(self.initial_delay_until_ms),
             },
         }
@@ -536,6 +538,7 @@ impl Groups {
             GroupState::CompletingRebalance => {
                 group.members[&request.member_id].awaiting_sync = true;
                 return Step::Wait {
+                    member_id: request.member_id,
                     deadline_ms: now_ms.saturating_add(i64::from(session_timeout)),
                 };
             }

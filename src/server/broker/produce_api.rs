@@ -44,12 +44,7 @@ impl Broker {
         let mut response = ProduceResponse::default();
         let mut first_error = None;
         for topic in request.topic_data {
-            // v13 names topics by id.
-            let name = if version >= 13 {
-                self.topics.by_id(topic.topic_id).map(|found| found.name.clone())
-            } else {
-                Some(topic.name.0.clone())
-            };
+            let name = self.topics.resolve(version >= 13, &topic.name, topic.topic_id);
             let mut topic_response = TopicProduceResponse::default();
             if version >= 13 {
                 topic_response.topic_id = topic.topic_id;

@@ -52,6 +52,17 @@ impl Topics {
         self.by_name.values().find(|topic| topic.id == id)
     }
 
+    /// The name of the topic a request means: by `id` where the request
+    /// version names topics by id (Produce and Fetch from v13), else `name`;
+    /// `None` for an unknown id.
+    pub fn resolve(&self, by_id: bool, name: &StrBytes, id: Uuid) -> Option<StrBytes> {
+        if by_id {
+            self.by_id(id).map(|topic| topic.name.clone())
+        } else {
+            Some(name.clone())
+        }
+    }
+
     pub fn partition(&self, name: &StrBytes, index: i32) -> Option<&PartitionLog> {
         let index = usize::try_from(index).ok()?;
         self.get(name)?.partitions.get(index)

@@ -23,6 +23,6 @@ pub use frame::{DEFAULT_MAX_FRAME_SIZE, FrameSplitter, size_prefixed};
 pub use message::{SUPPORTED_APIS, SupportedApi, supported_api};
 pub use reader::BoundedReader;
 pub use record_batch::{BATCH_OVERHEAD, BatchLimits, Record, RecordBatch, RecordHeader, decode_record_batches};
-pub use request::{HeaderPrefix, Request, RequestError, decode_request};
+pub use request::{HeaderPrefix, Request, RequestError, decode_request, decode_request_ignoring_trailing_bytes};
 pub use response::{EncodeError, encode_response};
 pub use value::{Version, WireValue};

@@ -44,9 +44,6 @@ fn describe(header: &Option<HeaderPrefix>) -> String {
     }
 }
 
-/// What `TrailingBytes` names when bytes follow a complete request body.
-const REQUEST_BODY: &str = "request body";
-
 impl RequestError {
     fn with_header(prefix: HeaderPrefix, error: DecodeError) -> Self {
         Self {
@@ -54,21 +51,24 @@ impl RequestError {
             error,
         }
     }
-
-    /// The length of the complete request when the only fault is bytes
-    /// after its body. Apache Kafka reads a body and ignores what follows
-    /// (librdkafka's all-topics Metadata v9+ carries 3 such bytes,
-    /// librdkafka issue 5049), so a broker may decode just that prefix.
-    pub fn complete_request_len(&self) -> Option<usize> {
-        match self.error.kind {
-            DecodeErrorKind::TrailingBytes { what: REQUEST_BODY, .. } => Some(self.error.offset),
-            _ => None,
-        }
-    }
 }
 
-/// Decodes one frame (without its size prefix) into a request.
+/// Decodes one frame (without its size prefix) into a request; bytes after
+/// the body are an error.
 pub fn decode_request(frame: Bytes) -> Result<Request, RequestError> {
+    decode::<false>(frame)
+}
+
+/// Decodes a frame as Apache Kafka reads it: a complete body, and whatever
+/// follows it ignored (librdkafka's all-topics Metadata v9+ request carries
+/// 3 such bytes, librdkafka issue 5049).
+pub fn decode_request_ignoring_trailing_bytes(frame: Bytes) -> Result<Request, RequestError> {
+    decode::<true>(frame)
+}
+
+/// The decoder, monomorphized per trailing-bytes rule so that neither pays
+/// for the other.
+fn decode<const IGNORE_TRAILING: bool>(frame: Bytes) -> Result<Request, RequestError> {
     let mut reader = BoundedReader::new(frame);
     let prefix = read_prefix(&mut reader).map_err(|error| RequestError { header: None, error })?;
     let fail = |error| RequestError::with_header(prefix, error);
@@ -100,7 +100,7 @@ pub fn decode_request(frame: Bytes) -> Result<Request, RequestError> {
     macro_rules! read_body {
         ($($key:ident => $request:ident),* $(,)?) => {
             match api.key {
-                $(ApiKey::$key => read_request::<kafka_protocol::messages::$request>(reader, version, header, prefix),)*
+                $(ApiKey::$key => read_request::<kafka_protocol::messages::$request, IGNORE_TRAILING>(reader, version, header, prefix),)*
                 // Every supported API has an arm: `SUPPORTED_APIS` comes from the same list.
                 _ => Err(fail(DecodeError::new(DecodeErrorKind::UnsupportedApiKey { api_key: prefix.api_key }, 0))),
             }
@@ -114,7 +114,7 @@ pub fn decode_request(frame: Bytes) -> Result<Request, RequestError> {
 /// caller's return slot: inlined, the compiler merges the arms into one
 /// temporary that is then copied whole.
 #[inline(never)]
-fn read_request<T: WireValue + Into<RequestKind>>(
+fn read_request<T: WireValue + Into<RequestKind>, const IGNORE_TRAILING: bool>(
     mut reader: BoundedReader,
     version: Version,
     header: RequestHeader,
@@ -122,7 +122,9 @@ fn read_request<T: WireValue + Into<RequestKind>>(
 ) -> Result<Request, RequestError> {
     let fail = |error| RequestError::with_header(prefix, error);
     let body = T::read(&mut reader, version).map_err(fail)?;
-    reader.finish(REQUEST_BODY).map_err(fail)?;
+    if !IGNORE_TRAILING {
+        reader.finish("request body").map_err(fail)?;
+    }
     Ok(Request {
         header,
         body: body.into(),
@@ -278,7 +280,13 @@ mod tests {
                 header: Some(prefix(18, version)),
                 error: DecodeError::new(kind, frame.len()),
             };
-            assert_eq!(decode_request(long.into()), Err(expected), "v{version}");
+            assert_eq!(decode_request(long.clone().into()), Err(expected), "v{version}");
+            let (request, _) = api_versions(version);
+            assert_eq!(
+                decode_request_ignoring_trailing_bytes(long.into()),
+                Ok(request),
+                "v{version}"
+            );
         }
     }
 
