@@ -1,24 +1,58 @@
 //! `CountingAllocator`: a global allocator that measures, per thread, the
 //! bytes live and the peak, so tests and fuzz targets can find
-//! over-allocation without AddressSanitizer.
+//! over-allocation without AddressSanitizer; and, per fuzz input, a cap on
+//! those bytes that aborts with a message naming the request and the input
+//! (libFuzzer's `-malloc_limit_mb` only fires under a sanitizer).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::fmt::Write as _;
+use std::io::Write as _;
 
 /// Wraps the system allocator. Install it with
 /// `#[global_allocator] static A: CountingAllocator = CountingAllocator;`.
 pub struct CountingAllocator;
 
+/// The line an over-allocation abort starts with; triage looks for it.
+pub const OVER_ALLOCATION_MARKER: &str = "kafka-fuzz: over-allocation:";
+
+/// Every input may hold this many bytes at once, whatever its size: room for
+/// a broker's fixed state and one capped decompression.
+pub const CAP_FLOOR: usize = 32 * 1024 * 1024;
+/// ... plus this many per input byte: a decoded request is a small multiple
+/// of its frame (structs, reference counts), and a broker keeps what it logs.
+pub const CAP_PER_INPUT_BYTE: usize = 64;
+
+/// The most one input of `input_len` bytes may allocate at once.
+pub const fn allocation_cap(input_len: usize) -> usize {
+    CAP_FLOOR.saturating_add(CAP_PER_INPUT_BYTE.saturating_mul(input_len))
+}
+
 thread_local! {
     // `const` initialisers: no lazy setup, so no allocation inside `alloc`.
     static LIVE: Cell<usize> = const { Cell::new(0) };
     static PEAK: Cell<usize> = const { Cell::new(0) };
+    /// The input being run under a cap: (live bytes before it, its length,
+    /// its cap); none outside `with_allocation_cap`.
+    static CAPPED: Cell<Option<CappedInput>> = const { Cell::new(None) };
+}
+
+#[derive(Clone, Copy)]
+struct CappedInput {
+    base: usize,
+    input_len: usize,
+    cap: usize,
 }
 
 fn record_alloc(size: usize) {
     // `try_with` because a thread being torn down may still allocate.
     let _ = LIVE.try_with(|live| {
         let now = live.get().saturating_add(size);
+        if let Ok(Some(capped)) = CAPPED.try_with(Cell::get)
+            && now.saturating_sub(capped.base) > capped.cap
+        {
+            over_allocation(size, now - capped.base, capped);
+        }
         live.set(now);
         let _ = PEAK.try_with(|peak| peak.set(peak.get().max(now)));
     });
@@ -26,6 +60,54 @@ fn record_alloc(size: usize) {
 
 fn record_dealloc(size: usize) {
     let _ = LIVE.try_with(|live| live.set(live.get().saturating_sub(size)));
+}
+
+/// Reports the request that broke the cap, with a backtrace, and aborts: the
+/// fuzzing engine records the input as a crash.
+#[cold]
+#[inline(never)]
+fn over_allocation(requested: usize, would_be_live: usize, capped: CappedInput) -> ! {
+    // Disarmed first: the report itself allocates (the backtrace).
+    let _ = CAPPED.try_with(|c| c.set(None));
+    // Formatted on the stack: the heap is what just failed us.
+    let mut line = StackText::<320>::default();
+    let _ = writeln!(
+        line,
+        "{OVER_ALLOCATION_MARKER} an allocation of {requested} bytes would hold {would_be_live} bytes live, \
+         over the cap of {} bytes for an input of {} bytes",
+        capped.cap, capped.input_len
+    );
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr.write_all(line.as_bytes());
+    let _ = writeln!(stderr, "{}", std::backtrace::Backtrace::force_capture());
+    std::process::abort();
+}
+
+/// A fixed-size text buffer that drops what does not fit.
+struct StackText<const N: usize> {
+    bytes: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> Default for StackText<N> {
+    fn default() -> Self {
+        Self { bytes: [0; N], len: 0 }
+    }
+}
+
+impl<const N: usize> StackText<N> {
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+impl<const N: usize> std::fmt::Write for StackText<N> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let take = s.len().min(N - self.len);
+        self.bytes[self.len..self.len + take].copy_from_slice(&s.as_bytes()[..take]);
+        self.len += take;
+        Ok(())
+    }
 }
 
 // SAFETY: every call is forwarded unchanged to `System`; only counters change.
@@ -64,4 +146,27 @@ pub fn peak_allocation<R>(f: impl FnOnce() -> R) -> (R, usize) {
     let result = f();
     let peak = PEAK.with(Cell::get).saturating_sub(base);
     (result, peak)
+}
+
+/// Runs `f`, the processing of one fuzz input of `input_len` bytes, aborting
+/// the process with an over-allocation report if this thread ever holds more
+/// than `allocation_cap(input_len)` bytes beyond what was live before. Only
+/// enforced when `CountingAllocator` is the global allocator.
+pub fn with_allocation_cap<R>(input_len: usize, f: impl FnOnce() -> R) -> R {
+    let capped = CappedInput {
+        base: LIVE.with(Cell::get),
+        input_len,
+        cap: allocation_cap(input_len),
+    };
+    let outer = CAPPED.with(|c| c.replace(Some(capped)));
+    // Restored even if `f` panics, so a caught panic does not leave a stale
+    // cap armed.
+    struct Restore(Option<CappedInput>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            CAPPED.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(outer);
+    f()
 }

@@ -1,7 +1,10 @@
-//! The fuzzing suite itself, engine-neutral: input generators, a client
-//! over bytes and the counting allocator today; the server trait, oracles
-//! and targets build on them.
+//! The fuzzing suite itself, engine-neutral: the trait a server implements
+//! to be fuzzed, input generators and malformations, oracles, and the fuzz
+//! targets built from them; a client over bytes and the counting allocator.
 
 pub mod alloc;
 pub mod client;
 pub mod input;
+pub mod oracle;
+pub mod target;
+pub mod targets;

@@ -3,9 +3,15 @@
 //! The same generators drive the property tests of the decoder and the fuzz
 //! targets, so both explore the same space.
 
+mod malformation;
 mod pools;
 mod record_batch;
 mod request;
+mod request_stream;
+mod stream;
 
+pub use malformation::{HostileInt, Malformation};
 pub use record_batch::{ProducerFields, arbitrary_records, encode_entries, encode_record_batch, to_protocol_records};
 pub use request::{VersionedArbitrary, arbitrary_request, encode_request};
+pub use request_stream::{GENERATED, RAW_STREAM, api_request_stream, generated_stream};
+pub use stream::{ClientStream, join_frames, split_stream};

@@ -43,6 +43,13 @@ impl FrameSplitter {
         self.buffer.len()
     }
 
+    /// Takes the bytes received that do not yet form a whole frame (a
+    /// partial frame's size prefix included), leaving the splitter empty.
+    pub fn take_buffered(&mut self) -> Bytes {
+        self.consumed += self.buffer.len();
+        self.buffer.split().freeze()
+    }
+
     /// The next complete frame, `Ok(None)` if more bytes are needed, or an
     /// error for a negative or oversized length prefix (after which the
     /// stream cannot be resynchronised and the connection should close).

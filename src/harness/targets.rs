@@ -1,0 +1,307 @@
+//! The fuzz targets: each a plain `fn(&[u8])`, so every engine (and
+//! `cargo test`, replaying corpora) drives the same code. The `*_on`
+//! variants take any `ServerUnderTest`: that is how another server is
+//! fuzzed. A broken guarantee panics with the oracle's `Violation`.
+
+use std::cell::RefCell;
+use std::sync::OnceLock;
+
+use arbitrary::Unstructured;
+use bytes::Bytes;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{ApiKey, CreateTopicsRequest, ProduceRequest, RequestKind};
+use kafka_protocol::protocol::StrBytes;
+
+use super::client::Client;
+use super::input::{
+    GENERATED, Malformation, api_request_stream, arbitrary_records, encode_entries, encode_record_batch, split_stream,
+    to_protocol_records,
+};
+use super::oracle::{
+    Oracle, Violation, check_batch_roundtrip, check_exchange, check_request_roundtrip, differential_check,
+};
+use super::target::{Exchange, ReferenceServer, ServerUnderTest};
+use crate::server::wire::{Codec, decode_record_batches, decode_request, supported_api};
+
+/// A fuzz target: its name (the binary's, the corpus directory's) and entry.
+#[derive(Debug, Clone, Copy)]
+pub struct FuzzTarget {
+    pub name: &'static str,
+    pub run: fn(&[u8]),
+    pub about: &'static str,
+}
+
+/// Every target, in the order scripts run them.
+pub const TARGETS: &[FuzzTarget] = &[
+    FuzzTarget {
+        name: "frame_decode",
+        run: frame_decode,
+        about: "a raw client stream, split into frames, through the wire decoder",
+    },
+    FuzzTarget {
+        name: "produce",
+        run: produce,
+        about: "Produce requests of every version, maybe malformed, through decoder and broker",
+    },
+    FuzzTarget {
+        name: "fetch",
+        run: fetch,
+        about: "Fetch requests of every version, maybe malformed, against partitions holding records",
+    },
+    FuzzTarget {
+        name: "metadata",
+        run: metadata,
+        about: "Metadata requests of every version, maybe malformed, through decoder and broker",
+    },
+    FuzzTarget {
+        name: "record_batch",
+        run: record_batch,
+        about: "record batches of every codec, valid and corrupted, through the batch decoder",
+    },
+    FuzzTarget {
+        name: "dispatch",
+        run: dispatch,
+        about: "a raw multi-frame client stream into one broker, state carried between requests",
+    },
+    FuzzTarget {
+        name: "differential",
+        run: differential,
+        about: "the same frames through our decoder and kafka-protocol's: acceptance and values agree",
+    },
+];
+
+/// The target called `name`.
+pub fn target(name: &str) -> Option<&'static FuzzTarget> {
+    TARGETS.iter().find(|target| target.name == name)
+}
+
+/// Largest frame a target splits off a stream: inputs are far smaller, so
+/// this only decides which lying size prefixes close the connection.
+const MAX_FRAME_SIZE: usize = 1 << 20;
+
+/// Panics with the violation: every engine records the input as a crash.
+fn enforce(result: Result<(), Violation>) {
+    if let Err(violation) = result {
+        panic!("{violation}");
+    }
+}
+
+thread_local! {
+    // One server per thread, reset per input: building it is not free.
+    static REFERENCE: RefCell<ReferenceServer> = RefCell::new(ReferenceServer::default());
+}
+
+fn on_reference(f: impl FnOnce(&mut ReferenceServer)) {
+    REFERENCE.with(|server| f(&mut server.borrow_mut()));
+}
+
+/// Raw bytes as a client stream: every frame through the decoder, and every
+/// accepted request (and its record batches) re-encoded and decoded again.
+pub fn frame_decode(data: &[u8]) {
+    for frame in split_stream(data, MAX_FRAME_SIZE).frames {
+        let Ok(request) = decode_request(frame) else {
+            continue;
+        };
+        enforce(check_request_roundtrip(&request, |f| {
+            Some(decode_request(f.clone()).map_err(|e| e.to_string()))
+        }));
+        if let RequestKind::Produce(produce) = &request.body {
+            let limits = ReferenceServer::fuzzing_config().batch_limits;
+            for records in produce
+                .topic_data
+                .iter()
+                .flat_map(|t| &t.partition_data)
+                .filter_map(|p| p.records.clone())
+            {
+                if let Ok(batches) = decode_record_batches(records, limits) {
+                    enforce(check_batch_roundtrip(&batches, |data| {
+                        decode_record_batches(data, limits)
+                    }));
+                }
+            }
+        }
+    }
+}
+
+pub fn produce(data: &[u8]) {
+    on_reference(|server| produce_on(server, data));
+}
+
+pub fn fetch(data: &[u8]) {
+    on_reference(|server| fetch_on(server, data));
+}
+
+pub fn metadata(data: &[u8]) {
+    on_reference(|server| metadata_on(server, data));
+}
+
+pub fn dispatch(data: &[u8]) {
+    on_reference(|server| dispatch_on(server, data));
+}
+
+pub fn produce_on(server: &mut impl ServerUnderTest, data: &[u8]) {
+    api_target_on(server, data, ApiKey::Produce);
+}
+
+pub fn fetch_on(server: &mut impl ServerUnderTest, data: &[u8]) {
+    api_target_on(server, data, ApiKey::Fetch);
+}
+
+pub fn metadata_on(server: &mut impl ServerUnderTest, data: &[u8]) {
+    api_target_on(server, data, ApiKey::Metadata);
+}
+
+/// Requests of one API against a server that already holds topics and
+/// records (see `warm_up_frames`), so fetches find data and produces meet
+/// existing partitions.
+fn api_target_on(server: &mut impl ServerUnderTest, data: &[u8], api: ApiKey) {
+    server.reset();
+    send(server, warm_up_frames());
+    let api = supported_api(api as i16).expect("every API target serves a supported API");
+    send(server, &api_request_stream(data, api, MAX_FRAME_SIZE).frames);
+}
+
+/// A raw stream into one server, every request answered in turn, until the
+/// server closes the connection.
+pub fn dispatch_on(server: &mut impl ServerUnderTest, data: &[u8]) {
+    server.reset();
+    send(server, &split_stream(data, MAX_FRAME_SIZE).frames);
+}
+
+/// Sends frames in order, checking each exchange, until the server closes.
+/// A server that shows its decoding also has every accepted request checked
+/// by decode / re-encode / decode.
+fn send(server: &mut impl ServerUnderTest, frames: &[Bytes]) {
+    for frame in frames {
+        if let Some(Ok(request)) = server.decode_request(frame) {
+            enforce(check_request_roundtrip(&request, |f| server.decode_request(f)));
+        }
+        let exchange = server.handle(frame.clone());
+        enforce(check_exchange(frame, &exchange));
+        if let Exchange::Closed { .. } = exchange {
+            return;
+        }
+    }
+}
+
+/// What every API target's server holds before the input's requests:
+/// topic-a with 3 partitions, topic-b with 1, batches in several codecs.
+fn warm_up_frames() -> &'static [Bytes] {
+    static FRAMES: OnceLock<Vec<Bytes>> = OnceLock::new();
+    FRAMES.get_or_init(|| {
+        let mut client = Client::new("warm-up");
+        let topic = |name: &'static str, partitions| {
+            CreatableTopic::default()
+                .with_name(StrBytes::from_static_str(name).into())
+                .with_num_partitions(partitions)
+                .with_replication_factor(1)
+        };
+        let create = CreateTopicsRequest::default()
+            .with_topics(vec![topic("topic-a", 3), topic("topic-b", 1)])
+            .with_timeout_ms(1000);
+        let batch = |count: usize, codec, first_timestamp| {
+            let entries: Vec<_> = (0..count)
+                .map(|i| {
+                    (
+                        Some(Bytes::from(format!("key-{i}"))),
+                        Some(Bytes::from(format!("value-{i}"))),
+                    )
+                })
+                .collect();
+            encode_entries(&entries, None, first_timestamp, codec).expect("warm-up batch encodes")
+        };
+        let partition = |index, records| {
+            PartitionProduceData::default()
+                .with_index(index)
+                .with_records(Some(records))
+        };
+        let produce = |partitions| {
+            ProduceRequest::default()
+                .with_acks(1)
+                .with_timeout_ms(1000)
+                .with_topic_data(vec![
+                    TopicProduceData::default()
+                        .with_name(StrBytes::from_static_str("topic-a").into())
+                        .with_partition_data(partitions),
+                ])
+        };
+        let start = super::target::REFERENCE_START_MS;
+        let requests = [
+            client.request(7, create),
+            client.request(
+                9,
+                produce(vec![
+                    partition(0, batch(3, Codec::None, start)),
+                    partition(1, batch(2, Codec::Lz4, start)),
+                ]),
+            ),
+            client.request(
+                9,
+                produce(vec![
+                    partition(0, batch(2, Codec::Gzip, start + 5_000)),
+                    partition(2, batch(1, Codec::Zstd, start)),
+                ]),
+            ),
+        ];
+        requests
+            .into_iter()
+            .map(|request| request.expect("warm-up request encodes").1.slice(4..))
+            .collect()
+    })
+}
+
+/// Record batches: raw bytes (first byte even), or generated records in any
+/// codec, maybe corrupted (odd). What decodes must survive re-encoding, and
+/// an uncorrupted generated batch must decode to the records it was made of.
+pub fn record_batch(data: &[u8]) {
+    let limits = ReferenceServer::fuzzing_config().batch_limits;
+    let decode = |bytes| decode_record_batches(bytes, limits);
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let (bytes, expected) = if mode % 2 == GENERATED {
+        match generated_batch(&mut Unstructured::new(rest)) {
+            Some(generated) => generated,
+            None => return,
+        }
+    } else {
+        (Bytes::copy_from_slice(rest), None)
+    };
+    let decoded = decode(bytes);
+    if let Some(records) = expected {
+        let violation = |detail| Violation::new(Oracle::BatchRoundtrip, detail);
+        match &decoded {
+            Ok(batches) => {
+                let got: Vec<_> = batches.iter().flat_map(to_protocol_records).collect();
+                if got != records {
+                    enforce(Err(violation(format!("encoded {records:?}\ndecoded {got:?}"))));
+                }
+            }
+            Err(error) => enforce(Err(violation(format!(
+                "a batch kafka-protocol encoded is rejected: {error}"
+            )))),
+        }
+    }
+    if let Ok(batches) = decoded {
+        enforce(check_batch_roundtrip(&batches, decode));
+    }
+}
+
+/// A generated batch, and its records when it was left intact.
+fn generated_batch(u: &mut Unstructured) -> Option<(Bytes, Option<Vec<kafka_protocol::records::Record>>)> {
+    let records = arbitrary_records(u).ok()?;
+    let codec = *u.choose(&Codec::ALL).ok()?;
+    let encoded = encode_record_batch(&records, codec).ok()?;
+    match u.arbitrary::<Option<Malformation>>().ok()? {
+        Some(malformation) => Some((malformation.apply(&encoded).0.into(), None)),
+        None => Some((encoded, Some(records))),
+    }
+}
+
+/// Every frame of a raw stream through both decoders.
+pub fn differential(data: &[u8]) {
+    for frame in split_stream(data, MAX_FRAME_SIZE).frames {
+        enforce(differential_check(&frame));
+    }
+}
