@@ -4,5 +4,6 @@
 //!   default system under test.
 //! - [`harness`]: engine-neutral fuzzing pieces: input generators, oracles.
 
+pub mod corpus;
 pub mod harness;
 pub mod server;

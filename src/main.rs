@@ -9,6 +9,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use kafka_fuzz::corpus::write_seeds;
+use kafka_fuzz::harness::alloc::{CountingAllocator, with_allocation_cap};
+use kafka_fuzz::harness::targets;
 use kafka_fuzz::server::broker::{Broker, BrokerConfig, SystemClock};
 use kafka_fuzz::server::net::{self, ConnectionLimits, ServerStats};
 use kafka_fuzz::server::wire::{
@@ -48,7 +51,36 @@ enum Command {
     /// Run the reference server on TCP, for real Kafka clients. Stops on
     /// Ctrl-C or SIGTERM.
     Serve(ServeArgs),
+    /// Run inputs (files, or every file of a directory) through a fuzz
+    /// target, as the fuzz binaries do, allocation cap included: a crasher
+    /// crashes here too, with its report.
+    Replay {
+        /// The target, e.g. produce (see `kafka-fuzz targets`).
+        #[arg(long, short)]
+        target: String,
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+    },
+    /// List the fuzz targets.
+    Targets,
+    /// Seed corpora.
+    #[command(subcommand)]
+    Corpus(CorpusCommand),
 }
+
+#[derive(Subcommand)]
+enum CorpusCommand {
+    /// Write the seeds generated from valid encodings (every API and
+    /// version, every codec, a whole connection) under DIR/<target>/.
+    Seed {
+        #[arg(long, default_value = "corpus")]
+        out: PathBuf,
+    },
+}
+
+// Replayed inputs run under the same allocation cap as in the fuzz binaries.
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 #[derive(clap::Args)]
 struct ServeArgs {
@@ -99,6 +131,31 @@ fn main() -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+        Command::Replay { target, inputs } => {
+            let target = targets::target(&target).with_context(|| {
+                let names: Vec<_> = targets::TARGETS.iter().map(|t| t.name).collect();
+                format!("unknown target {target}; the targets are {}", names.join(", "))
+            })?;
+            let files = input_files(&inputs)?;
+            for file in &files {
+                let data = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+                eprintln!("{}: {} ({} bytes)", target.name, file.display(), data.len());
+                with_allocation_cap(data.len(), || (target.run)(&data));
+            }
+            eprintln!("{} inputs ran through {} without a crash", files.len(), target.name);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Targets => {
+            for target in targets::TARGETS {
+                println!("{:<14} {}", target.name, target.about);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Corpus(CorpusCommand::Seed { out }) => {
+            let count = write_seeds(&out).with_context(|| format!("cannot write seeds under {}", out.display()))?;
+            println!("{count} seeds written under {}", out.display());
+            Ok(ExitCode::SUCCESS)
         }
         Command::Serve(args) => {
             tokio::runtime::Builder::new_multi_thread()
@@ -177,6 +234,26 @@ async fn shutdown_signal() {
 }
 
 /// Prints every frame of `file`; returns how many could not be decoded.
+/// The files named, and the files of the directories named (in name order).
+fn input_files(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            let mut entries = std::fs::read_dir(input)
+                .with_context(|| format!("cannot read directory {}", input.display()))?
+                .map(|entry| entry.map(|e| e.path()))
+                .collect::<Result<Vec<_>, _>>()
+                .with_context(|| format!("cannot read directory {}", input.display()))?;
+            entries.retain(|path| path.is_file());
+            entries.sort();
+            files.extend(entries);
+        } else {
+            files.push(input.clone());
+        }
+    }
+    Ok(files)
+}
+
 fn decode_file(file: &PathBuf, verbose: bool, max_frame_size: usize) -> anyhow::Result<usize> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let mut splitter = FrameSplitter::new(max_frame_size);

@@ -365,3 +365,40 @@ fn size_prefix_of_i32_max_on_a_ten_byte_stream() {
     assert_eq!(splitter.buffered(), stream.len());
     assert!(peak <= allocation_bound(stream.len()), "peak {peak}");
 }
+
+#[test]
+fn many_compressed_batches_share_one_decompression_limit() {
+    // Each batch decompresses to about 100 KiB: two fit the 256 KiB limit,
+    // a third does not, however small each is compressed.
+    let value = bytes::Bytes::from(vec![0u8; 100 * 1024]);
+    let batch = kafka_fuzz::harness::input::encode_entries(&[(None, Some(value))], None, 0, Codec::Gzip).unwrap();
+    let limits = BatchLimits {
+        max_decompressed_size: BOMB_LIMIT,
+    };
+    let two = decode_record_batches(batch.repeat(2).into(), limits).unwrap();
+    assert_eq!(two.len(), 2);
+    let error = decode_record_batches(batch.repeat(3).into(), limits).unwrap_err();
+    assert!(
+        matches!(error.kind, DecodeErrorKind::DecompressionLimit { codec: "gzip", .. }),
+        "{error}"
+    );
+}
+
+#[test]
+fn many_tiny_compressed_records_are_charged_as_decoded() {
+    // ~170 KiB of lz4-compressed empty records fit the 256 KiB limit as
+    // bytes, but 15,000 decoded records do not.
+    let entries = vec![(None, None); 15_000];
+    let batch = kafka_fuzz::harness::input::encode_entries(&entries, None, 0, Codec::Lz4).unwrap();
+    let limits = BatchLimits {
+        max_decompressed_size: BOMB_LIMIT,
+    };
+    let bound = 2 * BOMB_LIMIT + allocation_bound(batch.len());
+    let (result, peak) = peak_allocation(|| decode_record_batches(batch.clone(), limits));
+    let error = result.unwrap_err();
+    assert!(
+        matches!(error.kind, DecodeErrorKind::DecodedRecordsLimit { count: 15_000, .. }),
+        "{error}"
+    );
+    assert!(peak <= bound, "peak {peak} over {bound}");
+}

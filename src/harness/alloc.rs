@@ -79,7 +79,11 @@ fn over_allocation(requested: usize, would_be_live: usize, capped: CappedInput) 
     );
     let mut stderr = std::io::stderr().lock();
     let _ = stderr.write_all(line.as_bytes());
-    let _ = writeln!(stderr, "{}", std::backtrace::Backtrace::force_capture());
+    // A panic being reported holds the backtrace lock: taking it again
+    // would deadlock, and the panic's own report shows the frames.
+    if !std::thread::panicking() {
+        let _ = writeln!(stderr, "{}", std::backtrace::Backtrace::force_capture());
+    }
     std::process::abort();
 }
 
@@ -153,6 +157,7 @@ pub fn peak_allocation<R>(f: impl FnOnce() -> R) -> (R, usize) {
 /// than `allocation_cap(input_len)` bytes beyond what was live before. Only
 /// enforced when `CountingAllocator` is the global allocator.
 pub fn with_allocation_cap<R>(input_len: usize, f: impl FnOnce() -> R) -> R {
+    disarm_on_panic();
     let capped = CappedInput {
         base: LIVE.with(Cell::get),
         input_len,
@@ -169,4 +174,18 @@ pub fn with_allocation_cap<R>(input_len: usize, f: impl FnOnce() -> R) -> R {
     }
     let _restore = Restore(outer);
     f()
+}
+
+/// A panic's report (message, backtrace, symbolization) allocates freely
+/// and is the engine's to make: the cap is lifted before any other panic
+/// hook runs, so the report is never cut short by a second abort.
+fn disarm_on_panic() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let report = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let _ = CAPPED.try_with(|c| c.set(None));
+            report(info);
+        }));
+    });
 }

@@ -62,7 +62,7 @@ impl ReferenceServer {
         BrokerConfig {
             max_partitions_per_topic: 64,
             batch_limits: BatchLimits {
-                max_decompressed_size: 1024 * 1024,
+                max_decompressed_size: 4 * 1024 * 1024,
             },
             ..BrokerConfig::default()
         }

@@ -8,10 +8,12 @@ mod pools;
 mod record_batch;
 mod request;
 mod request_stream;
+mod seeded;
 mod stream;
 
 pub use malformation::{HostileInt, Malformation};
 pub use record_batch::{ProducerFields, arbitrary_records, encode_entries, encode_record_batch, to_protocol_records};
 pub use request::{VersionedArbitrary, arbitrary_request, encode_request};
 pub use request_stream::{GENERATED, RAW_STREAM, api_request_stream, generated_stream};
+pub use seeded::seeded_bytes;
 pub use stream::{ClientStream, join_frames, split_stream};

@@ -94,6 +94,8 @@ pub enum DecodeErrorKind {
     TaggedFieldNotInVersion { tag: u32, version: i16 },
     #[error("tagged field {tag} declares {declared} bytes but its value used {used}")]
     TaggedFieldSizeMismatch { tag: u32, declared: usize, used: usize },
+    #[error("tag {tag} is beyond the largest tag, 2147483647")]
+    TagOutOfRange { tag: u32 },
     #[error("frame length {length} is negative")]
     NegativeFrameLength { length: i32 },
     #[error("frame length {length} exceeds the maximum of {max} bytes")]
@@ -121,6 +123,8 @@ pub enum DecodeErrorKind {
     UnknownCompression { codec: u8 },
     #[error("{codec} data decompresses past the limit of {limit} bytes")]
     DecompressionLimit { codec: &'static str, limit: usize },
+    #[error("{count} decompressed records would exceed the decoding limit, {limit} bytes left")]
+    DecodedRecordsLimit { count: usize, limit: usize },
     #[error("{codec} window of {window} bytes exceeds the decompression limit of {limit} bytes")]
     WindowTooLarge {
         codec: &'static str,

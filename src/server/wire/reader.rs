@@ -407,7 +407,13 @@ impl BoundedReader {
         // Each tagged field takes at least two bytes: its tag and its size.
         self.checked_count(Item::TaggedField, i64::from(count), 2, start)?;
         for _ in 0..count {
+            let tag_at = self.offset();
             let tag = self.unsigned_varint()?;
+            // Tags are 31-bit in every implementation's types (Java's int,
+            // kafka-protocol's i32 keys): a larger one cannot be kept as read.
+            if i32::try_from(tag).is_err() {
+                return Err(DecodeError::new(DecodeErrorKind::TagOutOfRange { tag }, tag_at));
+            }
             let size = self.unsigned_varint()? as usize;
             let recognised = self.limited(
                 size,
@@ -716,6 +722,11 @@ mod tests {
             (&[3, 0, 0], err(count, 0)),
             // A field declaring more bytes than remain.
             (&[1, 2, 4, 7], err(truncated("tagged field", 4, 1), 3)),
+            // A tag of 2^32-1: past any 31-bit tag.
+            (
+                &[1, 0xff, 0xff, 0xff, 0xff, 0x0f, 0][..],
+                err(DecodeErrorKind::TagOutOfRange { tag: u32::MAX }, 1),
+            ),
         ] {
             assert_eq!(tagged(bytes).1, Err(expected), "{bytes:02x?}");
         }

@@ -25,7 +25,9 @@ const MIN_RECORD_SIZE: usize = 7;
 /// How much a decoded batch may expand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchLimits {
-    /// Cap on the decompressed size of one batch's records.
+    /// Cap on what the compressed batches decoded together (one partition's
+    /// `records` field) expand to: decompressed bytes plus the decoded
+    /// records themselves.
     pub max_decompressed_size: usize,
 }
 
@@ -96,15 +98,20 @@ pub struct RecordHeader {
 pub fn decode_record_batches(data: Bytes, limits: BatchLimits) -> Result<Vec<RecordBatch>, DecodeError> {
     let mut reader = BoundedReader::new(data);
     let mut batches = Vec::new();
+    // One budget for every batch of the field: a cap per batch would let a
+    // request of many small compressed batches expand without bound.
+    let mut room = limits.max_decompressed_size;
     while !reader.is_empty() {
-        batches.push(read_batch(&mut reader, limits)?);
+        batches.push(read_batch(&mut reader, &mut room)?);
     }
     Ok(batches)
 }
 
 /// Reads one batch: the header from `reader`, then its records from a reader
 /// limited to the length the batch declares.
-fn read_batch(reader: &mut BoundedReader, limits: BatchLimits) -> Result<RecordBatch, DecodeError> {
+/// `room`: the decompressed bytes the field may still expand to; what this
+/// batch decompresses to is taken from it.
+fn read_batch(reader: &mut BoundedReader, room: &mut usize) -> Result<RecordBatch, DecodeError> {
     let start = reader.offset();
     let mut peek = reader.clone();
     let base_offset = peek.i64()?;
@@ -173,12 +180,22 @@ fn read_batch(reader: &mut BoundedReader, limits: BatchLimits) -> Result<RecordB
     // decompressed bytes: there is no other place to point at.
     let mut records = match codec {
         Codec::None => BoundedReader::at(payload, payload_at),
-        _ => BoundedReader::new(
-            decompress(codec, payload, limits.max_decompressed_size)
-                .map_err(|kind| DecodeError::new(kind, payload_at))?,
-        ),
+        _ => {
+            let records = decompress(codec, payload, *room).map_err(|kind| DecodeError::new(kind, payload_at))?;
+            *room -= records.len();
+            BoundedReader::new(records)
+        }
     };
     let count = records.checked_count_not_null(Item::Records, declared, MIN_RECORD_SIZE, count_at)?;
+    if codec != Codec::None {
+        // Decoded records take several times the bytes they came from: for
+        // compressed batches that is charged to the same budget, so a small
+        // frame of tiny compressed records cannot fill memory with structs.
+        let decoded = count.saturating_mul(size_of::<Record>());
+        *room = room
+            .checked_sub(decoded)
+            .ok_or_else(|| DecodeError::new(DecodeErrorKind::DecodedRecordsLimit { count, limit: *room }, count_at))?;
+    }
     batch.records.reserve_exact(count);
     for found in 0..count {
         if records.is_empty() {

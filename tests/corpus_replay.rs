@@ -1,0 +1,83 @@
+//! Replays every seed (`corpus/<target>/`) and every fixed crasher
+//! (`corpus/regressions/<target>/`) through its target, under the same
+//! allocation cap as the fuzz binaries: a bug that comes back fails here.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+
+use kafka_fuzz::harness::alloc::{CountingAllocator, with_allocation_cap};
+use kafka_fuzz::harness::targets::{TARGETS, target};
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+fn corpus_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus")
+}
+
+/// The files of `dir`, in name order; none if it does not exist.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .map(|entry| entry.expect("readable directory entry").path())
+        .filter(|path| path.is_file())
+        .collect();
+    files.sort();
+    files
+}
+
+/// Runs every input of `name`'s seed and regression directories; a panic
+/// is reported with the file it came from (the harness catches only to
+/// name the input).
+fn replay(name: &str) -> usize {
+    let run = target(name).unwrap_or_else(|| panic!("no target {name}")).run;
+    let root = corpus_root();
+    let inputs: Vec<PathBuf> = [root.join(name), root.join("regressions").join(name)]
+        .iter()
+        .flat_map(|dir| files(dir))
+        .collect();
+    let mut failures = Vec::new();
+    for input in &inputs {
+        let data = std::fs::read(input).unwrap_or_else(|e| panic!("cannot read {}: {e}", input.display()));
+        if catch_unwind(AssertUnwindSafe(|| with_allocation_cap(data.len(), || run(&data)))).is_err() {
+            failures.push(input.display().to_string());
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{name}: these inputs fail:\n{}",
+        failures.join("\n")
+    );
+    inputs.len()
+}
+
+macro_rules! replay_tests {
+    ($($name:ident),* $(,)?) => {$(
+        #[test]
+        fn $name() {
+            let count = replay(stringify!($name));
+            assert!(count > 0, "{}: no seeds under corpus/{}", stringify!($name), stringify!($name));
+        }
+    )*
+
+        #[test]
+        fn every_target_is_replayed() {
+            let replayed = [$(stringify!($name)),*];
+            for target in TARGETS {
+                assert!(replayed.contains(&target.name), "{} has no replay test", target.name);
+            }
+        }
+    };
+}
+
+replay_tests!(
+    frame_decode,
+    produce,
+    fetch,
+    metadata,
+    record_batch,
+    dispatch,
+    differential
+);
