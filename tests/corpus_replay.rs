@@ -81,3 +81,49 @@ replay_tests!(
     dispatch,
     differential
 );
+
+#[test]
+fn every_target_has_libfuzzer_options() {
+    let options = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/options");
+    for target in TARGETS {
+        let path = options.join(format!("{}.options", target.name));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(text.starts_with("[libfuzzer]\n"), "{}", path.display());
+        for key in ["max_len", "timeout", "rss_limit_mb"] {
+            let value = text
+                .lines()
+                .find_map(|line| line.strip_prefix(key)?.trim_start().strip_prefix('='))
+                .unwrap_or_else(|| panic!("{}: no {key}", path.display()));
+            value
+                .trim()
+                .parse::<u64>()
+                .unwrap_or_else(|e| panic!("{}: {key}: {e}", path.display()));
+        }
+    }
+}
+
+#[test]
+fn the_dictionary_is_in_libfuzzer_format() {
+    let text = std::fs::read_to_string(corpus_root().join("kafka.dict")).expect("corpus/kafka.dict");
+    let mut entries = 0;
+    for (number, line) in text.lines().enumerate() {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (name, value) = line
+            .split_once('=')
+            .unwrap_or_else(|| panic!("line {}: no '='", number + 1));
+        assert!(
+            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "line {}",
+            number + 1
+        );
+        assert!(
+            value.len() >= 2 && value.starts_with('"') && value.ends_with('"'),
+            "line {}",
+            number + 1
+        );
+        entries += 1;
+    }
+    assert!(entries > 50, "{entries} entries");
+}

@@ -21,14 +21,22 @@ impl Codec {
     pub const ALL: [Codec; 5] = [Codec::None, Codec::Gzip, Codec::Snappy, Codec::Lz4, Codec::Zstd];
 
     pub fn from_attributes(attributes: i16) -> Result<Self, DecodeErrorKind> {
-        Ok(match attributes & 0x07 {
-            0 => Codec::None,
-            1 => Codec::Gzip,
-            2 => Codec::Snappy,
-            3 => Codec::Lz4,
-            4 => Codec::Zstd,
-            codec => return Err(DecodeErrorKind::UnknownCompression { codec: codec as u8 }),
-        })
+        let bits = attributes & 0x07;
+        Self::ALL
+            .into_iter()
+            .find(|codec| codec.attribute_bits() == bits)
+            .ok_or(DecodeErrorKind::UnknownCompression { codec: bits as u8 })
+    }
+
+    /// The codec's value in a batch's attributes (bits 0-2).
+    pub fn attribute_bits(self) -> i16 {
+        match self {
+            Codec::None => 0,
+            Codec::Gzip => 1,
+            Codec::Snappy => 2,
+            Codec::Lz4 => 3,
+            Codec::Zstd => 4,
+        }
     }
 
     pub fn name(self) -> &'static str {
