@@ -94,16 +94,15 @@ pub fn encode_entries(
 }
 
 /// One magic-2 batch of `records`, compressed with `codec`: `kafka-protocol`
-/// builds it, except the gzip and zstd payloads. Its compressors zero
-/// hundreds of KiB as they start, most of a fuzz execution's time; here gzip
-/// is written as stored deflate blocks (a standard gzip member: real
-/// Huffman-coded data comes from captured seeds) and zstd by this thread's
-/// reused compressor.
+/// builds it, except the gzip, lz4 and zstd payloads. Its compressors zero
+/// tens to hundreds of KiB as they start, most of a fuzz execution's time;
+/// here gzip is written as stored deflate blocks (a standard gzip member:
+/// Huffman-coded data comes from the seeds), lz4 as a frame of
+/// `lz4_flex` blocks, and zstd by this thread's reused compressor.
 pub fn encode_record_batch(records: &[Record], codec: Codec) -> anyhow::Result<Bytes> {
     let compression = match codec {
-        Codec::None | Codec::Gzip | Codec::Zstd => Compression::None,
         Codec::Snappy => Compression::Snappy,
-        Codec::Lz4 => Compression::Lz4,
+        _ => Compression::None,
     };
     let mut buf = BytesMut::new();
     RecordBatchEncoder::encode(
@@ -115,8 +114,8 @@ pub fn encode_record_batch(records: &[Record], codec: Codec) -> anyhow::Result<B
         },
     )?;
     match codec {
-        Codec::Gzip | Codec::Zstd => recompress_batches(&buf, codec),
-        _ => Ok(buf.freeze()),
+        Codec::Gzip | Codec::Lz4 | Codec::Zstd => recompress_batches(&buf, codec),
+        Codec::None | Codec::Snappy => Ok(buf.freeze()),
     }
 }
 
@@ -159,7 +158,23 @@ thread_local! {
     static ZSTD: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
 }
 
-/// `data` as one gzip member or one zstd frame.
+/// The largest block of the frames `lz4_flex` starts by default.
+const LZ4_BLOCK_SIZE: usize = 64 * 1024;
+
+/// An lz4 frame's magic and descriptor as `lz4_flex` writes them by default
+/// (independent 64 KiB blocks, no checksums), header checksum included.
+fn lz4_frame_header() -> &'static [u8] {
+    static HEADER: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    HEADER.get_or_init(|| {
+        let empty = lz4_flex::frame::FrameEncoder::new(Vec::new())
+            .finish()
+            .expect("an empty lz4 frame");
+        // Magic (4), flags, block descriptor, header checksum; then the end mark.
+        empty[..7].to_vec()
+    })
+}
+
+/// `data` as one gzip member, lz4 frame or zstd frame.
 fn compress(codec: Codec, data: &[u8]) -> anyhow::Result<Vec<u8>> {
     match codec {
         Codec::Gzip => {
@@ -184,6 +199,22 @@ fn compress(codec: Codec, data: &[u8]) -> anyhow::Result<Vec<u8>> {
             member.extend_from_slice(&crc.sum().to_le_bytes());
             member.extend_from_slice(&(data.len() as u32).to_le_bytes());
             Ok(member)
+        }
+        Codec::Lz4 => {
+            let mut frame = lz4_frame_header().to_vec();
+            for block in data.chunks(LZ4_BLOCK_SIZE) {
+                let compressed = lz4_flex::block::compress(block);
+                let (size, bytes) = if compressed.len() < block.len() {
+                    (compressed.len() as u32, &compressed[..])
+                } else {
+                    // Stored: the high bit of the size marks it.
+                    (block.len() as u32 | 0x8000_0000, block)
+                };
+                frame.extend_from_slice(&size.to_le_bytes());
+                frame.extend_from_slice(bytes);
+            }
+            frame.extend_from_slice(&0u32.to_le_bytes());
+            Ok(frame)
         }
         Codec::Zstd => ZSTD.with_borrow_mut(|zstd| {
             let compressor = match zstd {
@@ -243,7 +274,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reused_compressors_write_standard_gzip_and_zstd() {
+    fn compressors_write_standard_gzip_lz4_and_zstd() {
         let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
         for round in 0..3 {
             let gzip = compress(Codec::Gzip, &data[round..]).unwrap();
@@ -278,7 +309,7 @@ mod tests {
             headers: IndexMap::new(),
         };
         let records = [record(1, 0), record(1, 1), record(2, 2)];
-        for codec in [Codec::Gzip, Codec::Zstd] {
+        for codec in [Codec::Gzip, Codec::Lz4, Codec::Zstd] {
             let encoded = encode_record_batch(&records, codec).unwrap();
             let batches =
                 crate::server::wire::decode_record_batches(encoded, crate::server::wire::BatchLimits::default())
