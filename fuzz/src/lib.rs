@@ -99,7 +99,9 @@ macro_rules! fuzz_main {
         #[cfg(feature = "honggfuzz")]
         fn main() {
             loop {
-                $crate::honggfuzz::fuzz!(|data: &[u8]| $crate::run_one($target, data));
+                $crate::honggfuzz::fuzz!(|data: &[u8]| {
+                    $crate::run_one($target, data)
+                });
             }
         }
 
