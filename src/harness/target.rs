@@ -6,7 +6,7 @@
 use bytes::Bytes;
 
 use crate::server::broker::{Broker, BrokerConfig, DispatchError, ManualClock};
-use crate::server::wire::{BatchLimits, Request, decode_request_ignoring_trailing_bytes};
+use crate::server::wire::BatchLimits;
 
 /// What a server did with one request frame, as its client sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,14 +29,6 @@ pub trait ServerUnderTest {
 
     /// Forgets everything: the next input meets a fresh server.
     fn reset(&mut self);
-
-    /// The server's own decoding of a frame, for servers whose decoder
-    /// yields `kafka-protocol` structs: the targets then also check that
-    /// every accepted request survives decode / re-encode / decode. `None`
-    /// (the default) when the server cannot show what it decoded.
-    fn decode_request(&mut self, _frame: &Bytes) -> Option<Result<Request, String>> {
-        None
-    }
 }
 
 /// The suite's own broker, in-process, on a clock that only moves when told.
@@ -97,9 +89,5 @@ impl ServerUnderTest for ReferenceServer {
 
     fn reset(&mut self) {
         self.broker = Broker::new(self.config.clone(), ManualClock::new(REFERENCE_START_MS));
-    }
-
-    fn decode_request(&mut self, frame: &Bytes) -> Option<Result<Request, String>> {
-        Some(decode_request_ignoring_trailing_bytes(frame.clone()).map_err(|error| error.to_string()))
     }
 }
