@@ -29,12 +29,25 @@ pub trait ServerUnderTest {
 
     /// Forgets everything: the next input meets a fresh server.
     fn reset(&mut self);
+
+    /// Resets, then brings the server to the state `frames` (requests a
+    /// client sent, without size prefixes) leave it in, their answers
+    /// unchecked: a target's starting state. A server that can copy its
+    /// state may set it up once and restore a copy each time after.
+    fn start_from(&mut self, frames: &[Bytes]) {
+        self.reset();
+        for frame in frames {
+            self.handle(frame.clone());
+        }
+    }
 }
 
 /// The suite's own broker, in-process, on a clock that only moves when told.
 pub struct ReferenceServer {
     config: BrokerConfig,
     broker: Broker,
+    /// The last starting state built by `start_from`, and its frames.
+    start: Option<(Vec<Bytes>, Broker)>,
 }
 
 /// When the reference server's clock starts: a fixed instant, so every run
@@ -44,7 +57,11 @@ pub const REFERENCE_START_MS: i64 = 1_700_000_000_000;
 impl ReferenceServer {
     pub fn new(config: BrokerConfig) -> Self {
         let broker = Broker::new(config.clone(), ManualClock::new(REFERENCE_START_MS));
-        Self { config, broker }
+        Self {
+            config,
+            broker,
+            start: None,
+        }
     }
 
     /// The configuration fuzz targets run with: Kafka's defaults, with the
@@ -89,5 +106,56 @@ impl ServerUnderTest for ReferenceServer {
 
     fn reset(&mut self) {
         self.broker = Broker::new(self.config.clone(), ManualClock::new(REFERENCE_START_MS));
+    }
+
+    fn start_from(&mut self, frames: &[Bytes]) {
+        // Every input of a target starts from the same frames: they are
+        // handled once, and each input gets a copy of the state they left.
+        let clock = || ManualClock::new(REFERENCE_START_MS);
+        match &self.start {
+            Some((cached, start)) if cached.as_slice() == frames => self.broker = start.fork(clock()),
+            _ => {
+                self.reset();
+                for frame in frames {
+                    self.handle(frame.clone());
+                }
+                self.start = Some((frames.to_vec(), self.broker.fork(clock())));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::protocol::StrBytes;
+
+    use super::*;
+    use crate::harness::targets::warm_up_frames;
+
+    fn end_offset(server: &ReferenceServer, partition: i32) -> Option<i64> {
+        let topic = StrBytes::from_static_str("topic-a");
+        server
+            .broker()
+            .topics()
+            .partition(&topic, partition)
+            .map(|log| log.log_end_offset())
+    }
+
+    #[test]
+    fn every_start_is_the_state_the_frames_leave_and_inputs_do_not_leak() {
+        let mut server = ReferenceServer::default();
+        server.start_from(warm_up_frames());
+        let started = [0, 1, 2].map(|p| end_offset(&server, p));
+        assert_eq!(started, [Some(5), Some(2), Some(1)]);
+        // An input appends to partition 0 of the copy...
+        let produce = &warm_up_frames()[1];
+        assert!(matches!(server.handle(produce.clone()), Exchange::Response(_)));
+        assert_eq!(end_offset(&server, 0), Some(8));
+        // ...and the next input starts from the state the frames leave.
+        server.start_from(warm_up_frames());
+        assert_eq!([0, 1, 2].map(|p| end_offset(&server, p)), started);
+        // Other frames: built anew.
+        server.start_from(&warm_up_frames()[..1]);
+        assert_eq!([0, 1, 2].map(|p| end_offset(&server, p)), [Some(0); 3]);
     }
 }

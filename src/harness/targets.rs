@@ -154,12 +154,9 @@ pub fn metadata_on(server: &mut impl ServerUnderTest, data: &[u8]) {
 /// records (see `warm_up_frames`), so fetches find data and produces meet
 /// existing partitions.
 fn api_target_on(server: &mut impl ServerUnderTest, data: &[u8], api: ApiKey) {
-    server.reset();
     // Set-up, not under test: the same frames every time, their answers
     // checked by the `dispatch` target's seeds rather than on every input.
-    for frame in warm_up_frames() {
-        server.handle(frame.clone());
-    }
+    server.start_from(warm_up_frames());
     let api = supported_api(api as i16).expect("every API target serves a supported API");
     send(server, &api_request_stream(data, api, MAX_FRAME_SIZE).frames);
 }

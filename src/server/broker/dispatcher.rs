@@ -110,6 +110,18 @@ impl Broker {
         }
     }
 
+    /// A broker in this one's state, on its own clock: lets a harness set a
+    /// starting state up once and start every input from a copy of it.
+    pub fn fork(&self, clock: impl Clock + 'static) -> Self {
+        Self {
+            config: self.config.clone(),
+            clock: Box::new(clock),
+            topics: self.topics.clone(),
+            groups: self.groups.clone(),
+            producer_ids: self.producer_ids.clone(),
+        }
+    }
+
     pub fn config(&self) -> &BrokerConfig {
         &self.config
     }
