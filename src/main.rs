@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use kafka_fuzz::corpus::write_seeds;
+use kafka_fuzz::corpus::{input_files, write_seeds};
 use kafka_fuzz::harness::alloc::{CountingAllocator, with_allocation_cap};
 use kafka_fuzz::harness::targets;
 use kafka_fuzz::server::broker::{Broker, BrokerConfig, SystemClock};
@@ -137,7 +137,7 @@ fn main() -> anyhow::Result<ExitCode> {
                 let names: Vec<_> = targets::TARGETS.iter().map(|t| t.name).collect();
                 format!("unknown target {target}; the targets are {}", names.join(", "))
             })?;
-            let files = input_files(&inputs)?;
+            let files = input_files(&inputs).context("cannot list the inputs")?;
             for file in &files {
                 let data = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
                 eprintln!("{}: {} ({} bytes)", target.name, file.display(), data.len());
@@ -234,26 +234,6 @@ async fn shutdown_signal() {
 }
 
 /// Prints every frame of `file`; returns how many could not be decoded.
-/// The files named, and the files of the directories named (in name order).
-fn input_files(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    for input in inputs {
-        if input.is_dir() {
-            let mut entries = std::fs::read_dir(input)
-                .with_context(|| format!("cannot read directory {}", input.display()))?
-                .map(|entry| entry.map(|e| e.path()))
-                .collect::<Result<Vec<_>, _>>()
-                .with_context(|| format!("cannot read directory {}", input.display()))?;
-            entries.retain(|path| path.is_file());
-            entries.sort();
-            files.extend(entries);
-        } else {
-            files.push(input.clone());
-        }
-    }
-    Ok(files)
-}
-
 fn decode_file(file: &PathBuf, verbose: bool, max_frame_size: usize) -> anyhow::Result<usize> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let mut splitter = FrameSplitter::new(max_frame_size);

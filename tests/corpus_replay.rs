@@ -5,6 +5,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
+use kafka_fuzz::corpus::input_files;
 use kafka_fuzz::harness::alloc::{CountingAllocator, with_allocation_cap};
 use kafka_fuzz::harness::targets::{TARGETS, target};
 
@@ -15,29 +16,17 @@ fn corpus_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus")
 }
 
-/// The files of `dir`, in name order; none if it does not exist.
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut files: Vec<PathBuf> = entries
-        .map(|entry| entry.expect("readable directory entry").path())
-        .filter(|path| path.is_file())
-        .collect();
-    files.sort();
-    files
-}
-
 /// Runs every input of `name`'s seed and regression directories; a panic
 /// is reported with the file it came from (the harness catches only to
 /// name the input).
 fn replay(name: &str) -> usize {
     let run = target(name).unwrap_or_else(|| panic!("no target {name}")).run;
     let root = corpus_root();
-    let inputs: Vec<PathBuf> = [root.join(name), root.join("regressions").join(name)]
-        .iter()
-        .flat_map(|dir| files(dir))
+    let dirs: Vec<PathBuf> = [root.join(name), root.join("regressions").join(name)]
+        .into_iter()
+        .filter(|dir| dir.is_dir())
         .collect();
+    let inputs = input_files(&dirs).expect("readable corpus directories");
     let mut failures = Vec::new();
     for input in &inputs {
         let data = std::fs::read(input).unwrap_or_else(|e| panic!("cannot read {}: {e}", input.display()));

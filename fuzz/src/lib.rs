@@ -42,25 +42,10 @@ pub fn replay_main(target: fn(&[u8])) {
         );
         std::process::exit(2);
     }
-    let mut files = Vec::new();
-    for path in args {
-        if path.is_dir() {
-            let mut entries: Vec<_> = match std::fs::read_dir(&path) {
-                Ok(entries) => entries
-                    .filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.is_file())
-                    .collect(),
-                Err(error) => {
-                    eprintln!("cannot read directory {}: {error}", path.display());
-                    std::process::exit(2);
-                }
-            };
-            entries.sort();
-            files.extend(entries);
-        } else {
-            files.push(path);
-        }
-    }
+    let files = kafka_fuzz::corpus::input_files(&args).unwrap_or_else(|error| {
+        eprintln!("cannot list the inputs: {error}");
+        std::process::exit(2);
+    });
     for file in &files {
         let data = match std::fs::read(file) {
             Ok(data) => data,
