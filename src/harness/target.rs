@@ -42,6 +42,13 @@ pub trait ServerUnderTest {
     }
 }
 
+/// How far the record batches of one `records` field may expand while
+/// fuzzing: room for real zstd windows (2 MiB), small enough that a
+/// decompression stays within one input's allocation cap.
+pub const FUZZING_BATCH_LIMITS: BatchLimits = BatchLimits {
+    max_decompressed_size: 4 * 1024 * 1024,
+};
+
 /// The suite's own broker, in-process, on a clock that only moves when told.
 pub struct ReferenceServer {
     config: BrokerConfig,
@@ -70,9 +77,7 @@ impl ReferenceServer {
     pub fn fuzzing_config() -> BrokerConfig {
         BrokerConfig {
             max_partitions_per_topic: 64,
-            batch_limits: BatchLimits {
-                max_decompressed_size: 4 * 1024 * 1024,
-            },
+            batch_limits: FUZZING_BATCH_LIMITS,
             ..BrokerConfig::default()
         }
     }

@@ -21,7 +21,7 @@ use super::input::{
 use super::oracle::{
     Oracle, Violation, check_batch_roundtrip, check_exchange, check_request_roundtrip, differential_check,
 };
-use super::target::{Exchange, ReferenceServer, ServerUnderTest};
+use super::target::{Exchange, FUZZING_BATCH_LIMITS, ReferenceServer, ServerUnderTest};
 use crate::server::wire::{Codec, decode_record_batches, decode_request, supported_api};
 
 /// A fuzz target: its name (the binary's, the corpus directory's) and entry.
@@ -105,7 +105,7 @@ pub fn frame_decode(data: &[u8]) {
         };
         enforce(check_request_roundtrip(&request, |f| decode_request(f.clone())));
         if let RequestKind::Produce(produce) = &request.body {
-            let limits = ReferenceServer::fuzzing_config().batch_limits;
+            let limits = FUZZING_BATCH_LIMITS;
             for records in produce
                 .topic_data
                 .iter()
@@ -251,7 +251,7 @@ pub fn warm_up_frames() -> &'static [Bytes] {
 /// codec, maybe corrupted (odd). What decodes must survive re-encoding, and
 /// an uncorrupted generated batch must decode to the records it was made of.
 pub fn record_batch(data: &[u8]) {
-    let limits = ReferenceServer::fuzzing_config().batch_limits;
+    let limits = FUZZING_BATCH_LIMITS;
     let decode = |bytes| decode_record_batches(bytes, limits);
     let Some((&mode, rest)) = data.split_first() else {
         return;
