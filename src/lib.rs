@@ -3,7 +3,9 @@
 //! - [`server`]: the reference server (hardened wire decoder, ...), the
 //!   default system under test.
 //! - [`harness`]: engine-neutral fuzzing pieces: input generators, oracles.
+//! - [`triage`]: from crash artifacts to distinct, minimized, reported bugs.
 
 pub mod corpus;
 pub mod harness;
 pub mod server;
+pub mod triage;

@@ -11,12 +11,17 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use kafka_fuzz::corpus::{input_files, write_seeds};
 use kafka_fuzz::harness::alloc::{CountingAllocator, with_allocation_cap};
+use kafka_fuzz::harness::fatal_signal::FatalSignalReport;
 use kafka_fuzz::harness::targets;
 use kafka_fuzz::server::broker::{Broker, BrokerConfig, SystemClock};
 use kafka_fuzz::server::net::{self, ConnectionLimits, ServerStats};
 use kafka_fuzz::server::wire::{
     BatchLimits, DEFAULT_MAX_FRAME_SIZE, FrameSplitter, Request, decode_record_batches, decode_request, supported_api,
 };
+use kafka_fuzz::triage::TriageOptions;
+use kafka_fuzz::triage::known::KnownIssues;
+use kafka_fuzz::triage::minimize::MinimizeBudget;
+use kafka_fuzz::triage::reproduce::Reproducer;
 use kafka_protocol::messages::RequestKind;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
@@ -58,11 +63,19 @@ enum Command {
         /// The target, e.g. produce (see `kafka-fuzz targets`).
         #[arg(long, short)]
         target: String,
+        /// Abort an input that runs longer than this many seconds, printing
+        /// the frames it is in (as a timeout).
+        #[arg(long)]
+        timeout: Option<f64>,
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
     },
     /// List the fuzz targets.
     Targets,
+    /// Reproduce crash artifacts, group them into distinct bugs, minimize
+    /// one input per bug, and write report.json and report.md. Exits 0 when
+    /// no new bug was found, 2 when one was.
+    Triage(TriageArgs),
     /// Seed corpora.
     #[command(subcommand)]
     Corpus(CorpusCommand),
@@ -81,6 +94,53 @@ enum CorpusCommand {
 // Replayed inputs run under the same allocation cap as in the fuzz binaries.
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+#[derive(clap::Args)]
+struct TriageArgs {
+    /// Artifacts: files, or directories of them (e.g. fuzz/artifacts/produce).
+    #[arg(required = true)]
+    artifacts: Vec<PathBuf>,
+    /// The target the artifacts came from (see `kafka-fuzz targets`).
+    #[arg(long, short)]
+    target: String,
+    /// Reproduce with this binary (a libFuzzer or replay build of the
+    /// target, taking the input file as argument) instead of
+    /// `kafka-fuzz replay`.
+    #[arg(long)]
+    binary: Option<PathBuf>,
+    /// Where report.json, report.md and minimized/ go.
+    #[arg(long, default_value = "triage-report")]
+    out: PathBuf,
+    /// File each new bug's minimized input as
+    /// <REGRESSIONS>/<target>/<bug id>, replayed by `cargo test`.
+    #[arg(long)]
+    promote: bool,
+    /// The regression corpus `--promote` files into.
+    #[arg(long, default_value = "corpus/regressions")]
+    regressions: PathBuf,
+    /// More known issues (TOML, like src/triage/known-issues.toml); the
+    /// built-in list always applies.
+    #[arg(long)]
+    known: Vec<PathBuf>,
+    /// Seconds an input may run before it counts as a timeout.
+    #[arg(long, default_value_t = 10.0)]
+    timeout: f64,
+    /// Address-space limit of each reproducer, in MiB (0: none).
+    #[arg(long, default_value_t = 4096)]
+    memory_limit_mb: u64,
+    /// Seconds spent minimizing each bug.
+    #[arg(long, default_value_t = 60.0)]
+    minimize_time: f64,
+    /// Report each bug's smallest artifact without minimizing it.
+    #[arg(long)]
+    no_minimize: bool,
+    /// Artifacts larger than this many bytes are skipped.
+    #[arg(long, default_value_t = 16 << 20)]
+    max_input_size: u64,
+    /// Reproducers run at once [default: the number of cores].
+    #[arg(long)]
+    jobs: Option<usize>,
+}
 
 #[derive(clap::Args)]
 struct ServeArgs {
@@ -132,20 +192,32 @@ fn main() -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
-        Command::Replay { target, inputs } => {
+        Command::Replay {
+            target,
+            timeout,
+            inputs,
+        } => {
             let target = targets::target(&target).with_context(|| {
                 let names: Vec<_> = targets::TARGETS.iter().map(|t| t.name).collect();
                 format!("unknown target {target}; the targets are {}", names.join(", "))
             })?;
+            let time_limit = timeout
+                .map(Duration::try_from_secs_f64)
+                .transpose()
+                .context("--timeout: expected a positive number of seconds")?;
             let files = input_files(&inputs).context("cannot list the inputs")?;
+            let report = FatalSignalReport::install().context("cannot install the fatal-signal report")?;
             for file in &files {
                 let data = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
                 eprintln!("{}: {} ({} bytes)", target.name, file.display(), data.len());
-                with_allocation_cap(data.len(), || (target.run)(&data));
+                report.with_time_limit(time_limit, || {
+                    with_allocation_cap(data.len(), || (target.run)(&data));
+                });
             }
             eprintln!("{} inputs ran through {} without a crash", files.len(), target.name);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Triage(args) => triage(args),
         Command::Targets => {
             for target in targets::TARGETS {
                 println!("{:<14} {}", target.name, target.about);
@@ -166,6 +238,57 @@ fn main() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn triage(args: TriageArgs) -> anyhow::Result<ExitCode> {
+    let seconds = |value: f64, flag: &str| {
+        Duration::try_from_secs_f64(value).with_context(|| format!("{flag}: expected a positive number of seconds"))
+    };
+    let time_limit = seconds(args.timeout, "--timeout")?;
+    let reproducer = match &args.binary {
+        Some(binary) => Reproducer::binary(binary.clone(), time_limit, args.memory_limit_mb)?,
+        None => {
+            if targets::target(&args.target).is_none() {
+                let names: Vec<_> = targets::TARGETS.iter().map(|t| t.name).collect();
+                anyhow::bail!(
+                    "unknown target {}; the targets are {} (for a target of your own, give its binary with --binary)",
+                    args.target,
+                    names.join(", ")
+                );
+            }
+            let program = std::env::current_exe().context("cannot find the kafka-fuzz executable to replay with")?;
+            Reproducer::replay(program, &args.target, time_limit, args.memory_limit_mb)
+        }
+    };
+    let mut known = KnownIssues::builtin();
+    for file in &args.known {
+        known.load(file)?;
+    }
+    let options = TriageOptions {
+        reproducer,
+        out_dir: args.out.clone(),
+        known,
+        minimize: (!args.no_minimize)
+            .then(|| seconds(args.minimize_time, "--minimize-time").map(|time| MinimizeBudget { runs: 100_000, time }))
+            .transpose()?,
+        promote_to: args.promote.then(|| args.regressions.join(&args.target)),
+        max_input_size: args.max_input_size,
+        jobs: args
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)),
+        target: args.target,
+    };
+    let report = kafka_fuzz::triage::triage(&args.artifacts, &options)?;
+    if !report.bugs.is_empty() {
+        println!("{}", report.table());
+    }
+    println!("{}", report.summary());
+    println!("report: {}", args.out.join("report.md").display());
+    Ok(if report.new_bugs() == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {

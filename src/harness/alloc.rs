@@ -68,7 +68,7 @@ fn record_dealloc(size: usize) {
 #[inline(never)]
 fn over_allocation(requested: usize, would_be_live: usize, capped: CappedInput) -> ! {
     // Disarmed first: the report itself allocates (the backtrace).
-    let _ = CAPPED.try_with(|c| c.set(None));
+    disarm_allocation_cap();
     // Formatted on the stack: the heap is what just failed us.
     let mut line = StackText::<320>::default();
     let _ = writeln!(
@@ -176,6 +176,12 @@ pub fn with_allocation_cap<R>(input_len: usize, f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Lifts this thread's cap for the rest of the input: a crash report is
+/// about to allocate (symbolizing a backtrace), and must not be cut short.
+pub fn disarm_allocation_cap() {
+    let _ = CAPPED.try_with(|c| c.set(None));
+}
+
 /// A panic's report (message, backtrace, symbolization) allocates freely
 /// and is the engine's to make: the cap is lifted before any other panic
 /// hook runs, so the report is never cut short by a second abort.
@@ -184,7 +190,7 @@ fn disarm_on_panic() {
     INSTALLED.call_once(|| {
         let report = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            let _ = CAPPED.try_with(|c| c.set(None));
+            disarm_allocation_cap();
             report(info);
         }));
     });

@@ -4,7 +4,10 @@
 
 pub mod alloc;
 pub mod client;
+pub mod fatal_signal;
 pub mod input;
 pub mod oracle;
+#[cfg(feature = "planted-bugs")]
+pub mod planted;
 pub mod target;
 pub mod targets;
