@@ -33,6 +33,8 @@ const ALT_STACK_SIZE: usize = 4 << 20;
 /// the guard region (a large frame can skip past the guard page itself).
 const GUARD_REACH: usize = 1 << 20;
 
+const REPORTED: [libc::c_int; 3] = [libc::SIGSEGV, libc::SIGBUS, libc::SIGALRM];
+
 static STACK_LOW: AtomicUsize = AtomicUsize::new(0);
 static TIME_LIMIT_MS: AtomicUsize = AtomicUsize::new(0);
 
@@ -100,18 +102,18 @@ fn install_handlers() -> std::io::Result<()> {
         let mut action: libc::sigaction = std::mem::zeroed();
         action.sa_sigaction = on_fatal_signal as *const () as usize;
         action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+        // One report at a time: a deadline passing while a crash is being
+        // reported must not interrupt it with a second report.
         libc::sigemptyset(&mut action.sa_mask);
-        for signal in [libc::SIGSEGV, libc::SIGBUS, libc::SIGALRM] {
+        for signal in REPORTED {
+            libc::sigaddset(&mut action.sa_mask, signal);
+        }
+        for signal in REPORTED {
             if libc::sigaction(signal, &action, std::ptr::null_mut()) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
         }
     }
-    // Load the symbol tables now, outside any signal handler.
-    backtrace::trace(|frame| {
-        backtrace::resolve_frame(frame, |_| {});
-        false
-    });
     Ok(())
 }
 
@@ -128,8 +130,9 @@ fn set_timer(limit: Duration) {
 }
 
 extern "C" fn on_fatal_signal(signal: libc::c_int, info: *mut libc::siginfo_t, _context: *mut c_void) {
-    // Symbolizing allocates: not a finding of the input's.
+    // Symbolizing allocates and takes time: neither is the input's doing.
     disarm_allocation_cap();
+    set_timer(Duration::ZERO);
     let mut report = String::new();
     match signal {
         libc::SIGALRM => {

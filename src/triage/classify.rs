@@ -306,6 +306,7 @@ fn parse_sanitizer_frame(line: &str) -> Option<(usize, Frame)> {
     let index = index.parse().ok()?;
     let (_address, rest) = rest.trim().split_once(' ')?;
     let rest = rest.strip_prefix("in ")?;
+    let rest = rest.split_once(" (BuildId: ").map_or(rest, |(before, _)| before);
     // The location is the last word when it is a path (names may hold
     // spaces: `<T as Trait>::f`).
     let (function, location) = match rest.rsplit_once(' ') {

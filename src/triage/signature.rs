@@ -46,9 +46,34 @@ const MACHINERY_PREFIXES: &[&str] = &[
     "kafka_fuzz::harness::alloc::",
     "kafka_fuzz::harness::fatal_signal::",
     "kafka_fuzz_targets::",
+    "rust_fuzzer_test_input",
+    // libFuzzer's own (C++, mangled when only line tables are present).
+    "_ZN6fuzzer",
     // Unsymbolized: `<unknown>` from Rust, `unknown` once `<` is trimmed.
     "unknown>",
     "??",
+];
+
+/// Frames whose source file path contains one of these are machinery too:
+/// with line tables only, inlined frames carry a bare name (`run_one`,
+/// `{closure#0}`), and only their file says whose they are.
+const MACHINERY_PATHS: &[&str] = &[
+    "/rustc/",
+    "/library/std/",
+    "/library/core/",
+    "/library/alloc/",
+    "/libfuzzer-sys-",
+    "/libfuzzer/",
+    "/compiler-rt/",
+    "/afl-",
+    "/honggfuzz-",
+    "/backtrace-",
+    "/csu/",
+    "/nptl/",
+    "/sysdeps/",
+    "src/harness/alloc.rs",
+    "src/harness/fatal_signal.rs",
+    "fuzz/src/lib.rs",
 ];
 
 /// C runtime functions seen in stacks.
@@ -113,7 +138,13 @@ impl CrashSignature {
 
 /// The frames in code under test, innermost first.
 pub fn own_frames(frames: &[Frame]) -> impl Iterator<Item = &Frame> {
-    frames.iter().filter(|frame| !is_machinery(&frame.function))
+    frames.iter().filter(|frame| {
+        !is_machinery(&normalize_function(&frame.function))
+            && !frame
+                .location
+                .as_ref()
+                .is_some_and(|location| MACHINERY_PATHS.iter().any(|path| location.contains(path)))
+    })
 }
 
 fn is_machinery(function: &str) -> bool {
@@ -130,11 +161,27 @@ fn is_machinery(function: &str) -> bool {
         || name.contains("::main::")
 }
 
-/// Without the symbol hash (`::h0123456789abcdef`), which changes per build.
+/// Without what changes per build: the symbol hash
+/// (`::h0123456789abcdef`) and v0 mangling's crate disambiguators
+/// (`core[c1f1a4ba060b9bfa]::fmt`).
 fn normalize_function(function: &str) -> String {
-    match function.rsplit_once("::h") {
-        Some((name, hash)) if hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => name.to_owned(),
-        _ => function.to_owned(),
+    let mut name = String::with_capacity(function.len());
+    let mut rest = function;
+    while let Some(open) = rest.find('[') {
+        let close = rest[open..].find(']').map(|at| open + at);
+        match close {
+            Some(close) if close > open + 1 && rest[open + 1..close].bytes().all(|b| b.is_ascii_hexdigit()) => {
+                name.push_str(&rest[..open]);
+            }
+            Some(close) => name.push_str(&rest[..=close]),
+            None => break,
+        }
+        rest = &rest[close.map_or(rest.len(), |close| close + 1)..];
+    }
+    name.push_str(rest);
+    match name.rsplit_once("::h") {
+        Some((stem, hash)) if hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => stem.to_owned(),
+        _ => name,
     }
 }
 
