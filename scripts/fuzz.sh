@@ -75,11 +75,15 @@ case "$engine" in libfuzzer|afl|honggfuzz) ;; *) die "unknown engine '$engine'; 
 unset CARGO_TARGET_DIR
 
 # The targets are the [[bin]]s of the fuzz crate (what `cargo fuzz list`
-# prints), so a new target needs no change here.
+# prints), so a new target needs no change here; bins behind
+# required-features (the test-only `planted`) are not fuzzed.
 mapfile -t all_targets < <(awk '
-  /^\[\[bin\]\]/ { inbin = 1; next }
-  /^\[/ { inbin = 0 }
-  inbin && /^[ \t]*name[ \t]*=/ { sub(/^[^"]*"/, ""); sub(/".*/, ""); print }' fuzz/Cargo.toml)
+  function flush() { if (name != "" && !gated) print name; name = ""; gated = 0; inbin = 0 }
+  /^\[\[bin\]\]/ { flush(); inbin = 1; next }
+  /^\[/ { flush() }
+  inbin && /^[ \t]*name[ \t]*=/ { name = $0; sub(/^[^"]*"/, "", name); sub(/".*/, "", name) }
+  inbin && /^[ \t]*required-features[ \t]*=/ { gated = 1 }
+  END { flush() }' fuzz/Cargo.toml)
 [[ ${#all_targets[@]} -gt 0 ]] || die "fuzz/Cargo.toml declares no [[bin]] targets"
 if [[ ${#targets[@]} -eq 0 ]]; then
   targets=("${all_targets[@]}")
@@ -579,28 +583,15 @@ echo "(saved to fuzz/last-run.md; logs in fuzz/logs/)"
 
 # ---------------------------------------------------------------- crashes --
 
-if [[ ${#crashed[@]} -gt 0 ]]; then
+# Each crashed target's crash files of this run go to triage, which prints
+# the distinct bugs (scripts/triage.sh; reports in fuzz/triage/<target>/).
+for t in "${crashed[@]}"; do
+  mapfile -t files < <(crash_files "$t")
+  [[ ${#files[@]} -gt 0 ]] || continue
   echo
-  if [[ -x scripts/triage.sh ]]; then
-    # The triage tool gets, per crashed target, the engine, the target and
-    # this run's crash files.
-    for t in "${crashed[@]}"; do
-      mapfile -t files < <(crash_files "$t")
-      say "triage: $t"
-      scripts/triage.sh --engine "$engine" --target "$t" "${files[@]}" || any_bad=1
-    done
-  else
-    for t in "${crashed[@]}"; do
-      mapfile -t files < <(crash_files "$t")
-      echo "$t: ${#files[@]} crash file(s) from this run in $(dirname "${files[0]}")/"
-      printf '  %s\n' "${files[@]:0:5}"
-      [[ ${#files[@]} -gt 5 ]] && echo "  ..."
-      echo "  reproduce: cargo fuzz run --sanitizer none $t '${files[0]}'"
-    done
-    echo "(any engine's crash file reproduces under libFuzzer, or under the plain binary:"
-    echo " cargo run --manifest-path fuzz/Cargo.toml --no-default-features --features replay --bin TARGET -- FILE)"
-  fi
-fi
+  say "triage: $t"
+  scripts/triage.sh --engine "$engine" --target "$t" $([[ $asan -eq 1 ]] && echo --asan) "${files[@]}" || any_bad=1
+done
 
 [[ $interrupted -eq 1 ]] && exit 130
 exit "$any_bad"

@@ -21,10 +21,16 @@ cargo fmt --all -- --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
 
+step "cargo clippy --all-targets --features planted-bugs -- -D warnings (the test-only target)"
+cargo clippy --all-targets --locked --features planted-bugs -- -D warnings
+
 step "cargo test"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --locked 2>&1 | tee "$log"
+
+step "cargo test --features planted-bugs --test triage (triage end to end on four planted bugs)"
+cargo test --locked --features planted-bugs --test triage 2>&1 | tee -a "$log"
 
 step "client tests: real Kafka clients against kafka-fuzz serve (scripts/client-tests.sh)"
 client_status=0

@@ -46,6 +46,11 @@ pub fn replay_main(target: fn(&[u8])) {
         eprintln!("cannot list the inputs: {error}");
         std::process::exit(2);
     });
+    // Hangs are the engine's to time; stack overflows and faults get frames.
+    let _report = kafka_fuzz::harness::fatal_signal::FatalSignalReport::install().unwrap_or_else(|error| {
+        eprintln!("cannot install the fatal-signal report: {error}");
+        std::process::exit(2);
+    });
     for file in &files {
         let data = match std::fs::read(file) {
             Ok(data) => data,

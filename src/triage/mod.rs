@@ -106,7 +106,7 @@ pub fn triage(artifacts: &[PathBuf], options: &TriageOptions) -> Result<TriageRe
     let mut reproduced = Vec::with_capacity(runs.len());
     for run in runs {
         reproduced.push(run.map_err(|source| TriageError::Reproducer {
-            program: options.reproducer.command_line(Path::new("")),
+            program: options.reproducer.program().display().to_string(),
             source,
         })?);
     }
@@ -164,7 +164,6 @@ pub fn triage(artifacts: &[PathBuf], options: &TriageOptions) -> Result<TriageRe
         skipped,
     };
     report.write(&options.out_dir)?;
-    status.show(&format!("triage {}: {}", options.target, report.summary()), true);
     Ok(report)
 }
 

@@ -103,6 +103,10 @@ impl Reproducer {
         })
     }
 
+    pub fn program(&self) -> &Path {
+        &self.program
+    }
+
     pub fn kind(&self) -> ReproducerKind {
         self.kind
     }
