@@ -279,11 +279,20 @@ fn triage(args: TriageArgs) -> anyhow::Result<ExitCode> {
         target: args.target,
     };
     let report = kafka_fuzz::triage::triage(&args.artifacts, &options)?;
+    for skipped in &report.skipped {
+        eprintln!("skipped {}: {}", skipped.path, skipped.reason);
+    }
     if !report.bugs.is_empty() {
         println!("{}", report.table());
     }
     println!("{}", report.summary());
     println!("report: {}", args.out.join("report.md").display());
+    if report.skipped.len() == report.artifacts {
+        anyhow::bail!(
+            "none of the {} artifacts could be run (reasons above)",
+            report.artifacts
+        );
+    }
     Ok(if report.new_bugs() == 0 {
         ExitCode::SUCCESS
     } else {

@@ -1,9 +1,13 @@
 //! Replays every seed (`corpus/<target>/`) and every fixed crasher
 //! (`corpus/regressions/<target>/`) through its target, under the same
 //! allocation cap as the fuzz binaries: a bug that comes back fails here.
+//! Seeds run in this process; regressions run in `kafka-fuzz replay` with a
+//! time limit, so one that hangs, overflows the stack or aborts again fails
+//! its test with the crash report instead of hanging or killing the run.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use kafka_fuzz::corpus::input_files;
 use kafka_fuzz::harness::alloc::{CountingAllocator, with_allocation_cap};
@@ -16,16 +20,33 @@ fn corpus_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus")
 }
 
+/// Seconds a regression input may run.
+const REGRESSION_TIME_LIMIT: &str = "10";
+
 /// Runs every input of `name`'s seed and regression directories; a panic
 /// is reported with the file it came from (the harness catches only to
 /// name the input).
 fn replay(name: &str) -> usize {
     let run = target(name).unwrap_or_else(|| panic!("no target {name}")).run;
     let root = corpus_root();
-    let dirs: Vec<PathBuf> = [root.join(name), root.join("regressions").join(name)]
-        .into_iter()
-        .filter(|dir| dir.is_dir())
-        .collect();
+    let regressions = root.join("regressions").join(name);
+    let mut replayed = 0;
+    if regressions.is_dir() {
+        let output = Command::new(env!("CARGO_BIN_EXE_kafka-fuzz"))
+            .args(["replay", "--target", name, "--timeout", REGRESSION_TIME_LIMIT])
+            .arg(&regressions)
+            .output()
+            .expect("kafka-fuzz replay runs");
+        assert!(
+            output.status.success(),
+            "{name}: a regression input crashes again ({}):\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        replayed += input_files(&[regressions]).expect("readable regressions").len();
+    }
+    let seeds = root.join(name);
+    let dirs: Vec<PathBuf> = [seeds].into_iter().filter(|dir| dir.is_dir()).collect();
     let inputs = input_files(&dirs).expect("readable corpus directories");
     let mut failures = Vec::new();
     for input in &inputs {
@@ -39,7 +60,7 @@ fn replay(name: &str) -> usize {
         "{name}: these inputs fail:\n{}",
         failures.join("\n")
     );
-    inputs.len()
+    replayed + inputs.len()
 }
 
 macro_rules! replay_tests {

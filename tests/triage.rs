@@ -185,7 +185,7 @@ fn known_issues_are_labelled_known_and_not_promoted() {
     let known = dir.join("known.toml");
     std::fs::write(
         &known,
-        "[[issue]]\nid = \"planted-panic\"\nkinds = [\"panic\"]\nframe = \"planted_panic\"\n\
+        "[[issue]]\nid = \"planted-panic\"\nkinds = [\"panic\"]\nframes = [\"planted_panic\"]\n\
          upstream = \"https://example.invalid/1\"\nnote = \"planted on purpose\"\n",
     )
     .unwrap();

@@ -67,8 +67,10 @@ fn record_dealloc(size: usize) {
 #[cold]
 #[inline(never)]
 fn over_allocation(requested: usize, would_be_live: usize, capped: CappedInput) -> ! {
-    // Disarmed first: the report itself allocates (the backtrace).
+    // Disarmed first: the report itself allocates (the backtrace), and
+    // symbolizing it may outlast a replay's deadline.
     disarm_allocation_cap();
+    super::fatal_signal::cancel_time_limit();
     // Formatted on the stack: the heap is what just failed us.
     let mut line = StackText::<320>::default();
     let _ = writeln!(
@@ -87,8 +89,9 @@ fn over_allocation(requested: usize, would_be_live: usize, capped: CappedInput) 
     std::process::abort();
 }
 
-/// A fixed-size text buffer that drops what does not fit.
-struct StackText<const N: usize> {
+/// A fixed-size text buffer that drops what does not fit: for reports
+/// written where the heap cannot be trusted.
+pub(crate) struct StackText<const N: usize> {
     bytes: [u8; N],
     len: usize,
 }
@@ -100,7 +103,7 @@ impl<const N: usize> Default for StackText<N> {
 }
 
 impl<const N: usize> StackText<N> {
-    fn as_bytes(&self) -> &[u8] {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.len]
     }
 }

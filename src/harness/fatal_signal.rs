@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use super::alloc::disarm_allocation_cap;
+use super::alloc::{StackText, disarm_allocation_cap};
 
 /// The line a stack overflow report contains (Rust's own wording).
 pub const STACK_OVERFLOW_MARKER: &str = "has overflowed its stack";
@@ -29,6 +29,9 @@ pub const FATAL_SIGNAL_MARKER: &str = "kafka-fuzz: fatal signal";
 const FRAMES_SHOWN: usize = 48;
 /// The handler symbolizes on this stack, not on the overflowed one.
 const ALT_STACK_SIZE: usize = 4 << 20;
+/// Symbolizing may deadlock (see the module's note): past this many seconds
+/// the process dies of SIGALRM, its report's first line already out.
+const WATCHDOG_SECS: libc::c_uint = 5;
 /// A fault this close below the stack's lowest address is an overflow into
 /// the guard region (a large frame can skip past the guard page itself).
 const GUARD_REACH: usize = 1 << 20;
@@ -63,7 +66,7 @@ impl FatalSignalReport {
         );
         set_timer(limit);
         let result = f();
-        set_timer(Duration::ZERO);
+        cancel_time_limit();
         result
     }
 }
@@ -114,7 +117,19 @@ fn install_handlers() -> std::io::Result<()> {
             }
         }
     }
+    // A panic's report is the panic's: the deadline must not interrupt it.
+    let report_panic = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        cancel_time_limit();
+        report_panic(info);
+    }));
     Ok(())
+}
+
+/// Stops the running input's deadline: a crash report is being written, and
+/// a slow one (symbolizing) must not be cut short and reported as a hang.
+pub fn cancel_time_limit() {
+    set_timer(Duration::ZERO);
 }
 
 fn set_timer(limit: Duration) {
@@ -132,28 +147,38 @@ fn set_timer(limit: Duration) {
 extern "C" fn on_fatal_signal(signal: libc::c_int, info: *mut libc::siginfo_t, _context: *mut c_void) {
     // Symbolizing allocates and takes time: neither is the input's doing.
     disarm_allocation_cap();
-    set_timer(Duration::ZERO);
-    let mut report = String::new();
+    cancel_time_limit();
+    // The first line is formatted on the stack and written at once: it says
+    // what happened even if symbolizing below never finishes.
+    let mut header = StackText::<160>::default();
     match signal {
         libc::SIGALRM => {
             let limit = TIME_LIMIT_MS.load(Ordering::Relaxed);
-            let _ = writeln!(report, "{TIMEOUT_MARKER} the input ran for more than {limit} ms");
+            let _ = writeln!(header, "{TIMEOUT_MARKER} the input ran for more than {limit} ms");
         }
         _ => {
             // SAFETY: the kernel passes a valid siginfo to SA_SIGINFO handlers.
             let address = unsafe { (*info).si_addr() } as usize;
             let low = STACK_LOW.load(Ordering::Relaxed);
             if low != 0 && address < low.saturating_add(GUARD_REACH) && address >= low.saturating_sub(GUARD_REACH) {
-                let thread = std::thread::current();
-                let name = thread.name().unwrap_or("<unnamed>");
-                let _ = writeln!(report, "kafka-fuzz: thread '{name}' {STACK_OVERFLOW_MARKER}");
+                let _ = writeln!(header, "kafka-fuzz: the input's thread {STACK_OVERFLOW_MARKER}");
             } else {
                 let name = if signal == libc::SIGBUS { "SIGBUS" } else { "SIGSEGV" };
-                let _ = writeln!(report, "{FATAL_SIGNAL_MARKER} {name} at address {address:#x}");
+                let _ = writeln!(header, "{FATAL_SIGNAL_MARKER} {name} at address {address:#x}");
             }
         }
     }
-    report.push_str("stack backtrace:\n");
+    write_stderr(header.as_bytes());
+    // SAFETY: async-signal-safe calls on a local, initialised signal set.
+    unsafe {
+        libc::signal(libc::SIGALRM, libc::SIG_DFL);
+        let mut alarm: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut alarm);
+        libc::sigaddset(&mut alarm, libc::SIGALRM);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &alarm, std::ptr::null_mut());
+        libc::alarm(WATCHDOG_SECS);
+    }
+    let mut report = String::from("stack backtrace:\n");
     let mut index = 0;
     // SAFETY: this thread is stopped in the handler; no other thread traces.
     unsafe {
@@ -181,9 +206,12 @@ extern "C" fn on_fatal_signal(signal: libc::c_int, info: *mut libc::siginfo_t, _
             index < FRAMES_SHOWN
         });
     }
-    // SAFETY: writing a live buffer to stderr; abort never returns.
-    unsafe {
-        libc::write(2, report.as_ptr().cast(), report.len());
-        libc::abort();
-    }
+    write_stderr(report.as_bytes());
+    // SAFETY: abort is async-signal-safe and never returns.
+    unsafe { libc::abort() };
+}
+
+fn write_stderr(bytes: &[u8]) {
+    // SAFETY: writes a live buffer to fd 2.
+    unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
 }

@@ -98,53 +98,66 @@ pub fn classify_output(output: &str, status: RunStatus) -> Option<Crash> {
             .position(|line| needles.iter().any(|needle| line.contains(needle)))
     };
     let panic = find_panic(&lines);
-    // The most specific report wins: a timeout or stack overflow also
-    // aborts, an over-allocation also names sizes a plain OOM would.
-    let (kind, at, message) = if let Some(at) = find(&[
-        TIMEOUT_MARKER,
-        "ERROR: libFuzzer: timeout",
-        "ALARM: working on the last Unit",
-    ]) {
-        (CrashKind::Timeout, at, strip_prefix_markers(lines[at]))
+    let marked = |kind: CrashKind, at: Option<usize>| at.map(|at| (at, kind, strip_prefix_markers(lines[at])));
+    // Each kind of report, where it first appears. The first report printed
+    // is the failure; what follows is its aftermath (a deadline passing
+    // while a slow report is written, the engine's "deadly signal").
+    let reports = [
+        marked(
+            CrashKind::Timeout,
+            find(&[
+                TIMEOUT_MARKER,
+                "ERROR: libFuzzer: timeout",
+                "ALARM: working on the last Unit",
+            ]),
+        ),
+        marked(
+            CrashKind::StackOverflow,
+            find(&[STACK_OVERFLOW_MARKER, "AddressSanitizer: stack-overflow"]),
+        ),
+        marked(CrashKind::OverAllocation, find(&[OVER_ALLOCATION_MARKER])),
+        marked(
+            CrashKind::OutOfMemory,
+            find(&[
+                "ERROR: libFuzzer: out-of-memory",
+                "out of memory: allocator is trying to allocate",
+                "allocation-size-too-big",
+                "requested allocation size",
+            ])
+            .or_else(|| {
+                lines
+                    .iter()
+                    .position(|line| line.starts_with("memory allocation of ") && line.ends_with(" failed"))
+            }),
+        ),
+        marked(
+            CrashKind::Sanitizer,
+            find(&[
+                "ERROR: AddressSanitizer:",
+                "ERROR: LeakSanitizer:",
+                "WARNING: MemorySanitizer:",
+                "WARNING: ThreadSanitizer:",
+                ": runtime error: ",
+            ]),
+        ),
+        panic.as_ref().map(|panic| {
+            let kind = if panic.message.contains(VIOLATION_MARKER) {
+                CrashKind::OracleViolation
+            } else {
+                CrashKind::Panic
+            };
+            (panic.line, kind, panic.message.clone())
+        }),
+        marked(CrashKind::Abort, find(&[FATAL_SIGNAL_MARKER])),
+    ];
+    // Earliest first; on the same line, the more specific kind (listed first).
+    let first = reports.into_iter().flatten().min_by_key(|(at, _, _)| *at);
+    let (kind, at, message) = if let Some((at, kind, message)) = first {
+        (kind, at, message)
     } else if status == RunStatus::TimedOut {
         let message = "ran past the time limit and was killed (no report)".to_owned();
         (CrashKind::Timeout, lines.len(), message)
-    } else if let Some(at) = find(&[STACK_OVERFLOW_MARKER, "AddressSanitizer: stack-overflow"]) {
-        (CrashKind::StackOverflow, at, strip_prefix_markers(lines[at]))
-    } else if let Some(at) = find(&[OVER_ALLOCATION_MARKER]) {
-        (CrashKind::OverAllocation, at, strip_prefix_markers(lines[at]))
-    } else if let Some(at) = find(&[
-        "ERROR: libFuzzer: out-of-memory",
-        "out of memory: allocator is trying to allocate",
-        "allocation-size-too-big",
-        "requested allocation size",
-    ])
-    .or_else(|| {
-        lines
-            .iter()
-            .position(|line| line.starts_with("memory allocation of ") && line.ends_with(" failed"))
-    }) {
-        (CrashKind::OutOfMemory, at, strip_prefix_markers(lines[at]))
-    } else if let Some(at) = find(&[
-        "ERROR: AddressSanitizer:",
-        "ERROR: LeakSanitizer:",
-        "WARNING: MemorySanitizer:",
-        "WARNING: ThreadSanitizer:",
-        ": runtime error: ",
-    ]) {
-        (CrashKind::Sanitizer, at, strip_prefix_markers(lines[at]))
-    } else if let Some(panic) = &panic {
-        let kind = if panic.message.contains(VIOLATION_MARKER) {
-            CrashKind::OracleViolation
-        } else {
-            CrashKind::Panic
-        };
-        (kind, panic.line, panic.message.clone())
-    } else if let Some(at) = find(&[
-        FATAL_SIGNAL_MARKER,
-        "ERROR: libFuzzer: deadly signal",
-        "fatal runtime error",
-    ]) {
+    } else if let Some(at) = find(&["ERROR: libFuzzer: deadly signal", "fatal runtime error"]) {
         (CrashKind::Abort, at, strip_prefix_markers(lines[at]))
     } else {
         match status {
@@ -163,13 +176,25 @@ pub fn classify_output(output: &str, status: RunStatus) -> Option<Crash> {
         }
     };
     // A panic's stack follows the panic; other reports print theirs after
-    // their own line.
+    // their own line. Frames are read from the `stack backtrace:` line on
+    // when there is one, else from after the report's own lines, so a
+    // message like `3: bad tag` is never taken for a frame.
     let stack_from = panic.as_ref().map_or(at, |panic| panic.line.min(at));
+    let report_lines = match &panic {
+        Some(panic) if panic.line == stack_from && !panic.quoted => 2,
+        _ => 1,
+    };
+    let frames_from = lines
+        .iter()
+        .enumerate()
+        .skip(stack_from)
+        .find(|(_, line)| line.trim() == "stack backtrace:")
+        .map_or(stack_from + report_lines, |(n, _)| n + 1);
     Some(Crash {
         kind,
         message,
         panic_location: panic.and_then(|panic| panic.location),
-        frames: parse_frames(lines.get(stack_from..).unwrap_or_default()),
+        frames: parse_frames(lines.get(frames_from..).unwrap_or_default()),
         excerpt: lines
             .iter()
             .skip(stack_from.min(lines.len()).saturating_sub(1))
@@ -184,6 +209,8 @@ struct PanicReport {
     line: usize,
     message: String,
     location: Option<String>,
+    /// The old one-line format, message in quotes.
+    quoted: bool,
 }
 
 /// Rust's panic report, in both formats:
@@ -204,6 +231,7 @@ fn find_panic(lines: &[&str]) -> Option<PanicReport> {
             line,
             message: message.to_owned(),
             location,
+            quoted: true,
         });
     }
     let location = rest.strip_suffix(':').unwrap_or(rest).trim().to_owned();
@@ -212,6 +240,7 @@ fn find_panic(lines: &[&str]) -> Option<PanicReport> {
         line,
         message,
         location: Some(location),
+        quoted: false,
     })
 }
 

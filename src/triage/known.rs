@@ -7,8 +7,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::TriageError;
-use super::classify::CrashKind;
-use super::signature::CrashSignature;
+use super::classify::{CrashKind, Frame};
+use super::signature::{CrashSignature, SIGNATURE_FRAMES, own_frames};
 
 /// One known bug and the signatures it covers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,25 +21,31 @@ pub struct KnownIssue {
     /// A substring of the normalized message.
     #[serde(default)]
     pub message: Option<String>,
-    /// A substring of one of the signature's frames.
+    /// Any of these substrings, in the function or the file of one of the
+    /// innermost frames in code under test (a function inlined under line
+    /// tables only has a bare name; its file still says whose it is).
     #[serde(default)]
-    pub frame: Option<String>,
+    pub frames: Vec<String>,
     pub upstream: String,
     #[serde(default)]
     pub note: String,
 }
 
 impl KnownIssue {
-    pub fn matches(&self, signature: &CrashSignature) -> bool {
+    /// Whether a crash with `signature` and stack `frames` is this issue.
+    pub fn matches(&self, signature: &CrashSignature, frames: &[Frame]) -> bool {
+        let in_frames = |pattern: &String| {
+            own_frames(frames).take(SIGNATURE_FRAMES).any(|frame| {
+                frame.function.contains(pattern.as_str())
+                    || frame.location.as_ref().is_some_and(|l| l.contains(pattern.as_str()))
+            })
+        };
         (self.kinds.is_empty() || self.kinds.contains(&signature.kind))
             && self
                 .message
                 .as_ref()
                 .is_none_or(|m| signature.message.contains(m.as_str()))
-            && self
-                .frame
-                .as_ref()
-                .is_none_or(|f| signature.frames.iter().any(|frame| frame.contains(f.as_str())))
+            && (self.frames.is_empty() || self.frames.iter().any(in_frames))
     }
 }
 
@@ -80,19 +86,19 @@ impl KnownIssues {
         })?;
         for issue in &file.issue {
             // An issue with no condition would swallow every crash.
-            if issue.kinds.is_empty() && issue.message.is_none() && issue.frame.is_none() {
+            if issue.kinds.is_empty() && issue.message.is_none() && issue.frames.is_empty() {
                 return Err(TriageError::KnownIssues {
                     path: path.to_owned(),
-                    reason: format!("issue {:?} has no condition: give kinds, message or frame", issue.id),
+                    reason: format!("issue {:?} has no condition: give kinds, message or frames", issue.id),
                 });
             }
         }
         Ok(Self(file.issue))
     }
 
-    /// The first issue `signature` matches.
-    pub fn find(&self, signature: &CrashSignature) -> Option<&KnownIssue> {
-        self.0.iter().find(|issue| issue.matches(signature))
+    /// The first issue a crash with `signature` and `frames` matches.
+    pub fn find(&self, signature: &CrashSignature, frames: &[Frame]) -> Option<&KnownIssue> {
+        self.0.iter().find(|issue| issue.matches(signature, frames))
     }
 }
 
@@ -100,32 +106,52 @@ impl KnownIssues {
 mod tests {
     use super::*;
 
-    fn signature(kind: CrashKind, frames: &[&str]) -> CrashSignature {
+    fn signature(kind: CrashKind) -> CrashSignature {
         CrashSignature {
             kind,
             message: "an allocation of N bytes would hold N bytes live".into(),
-            frames: frames.iter().map(|f| f.to_string()).collect(),
+            frames: Vec::new(),
         }
     }
+
+    fn frame(function: &str, location: &str) -> Frame {
+        Frame {
+            function: function.into(),
+            location: Some(location.into()),
+        }
+    }
+
+    const DECODE: &str =
+        "<kafka_protocol::messages::produce_request::ProduceRequest as kafka_protocol::protocol::Decodable>::decode";
+    const REGISTRY: &str = "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/kafka-protocol-0.18.0";
 
     #[test]
     fn builtin_list_labels_the_kafka_protocol_preallocation_bug() {
         let known = KnownIssues::builtin();
-        let decode = "<kafka_protocol::messages::produce_request::ProduceRequest as kafka_protocol::protocol::Decodable>::decode";
-        let hit = known.find(&signature(CrashKind::OverAllocation, &[decode])).unwrap();
+        let stack = [
+            frame(
+                "alloc::raw_vec::RawVec<T>::with_capacity",
+                "/rustc/x/library/alloc/src/raw_vec/mod.rs:1:1",
+            ),
+            frame(DECODE, &format!("{REGISTRY}/src/messages/produce_request.rs:10:5")),
+        ];
+        let hit = known.find(&signature(CrashKind::OverAllocation), &stack).unwrap();
         assert_eq!(hit.id, "kafka-protocol-array-preallocation");
-        assert!(known.find(&signature(CrashKind::OutOfMemory, &[decode])).is_some());
+        assert!(known.find(&signature(CrashKind::OutOfMemory), &stack).is_some());
+        // Inlined under line tables only: a bare name, the file says whose.
+        let inlined = [frame(
+            "decode",
+            &format!("{REGISTRY}/src/messages/produce_request.rs:10:5"),
+        )];
+        assert!(known.find(&signature(CrashKind::OverAllocation), &inlined).is_some());
         // Our own decoder over-allocating is a new bug, and so is a panic
         // in kafka-protocol.
-        assert!(
-            known
-                .find(&signature(
-                    CrashKind::OverAllocation,
-                    &["kafka_fuzz::server::wire::decode"]
-                ))
-                .is_none()
-        );
-        assert!(known.find(&signature(CrashKind::Panic, &[decode])).is_none());
+        let ours = [frame(
+            "kafka_fuzz::server::wire::decode",
+            "src/server/wire/request.rs:1:1",
+        )];
+        assert!(known.find(&signature(CrashKind::OverAllocation), &ours).is_none());
+        assert!(known.find(&signature(CrashKind::Panic), &stack).is_none());
     }
 
     #[test]
@@ -137,8 +163,8 @@ mod tests {
             KnownIssues::parse("[[issue]]\nid = \"x\"\nkinds = [\"bogus\"]\nupstream = \"u\"\n", path).unwrap_err();
         assert!(error.to_string().contains("k.toml"), "{error}");
         assert!(error.to_string().contains("bogus"), "{error}");
-        let error = KnownIssues::parse("[[issue]]\nid = \"x\"\nfram = \"y\"\nupstream = \"u\"\n", path).unwrap_err();
-        assert!(error.to_string().contains("fram"), "{error}");
+        let error = KnownIssues::parse("[[issue]]\nid = \"x\"\nframe = \"y\"\nupstream = \"u\"\n", path).unwrap_err();
+        assert!(error.to_string().contains("frame"), "{error}");
     }
 
     #[test]
@@ -147,11 +173,12 @@ mod tests {
             id: "x".into(),
             kinds: vec![],
             message: Some("would hold".into()),
-            frame: Some("decode".into()),
+            frames: vec!["decode".into()],
             upstream: "u".into(),
             note: String::new(),
         };
-        assert!(issue.matches(&signature(CrashKind::Panic, &["a::decode"])));
-        assert!(!issue.matches(&signature(CrashKind::Panic, &["a::encode"])));
+        let signature = signature(CrashKind::Panic);
+        assert!(issue.matches(&signature, &[frame("a::decode", "a.rs:1:1")]));
+        assert!(!issue.matches(&signature, &[frame("a::encode", "a.rs:1:1")]));
     }
 }

@@ -204,7 +204,8 @@ fn describe_bug(
     let original = std::fs::read(&smallest.path).map_err(io(format!("cannot read {}", smallest.path.display())))?;
     let id = signature.id();
     let minimized_path = minimized_dir.join(&id);
-    let probe = minimized_dir.join(format!(".{id}.probe"));
+    // Named by process too: two triages may share an output directory.
+    let probe = minimized_dir.join(format!(".{id}.{}.probe", std::process::id()));
     let same_signature = |data: &[u8]| -> bool {
         std::fs::write(&probe, data).is_ok()
             && options
@@ -218,12 +219,13 @@ fn describe_bug(
     let (data, method, reproduces) = match options.minimize {
         None => (original.clone(), "nothing (minimizing off)".to_owned(), true),
         Some(budget) => {
+            let started = std::time::Instant::now();
             let mut start = original.clone();
             let mut methods = Vec::new();
             let libfuzzer = matches!(options.reproducer.kind(), ReproducerKind::LibFuzzer { .. });
             // libFuzzer's minimizer wants a crash, not a hang.
             if libfuzzer && signature.kind != CrashKind::Timeout {
-                let tmin_out = minimized_dir.join(format!(".{id}.tmin"));
+                let tmin_out = minimized_dir.join(format!(".{id}.{}.tmin", std::process::id()));
                 let ran = options
                     .reproducer
                     .libfuzzer_minimize(&smallest.path, &tmin_out, budget.time / 2);
@@ -237,6 +239,11 @@ fn describe_bug(
                 }
                 let _ = std::fs::remove_file(&tmin_out);
             }
+            // One budget for both minimizers.
+            let budget = MinimizeBudget {
+                time: budget.time.saturating_sub(started.elapsed()),
+                ..budget
+            };
             let result = delta_debug(&start, budget, &same_signature);
             methods.push(format!(
                 "delta debugging ({} runs{})",
@@ -251,7 +258,7 @@ fn describe_bug(
     let _ = std::fs::remove_file(&probe);
     std::fs::write(&minimized_path, &data).map_err(io(format!("cannot write {}", minimized_path.display())))?;
 
-    let known_issue = options.known.find(signature).map(|issue| KnownIssueRef {
+    let known_issue = options.known.find(signature, &crash.frames).map(|issue| KnownIssueRef {
         id: issue.id.clone(),
         upstream: issue.upstream.clone(),
         note: issue.note.clone(),

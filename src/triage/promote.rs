@@ -22,8 +22,18 @@ pub fn promote(dir: &Path, id: &str, data: &[u8]) -> Result<Regression, TriageEr
             return Ok(regression(existing, false));
         }
     }
-    std::fs::write(&path, data).map_err(io(format!("cannot write {}", path.display())))?;
-    Ok(regression(path, true))
+    // Created only if still absent: a concurrent triage may have filed it.
+    let created = std::fs::OpenOptions::new().write(true).create_new(true).open(&path);
+    match created {
+        Ok(mut file) => {
+            use std::io::Write;
+            file.write_all(data)
+                .map_err(io(format!("cannot write {}", path.display())))?;
+            Ok(regression(path, true))
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(regression(path, false)),
+        Err(error) => Err(io(format!("cannot write {}", path.display()))(error)),
+    }
 }
 
 fn regression(path: PathBuf, added: bool) -> Regression {

@@ -37,8 +37,8 @@ pub struct Outcome {
 pub enum ReproducerKind {
     /// `kafka-fuzz replay`, or a replay binary.
     Replay,
-    /// A libFuzzer binary; `sanitized` when built with AddressSanitizer,
-    /// whose shadow memory rules out an address-space limit.
+    /// A libFuzzer binary; `sanitized` when built with a sanitizer, whose
+    /// shadow memory rules out an address-space limit.
     LibFuzzer { sanitized: bool },
 }
 
@@ -79,6 +79,15 @@ impl Reproducer {
             source,
         })?;
         let has = |symbol: &[u8]| image.windows(symbol.len()).any(|window| window == symbol);
+        if has(b"__afl_area_ptr") || has(b"HonggfuzzMain") || has(b"HF_ITER") {
+            return Err(TriageError::Binary {
+                path: program,
+                source: std::io::Error::other(
+                    "an AFL++ or honggfuzz build reads its input from stdin: triage without --binary \
+                     (kafka-fuzz replay) or with a libFuzzer or replay build of the target",
+                ),
+            });
+        }
         let (kind, args) = if has(b"LLVMFuzzerTestOneInput") {
             let timeout = time_limit.as_secs().max(1);
             let args = vec![
@@ -87,7 +96,9 @@ impl Reproducer {
             ];
             (
                 ReproducerKind::LibFuzzer {
-                    sanitized: has(b"__asan_init"),
+                    sanitized: [&b"__asan_init"[..], b"__msan_init", b"__tsan_init", b"__hwasan_init"]
+                        .iter()
+                        .any(|symbol| has(symbol)),
                 },
                 args,
             )
@@ -144,9 +155,9 @@ impl Reproducer {
     }
 
     /// The replay reports a timeout itself at the limit; the kill is for a
-    /// process too stuck to.
+    /// process too stuck to, with room for a slow crash report to finish.
     fn deadline(&self) -> Duration {
-        self.time_limit + self.time_limit / 2 + Duration::from_secs(1)
+        self.time_limit * 2 + Duration::from_secs(5)
     }
 
     fn run_command(&self, mut command: Command, deadline: Duration) -> std::io::Result<Outcome> {
@@ -160,16 +171,25 @@ impl Reproducer {
             ReproducerKind::LibFuzzer { sanitized: true } => None,
             _ => (self.memory_limit_mb > 0).then(|| self.memory_limit_mb.saturating_mul(1 << 20)),
         };
+        use std::os::unix::process::CommandExt;
+        // Its own process group: whatever it starts (libFuzzer's minimizer
+        // runs children) is killed with it, and no one keeps the pipe open.
+        command.process_group(0);
         if let Some(bytes) = address_space {
-            use std::os::unix::process::CommandExt;
-            // SAFETY: setrlimit is async-signal-safe and touches no memory
-            // of the parent.
+            // SAFETY: getrlimit and setrlimit are async-signal-safe and
+            // touch no memory of the parent.
             unsafe {
                 command.pre_exec(move || {
-                    let limit = libc::rlimit {
-                        rlim_cur: bytes,
-                        rlim_max: bytes,
+                    let mut limit = libc::rlimit {
+                        rlim_cur: 0,
+                        rlim_max: 0,
                     };
+                    if libc::getrlimit(libc::RLIMIT_AS, &mut limit) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    // The soft limit only, never above the inherited hard one
+                    // (raising it would be refused under `ulimit -v`).
+                    limit.rlim_cur = bytes.min(limit.rlim_max);
                     if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
                         return Err(std::io::Error::last_os_error());
                     }
@@ -179,16 +199,23 @@ impl Reproducer {
         }
         let started = Instant::now();
         let mut child = command.spawn()?;
+        let group = libc::pid_t::try_from(child.id()).unwrap_or(libc::pid_t::MAX);
+        // SAFETY: signals the process group this call created, by its id.
+        let kill_group = || unsafe {
+            libc::killpg(group, libc::SIGKILL);
+        };
         // The command holds the pipe's write ends: dropped, so the read
         // ends when the child exits.
         drop(command);
         let collector = std::thread::spawn(move || read_bounded(&mut reader));
         let status = loop {
             if let Some(status) = child.try_wait()? {
+                // Leftover children of the child go too.
+                kill_group();
                 break status_of(status);
             }
             if started.elapsed() > deadline {
-                let _ = child.kill();
+                kill_group();
                 let _ = child.wait();
                 break RunStatus::TimedOut;
             }

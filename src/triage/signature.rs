@@ -10,7 +10,10 @@ use serde::{Deserialize, Serialize};
 use super::classify::{Crash, CrashKind, Frame};
 
 /// Frames of code under test a signature keeps.
-const SIGNATURE_FRAMES: usize = 3;
+pub const SIGNATURE_FRAMES: usize = 3;
+/// A hang's: where the deadline landed inside a loop varies from run to
+/// run, so only the innermost function counts.
+const TIMEOUT_FRAMES: usize = 1;
 /// Longest normalized message a signature keeps.
 const MESSAGE_CHARS: usize = 200;
 
@@ -108,7 +111,10 @@ impl CrashSignature {
             .collect();
         // A recursion shows one function many times: its cycle is the bug.
         frames.dedup();
-        frames.truncate(SIGNATURE_FRAMES);
+        frames.truncate(match crash.kind {
+            CrashKind::Timeout => TIMEOUT_FRAMES,
+            _ => SIGNATURE_FRAMES,
+        });
         if frames.is_empty()
             && let Some(location) = &crash.panic_location
         {
