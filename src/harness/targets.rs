@@ -105,10 +105,10 @@ fn on_reference(f: impl FnOnce(&mut ReferenceServer)) {
 /// accepted request (and its record batches) re-encoded and decoded again.
 pub fn frame_decode(data: &[u8]) {
     for frame in split_stream(data, MAX_FRAME_SIZE).frames {
-        let Ok(request) = decode_request(frame) else {
+        let Ok(request) = decode_request(frame.clone()) else {
             continue;
         };
-        enforce(check_request_roundtrip(&request, |f| decode_request(f.clone())));
+        enforce(check_request_roundtrip(&frame, &request, |f| decode_request(f.clone())));
         if let RequestKind::Produce(produce) = &request.body {
             let limits = FUZZING_BATCH_LIMITS;
             for records in produce

@@ -81,7 +81,9 @@ impl FrameSplitter {
 /// Builds a frame: whatever `write` puts in the buffer, behind its 4-byte
 /// size prefix. The one place frames are made, for requests and responses.
 pub fn size_prefixed(write: impl FnOnce(&mut BytesMut) -> anyhow::Result<()>) -> anyhow::Result<Bytes> {
-    let mut buf = BytesMut::with_capacity(64);
+    // Most requests and responses fit: one small allocation instead of a
+    // chain of growing copies.
+    let mut buf = BytesMut::with_capacity(512);
     buf.put_i32(0);
     write(&mut buf)?;
     let size = i32::try_from(buf.len() - 4).map_err(|_| {
