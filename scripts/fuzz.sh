@@ -47,6 +47,8 @@ EOF
 
 die() { echo "fuzz.sh: $*" >&2; exit 2; }
 say() { printf '==> %s\n' "$*"; }
+# shellcheck source=scripts/crash-files.sh
+source scripts/crash-files.sh
 
 engine=libfuzzer time_budget=60 jobs=$(nproc) asan=0 targets=()
 while [[ $# -gt 0 ]]; do
@@ -336,39 +338,22 @@ afl_stat() {
 crash_files() {
   local t=$1 stamp=fuzz/logs/.start-$engine-$1
   [[ -f $stamp ]] || return 0
-  case "$engine" in
-    libfuzzer)
-      [[ -d fuzz/artifacts/$t ]] || return 0
-      find "fuzz/artifacts/$t" -maxdepth 1 -type f -newer "$stamp" \
-        \( -name 'crash-*' -o -name 'oom-*' -o -name 'timeout-*' -o -name 'leak-*' \) ;;
-    afl)
-      [[ -d fuzz/afl/$t ]] || return 0
-      find "fuzz/afl/$t" -mindepth 3 -maxdepth 3 -type f -newer "$stamp" -name 'id:*' \
-        \( -path '*/crashes/*' -o -path '*/hangs/*' \) ;;
-    honggfuzz)
-      [[ -d fuzz/hfuzz_workspace/$t ]] || return 0
-      # honggfuzz keeps one file per crash signature and does not rewrite
-      # it when the crash comes back: the log names what crashed this run.
-      {
-        find "fuzz/hfuzz_workspace/$t" -maxdepth 1 -type f -newer "$stamp" -name '*.fuzz'
-        [[ -f fuzz/logs/honggfuzz-$t.log ]] &&
-          grep -ao "^Crash[^']*'[^']*'" "fuzz/logs/honggfuzz-$t.log" | sed "s/^[^']*'//; s/'\$//"
-      } | sort -u | while IFS= read -r f; do [[ -f $f ]] && echo "$f"; done
-      return 0 ;;
-  esac
+  if [[ $engine == honggfuzz ]]; then
+    # honggfuzz keeps one file per crash signature and does not rewrite
+    # it when the crash comes back: the log names what crashed this run.
+    {
+      crash_files_of honggfuzz "$t" -newer "$stamp"
+      [[ -f fuzz/logs/honggfuzz-$t.log ]] &&
+        grep -ao "^Crash[^']*'[^']*'" "fuzz/logs/honggfuzz-$t.log" | sed "s/^[^']*'//; s/'\$//"
+    } | sort -u | while IFS= read -r f; do [[ -f $f ]] && echo "$f"; done
+    return 0
+  fi
+  crash_files_of "$engine" "$t" -newer "$stamp"
 }
 
 # Crash files of target $1 from earlier runs, not counted in this run's.
 old_crash_files() {
-  local t=$1
-  case "$engine" in
-    libfuzzer) [[ -d fuzz/artifacts/$t ]] && find "fuzz/artifacts/$t" -maxdepth 1 -type f \
-      \( -name 'crash-*' -o -name 'oom-*' -o -name 'timeout-*' -o -name 'leak-*' \) ;;
-    # A resumed AFL++ moves the last run's crashes/ to crashes.<date>/.
-    afl) [[ -d fuzz/afl/$t ]] && find "fuzz/afl/$t" -mindepth 3 -maxdepth 3 -type f -name 'id:*' \
-      \( -path '*/crashes*/*' -o -path '*/hangs*/*' \) ;;
-    honggfuzz) [[ -d fuzz/hfuzz_workspace/$t ]] && find "fuzz/hfuzz_workspace/$t" -maxdepth 1 -type f -name '*.fuzz' ;;
-  esac | grep -vxF -f <(crash_files "$t"; echo /) || true
+  crash_files_of "$engine" "$1" | grep -vxF -f <(crash_files "$1"; echo /) || true
 }
 
 count_files() { [[ -d $1 ]] && find "$1" -maxdepth 1 -type f ! -name '.*' "${@:2}" | wc -l || echo 0; }

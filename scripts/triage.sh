@@ -58,17 +58,8 @@ done
 case "$engine" in ""|libfuzzer|afl|honggfuzz) ;; *) die "unknown engine $engine" ;; esac
 [[ ${#files[@]} -eq 0 || -n $target ]] || die "crash files need --target: the target they came from"
 
-# Every crash file engine $1 left for target $2.
-engine_files() {
-  case "$1" in
-    libfuzzer) [[ -d fuzz/artifacts/$2 ]] && find "fuzz/artifacts/$2" -maxdepth 1 -type f \
-      \( -name 'crash-*' -o -name 'oom-*' -o -name 'timeout-*' -o -name 'leak-*' \) ;;
-    afl) [[ -d fuzz/afl/$2 ]] && find "fuzz/afl/$2" -mindepth 3 -maxdepth 3 -type f -name 'id:*' \
-      \( -path '*/crashes*/*' -o -path '*/hangs*/*' \) ;;
-    honggfuzz) [[ -d fuzz/hfuzz_workspace/$2 ]] && find "fuzz/hfuzz_workspace/$2" -maxdepth 1 -type f -name '*.fuzz' ;;
-  esac
-  return 0
-}
+# shellcheck source=scripts/crash-files.sh
+source scripts/crash-files.sh
 
 unset CARGO_TARGET_DIR
 echo "==> building kafka-fuzz (release)"
@@ -92,7 +83,7 @@ for t in "${targets[@]}"; do
     [[ -n $engine ]] && engines=("$engine")
     inputs=()
     for e in "${engines[@]}"; do
-      mapfile -t -O "${#inputs[@]}" inputs < <(engine_files "$e" "$t" | sort)
+      mapfile -t -O "${#inputs[@]}" inputs < <(crash_files_of "$e" "$t" | sort)
     done
   fi
   [[ ${#inputs[@]} -gt 0 ]] || continue
