@@ -197,14 +197,8 @@ fn main() -> anyhow::Result<ExitCode> {
             timeout,
             inputs,
         } => {
-            let target = targets::target(&target).with_context(|| {
-                let names: Vec<_> = targets::TARGETS.iter().map(|t| t.name).collect();
-                format!("unknown target {target}; the targets are {}", names.join(", "))
-            })?;
-            let time_limit = timeout
-                .map(Duration::try_from_secs_f64)
-                .transpose()
-                .context("--timeout: expected a positive number of seconds")?;
+            let target = known_target(&target)?;
+            let time_limit = timeout.map(|value| seconds(value, "--timeout")).transpose()?;
             let files = input_files(&inputs).context("cannot list the inputs")?;
             let report = FatalSignalReport::install().context("cannot install the fatal-signal report")?;
             for file in &files {
@@ -240,22 +234,25 @@ fn main() -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The target called `name`, or an error listing the targets.
+fn known_target(name: &str) -> anyhow::Result<&'static targets::FuzzTarget> {
+    targets::target(name).with_context(|| {
+        let names: Vec<_> = targets::TARGETS.iter().map(|t| t.name).collect();
+        format!("unknown target {name}; the targets are {}", names.join(", "))
+    })
+}
+
+/// A command-line duration in seconds.
+fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(value).with_context(|| format!("{flag}: expected a positive number of seconds"))
+}
+
 fn triage(args: TriageArgs) -> anyhow::Result<ExitCode> {
-    let seconds = |value: f64, flag: &str| {
-        Duration::try_from_secs_f64(value).with_context(|| format!("{flag}: expected a positive number of seconds"))
-    };
     let time_limit = seconds(args.timeout, "--timeout")?;
     let reproducer = match &args.binary {
         Some(binary) => Reproducer::binary(binary.clone(), time_limit, args.memory_limit_mb)?,
         None => {
-            if targets::target(&args.target).is_none() {
-                let names: Vec<_> = targets::TARGETS.iter().map(|t| t.name).collect();
-                anyhow::bail!(
-                    "unknown target {}; the targets are {} (for a target of your own, give its binary with --binary)",
-                    args.target,
-                    names.join(", ")
-                );
-            }
+            known_target(&args.target).context("for a target of your own, give its fuzz binary with --binary")?;
             let program = std::env::current_exe().context("cannot find the kafka-fuzz executable to replay with")?;
             Reproducer::replay(program, &args.target, time_limit, args.memory_limit_mb)
         }

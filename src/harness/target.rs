@@ -35,10 +35,15 @@ pub trait ServerUnderTest {
     /// unchecked: a target's starting state. A server that can copy its
     /// state may set it up once and restore a copy each time after.
     fn start_from(&mut self, frames: &[Bytes]) {
-        self.reset();
-        for frame in frames {
-            self.handle(frame.clone());
-        }
+        reset_and_handle(self, frames);
+    }
+}
+
+/// Resets `server` and hands it `frames`, their answers unchecked.
+fn reset_and_handle<S: ServerUnderTest + ?Sized>(server: &mut S, frames: &[Bytes]) {
+    server.reset();
+    for frame in frames {
+        server.handle(frame.clone());
     }
 }
 
@@ -120,10 +125,7 @@ impl ServerUnderTest for ReferenceServer {
         match &self.start {
             Some((cached, start)) if cached.as_slice() == frames => self.broker = start.fork(clock()),
             _ => {
-                self.reset();
-                for frame in frames {
-                    self.handle(frame.clone());
-                }
+                reset_and_handle(self, frames);
                 self.start = Some((frames.to_vec(), self.broker.fork(clock())));
             }
         }
