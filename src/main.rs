@@ -252,7 +252,9 @@ fn triage(args: TriageArgs) -> anyhow::Result<ExitCode> {
     let reproducer = match &args.binary {
         Some(binary) => Reproducer::binary(binary.clone(), time_limit, args.memory_limit_mb)?,
         None => {
-            known_target(&args.target).context("for a target of your own, give its fuzz binary with --binary")?;
+            known_target(&args.target).map_err(|error| {
+                anyhow::anyhow!("{error} (for a target of your own, give its fuzz binary with --binary)")
+            })?;
             let program = std::env::current_exe().context("cannot find the kafka-fuzz executable to replay with")?;
             Reproducer::replay(program, &args.target, time_limit, args.memory_limit_mb)
         }
