@@ -67,6 +67,9 @@ enum Command {
         /// the frames it is in (as a timeout).
         #[arg(long)]
         timeout: Option<f64>,
+        /// Do not print what a script input (a session) does step by step.
+        #[arg(long, short)]
+        quiet: bool,
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
     },
@@ -195,9 +198,11 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::Replay {
             target,
             timeout,
+            quiet,
             inputs,
         } => {
             let target = known_target(&target)?;
+            let run = target.explain.filter(|_| !quiet).unwrap_or(target.run);
             let time_limit = timeout.map(|value| seconds(value, "--timeout")).transpose()?;
             let files = input_files(&inputs).context("cannot list the inputs")?;
             let report = FatalSignalReport::install().context("cannot install the fatal-signal report")?;
@@ -205,7 +210,7 @@ fn main() -> anyhow::Result<ExitCode> {
                 let data = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
                 eprintln!("{}: {} ({} bytes)", target.name, file.display(), data.len());
                 report.with_time_limit(time_limit, || {
-                    with_allocation_cap(data.len(), || (target.run)(&data));
+                    with_allocation_cap(data.len(), || run(&data));
                 });
             }
             eprintln!("{} inputs ran through {} without a crash", files.len(), target.name);

@@ -3,7 +3,7 @@
 //! bytes). Tests, benchmarks and stateful targets talk to a broker with it.
 
 use bytes::{Buf, Bytes};
-use kafka_protocol::messages::{RequestHeader, RequestKind, ResponseHeader};
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::{Decodable, HeaderVersion, Request, StrBytes};
 
 use super::input::encode_request;
@@ -41,42 +41,37 @@ impl Client {
     where
         R: Request + Into<RequestKind>,
     {
+        self.request_kind(R::KEY, version, &body.into())
+    }
+
+    /// `request`, for a body whose API is known only when running.
+    pub fn request_kind(&mut self, api_key: i16, version: i16, body: &RequestKind) -> Result<(i32, Bytes), ClientError> {
         let correlation_id = self.next_correlation_id;
         self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
         let header = RequestHeader::default()
-            .with_request_api_key(R::KEY)
+            .with_request_api_key(api_key)
             .with_request_api_version(version)
             .with_correlation_id(correlation_id)
             .with_client_id(Some(self.client_id.clone()));
-        let frame = encode_request(&header, &body.into()).map_err(ClientError::Encode)?;
+        let frame = encode_request(&header, body).map_err(ClientError::Encode)?;
         Ok((correlation_id, frame))
     }
 
     /// Decodes a response frame (size prefix included) to request `R` at
     /// `version`, checking what every response must satisfy.
     pub fn response<R: Request>(version: i16, correlation_id: i32, frame: &Bytes) -> Result<R::Response, ClientError> {
-        let bad = |what: String| ClientError::BadResponse(what);
-        if frame.len() < 4 {
-            return Err(bad(format!("{} bytes, no size prefix", frame.len())));
-        }
-        let size = u32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]) as usize;
-        if size != frame.len() - 4 {
-            return Err(bad(format!("size prefix {size}, {} bytes follow", frame.len() - 4)));
-        }
-        let mut body = frame.slice(4..);
-        let header = ResponseHeader::decode(&mut body, R::Response::header_version(version))
-            .map_err(|e| bad(format!("header: {e:#}")))?;
-        if header.correlation_id != correlation_id {
-            return Err(bad(format!(
-                "correlation id {} answers request {correlation_id}",
-                header.correlation_id
-            )));
-        }
+        let header_version = R::Response::header_version(version);
+        let mut body = response_body(header_version, correlation_id, frame)?;
         let response = R::Response::decode(&mut body, version).map_err(|e| bad(format!("body v{version}: {e:#}")))?;
-        if body.has_remaining() {
-            return Err(bad(format!("{} bytes after the body", body.remaining())));
-        }
-        Ok(response)
+        whole(body, response)
+    }
+
+    /// `response`, for an API known only when running.
+    pub fn response_kind(api: ApiKey, version: i16, correlation_id: i32, frame: &Bytes) -> Result<ResponseKind, ClientError> {
+        let mut body = response_body(api.response_header_version(version), correlation_id, frame)?;
+        let response =
+            ResponseKind::decode(api, &mut body, version).map_err(|e| bad(format!("body v{version}: {e:#}")))?;
+        whole(body, response)
     }
 
     /// Sends a request to an in-process broker and decodes its response.
@@ -88,4 +83,37 @@ impl Client {
         let response = broker.handle(frame.slice(4..))?.ok_or(ClientError::NoResponse)?;
         Self::response::<R>(version, correlation_id, &response)
     }
+}
+
+fn bad(what: String) -> ClientError {
+    ClientError::BadResponse(what)
+}
+
+/// The body of a response frame whose size prefix is true and whose header
+/// echoes `correlation_id`.
+fn response_body(header_version: i16, correlation_id: i32, frame: &Bytes) -> Result<Bytes, ClientError> {
+    if frame.len() < 4 {
+        return Err(bad(format!("{} bytes, no size prefix", frame.len())));
+    }
+    let size = u32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]) as usize;
+    if size != frame.len() - 4 {
+        return Err(bad(format!("size prefix {size}, {} bytes follow", frame.len() - 4)));
+    }
+    let mut body = frame.slice(4..);
+    let header = ResponseHeader::decode(&mut body, header_version).map_err(|e| bad(format!("header: {e:#}")))?;
+    if header.correlation_id != correlation_id {
+        return Err(bad(format!(
+            "correlation id {} answers request {correlation_id}",
+            header.correlation_id
+        )));
+    }
+    Ok(body)
+}
+
+/// The decoded response, if nothing follows it.
+fn whole<T>(body: Bytes, response: T) -> Result<T, ClientError> {
+    if body.has_remaining() {
+        return Err(bad(format!("{} bytes after the body", body.remaining())));
+    }
+    Ok(response)
 }

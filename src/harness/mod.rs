@@ -9,5 +9,6 @@ pub mod input;
 pub mod oracle;
 #[cfg(feature = "planted-bugs")]
 pub mod planted;
+pub mod session;
 pub mod target;
 pub mod targets;

@@ -13,6 +13,7 @@ pub const PLANTED: FuzzTarget = FuzzTarget {
     name: "planted",
     run: planted,
     about: "test only: four planted bugs (panic, over-allocation, hang, stack overflow) for triage's tests",
+    explain: None,
 };
 
 pub fn planted(data: &[u8]) {

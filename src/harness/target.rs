@@ -37,6 +37,28 @@ pub trait ServerUnderTest {
     fn start_from(&mut self, frames: &[Bytes]) {
         reset_and_handle(self, frames);
     }
+
+    /// One request frame on `connection`, one of the several a session's
+    /// clients hold. A server that keeps no state per connection (the
+    /// reference server: groups and producers are the broker's) need not
+    /// tell them apart.
+    fn handle_on(&mut self, connection: usize, frame: Bytes) -> Exchange {
+        let _ = connection;
+        self.handle(frame)
+    }
+
+    /// The client dropped `connection`; its next frame opens a new one.
+    fn disconnect(&mut self, connection: usize) {
+        let _ = connection;
+    }
+
+    /// Moves the server's clock `ms` forward, so that session timeouts and
+    /// rebalances happen; false for a server whose clock the harness does
+    /// not drive (sessions then skip the step and say so).
+    fn advance_clock(&mut self, ms: i64) -> bool {
+        let _ = ms;
+        false
+    }
 }
 
 /// Resets `server` and hands it `frames`, their answers unchecked.
@@ -58,6 +80,8 @@ pub const FUZZING_BATCH_LIMITS: BatchLimits = BatchLimits {
 pub struct ReferenceServer {
     config: BrokerConfig,
     broker: Broker,
+    /// The broker's clock: only sessions move it.
+    clock: ManualClock,
     /// The last starting state built by `start_from`, and its frames.
     start: Option<(Vec<Bytes>, Broker)>,
 }
@@ -68,10 +92,12 @@ pub const REFERENCE_START_MS: i64 = 1_700_000_000_000;
 
 impl ReferenceServer {
     pub fn new(config: BrokerConfig) -> Self {
-        let broker = Broker::new(config.clone(), ManualClock::new(REFERENCE_START_MS));
+        let clock = ManualClock::new(REFERENCE_START_MS);
+        let broker = Broker::new(config.clone(), clock.clone());
         Self {
             config,
             broker,
+            clock,
             start: None,
         }
     }
@@ -115,20 +141,29 @@ impl ServerUnderTest for ReferenceServer {
     }
 
     fn reset(&mut self) {
-        self.broker = Broker::new(self.config.clone(), ManualClock::new(REFERENCE_START_MS));
+        self.clock = ManualClock::new(REFERENCE_START_MS);
+        self.broker = Broker::new(self.config.clone(), self.clock.clone());
     }
 
     fn start_from(&mut self, frames: &[Bytes]) {
         // Every input of a target starts from the same frames: they are
         // handled once, and each input gets a copy of the state they left.
-        let clock = || ManualClock::new(REFERENCE_START_MS);
         match &self.start {
-            Some((cached, start)) if cached.as_slice() == frames => self.broker = start.fork(clock()),
+            Some((cached, start)) if cached.as_slice() == frames => {
+                self.clock = ManualClock::new(REFERENCE_START_MS);
+                self.broker = start.fork(self.clock.clone());
+            }
             _ => {
                 reset_and_handle(self, frames);
-                self.start = Some((frames.to_vec(), self.broker.fork(clock())));
+                let start = self.broker.fork(ManualClock::new(REFERENCE_START_MS));
+                self.start = Some((frames.to_vec(), start));
             }
         }
+    }
+
+    fn advance_clock(&mut self, ms: i64) -> bool {
+        self.clock.advance(ms);
+        true
     }
 }
 

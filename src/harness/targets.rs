@@ -15,12 +15,13 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::client::Client;
 use super::input::{
-    GENERATED, Malformation, api_request_stream, arbitrary_records, encode_entries, encode_record_batch, split_stream,
+    GENERATED, Malformation, SESSION_TOPICS, SessionScript, api_request_stream, arbitrary_records, encode_entries, encode_record_batch, split_stream,
     to_protocol_records,
 };
 use super::oracle::{
     Oracle, Violation, check_batch_roundtrip, check_exchange, check_request_roundtrip, differential_check,
 };
+use super::session::Session;
 use super::target::{Exchange, FUZZING_BATCH_LIMITS, ReferenceServer, ServerUnderTest};
 use crate::server::wire::{Codec, decode_record_batches, decode_request, supported_api};
 
@@ -30,6 +31,9 @@ pub struct FuzzTarget {
     pub name: &'static str,
     pub run: fn(&[u8]),
     pub about: &'static str,
+    /// `run`, also writing to stdout what the input does step by step, for
+    /// targets whose inputs are scripts (`kafka-fuzz replay` uses it).
+    pub explain: Option<fn(&[u8])>,
 }
 
 /// Every target, in the order scripts run them.
@@ -38,36 +42,49 @@ pub const TARGETS: &[FuzzTarget] = &[
         name: "frame_decode",
         run: frame_decode,
         about: "a raw client stream, split into frames, through the wire decoder",
+        explain: None,
     },
     FuzzTarget {
         name: "produce",
         run: produce,
         about: "Produce requests of every version, maybe malformed, through decoder and broker",
+        explain: None,
     },
     FuzzTarget {
         name: "fetch",
         run: fetch,
         about: "Fetch requests of every version, maybe malformed, against partitions holding records",
+        explain: None,
     },
     FuzzTarget {
         name: "metadata",
         run: metadata,
         about: "Metadata requests of every version, maybe malformed, through decoder and broker",
+        explain: None,
     },
     FuzzTarget {
         name: "record_batch",
         run: record_batch,
         about: "record batches of every codec, valid and corrupted, through the batch decoder",
+        explain: None,
     },
     FuzzTarget {
         name: "dispatch",
         run: dispatch,
         about: "a raw multi-frame client stream into one broker, state carried between requests",
+        explain: None,
+    },
+    FuzzTarget {
+        name: "session",
+        run: session,
+        about: "several clients' operations in any order against one broker, checked against a model of Kafka's guarantees",
+        explain: Some(explain_session),
     },
     FuzzTarget {
         name: "differential",
         run: differential,
         about: "the same frames through our decoder and kafka-protocol's: acceptance and values agree",
+        explain: None,
     },
 ];
 
@@ -298,6 +315,56 @@ fn generated_batch(u: &mut Unstructured) -> Option<(Bytes, Option<Vec<kafka_prot
         Some(malformation) => Some((malformation.apply(&encoded).0.into(), None)),
         None => Some((encoded, Some(records))),
     }
+}
+
+pub fn session(data: &[u8]) {
+    on_reference(|server| session_on(server, data));
+}
+
+/// `session`, printing each operation and its answer.
+pub fn explain_session(data: &[u8]) {
+    let mut stdout = std::io::stdout().lock();
+    on_reference(|server| enforce(play_session(server, data, Some(&mut stdout))));
+}
+
+/// A session script (see `input::SessionScript`) played against a server
+/// that starts with the session's topics.
+pub fn session_on(server: &mut impl ServerUnderTest, data: &[u8]) {
+    enforce(play_session(server, data, None));
+}
+
+/// Plays the session script `data` encodes, writing each operation and
+/// answer to `transcript` if given: what `kafka-fuzz replay` shows.
+pub fn play_session<'a>(
+    server: &'a mut impl ServerUnderTest,
+    data: &[u8],
+    transcript: Option<&'a mut dyn std::io::Write>,
+) -> Result<(), Violation> {
+    let Ok(script) = Unstructured::new(data).arbitrary::<SessionScript>() else {
+        return Ok(());
+    };
+    server.start_from(session_start_frames());
+    Session::new(server, transcript).run(&script)
+}
+
+/// What every session's server holds first: the session's two topics,
+/// empty, so that the model knows every record written.
+pub fn session_start_frames() -> &'static [Bytes] {
+    static FRAMES: OnceLock<Vec<Bytes>> = OnceLock::new();
+    FRAMES.get_or_init(|| {
+        let mut client = Client::new("session-start");
+        let topic = |name: &'static str, partitions| {
+            CreatableTopic::default()
+                .with_name(StrBytes::from_static_str(name).into())
+                .with_num_partitions(partitions)
+                .with_replication_factor(1)
+        };
+        let create = CreateTopicsRequest::default()
+            .with_topics(vec![topic(SESSION_TOPICS[0], 3), topic(SESSION_TOPICS[1], 1)])
+            .with_timeout_ms(1000);
+        let (_, frame) = client.request(7, create).expect("the session's topics encode");
+        vec![frame.slice(4..)]
+    })
 }
 
 /// Every frame of a raw stream through both decoders.

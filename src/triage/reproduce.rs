@@ -62,6 +62,7 @@ impl Reproducer {
             target.into(),
             "--timeout".into(),
             format!("{}", time_limit.as_secs_f64()).into(),
+            "--quiet".into(),
         ];
         Self {
             program,

@@ -9,6 +9,7 @@ mod record_batch;
 mod request;
 mod request_stream;
 mod seeded;
+mod session;
 mod stream;
 
 pub use malformation::{HostileInt, Malformation};
@@ -16,4 +17,9 @@ pub use record_batch::{ProducerFields, arbitrary_records, encode_entries, encode
 pub use request::{VersionedArbitrary, arbitrary_request, encode_request};
 pub use request_stream::{GENERATED, RAW_STREAM, api_request_stream, generated_stream};
 pub use seeded::seeded_bytes;
+pub use session::{
+    Acks, ByteLimit, ClockStep, GenerationChoice, GroupChoice, MAX_SESSION_STEPS, OffsetChoice, Operation,
+    PartitionChoice, ProduceMode, SESSION_CLIENTS, SESSION_GROUPS, SESSION_TOPICS, SessionScript, SessionStep,
+    SessionTimeout, TimestampChoice, VersionChoice,
+};
 pub use stream::{ClientStream, join_frames, split_stream};

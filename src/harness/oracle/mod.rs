@@ -5,6 +5,7 @@
 
 mod differential;
 mod error_codes;
+pub mod model;
 mod response;
 mod roundtrip;
 
@@ -36,6 +37,9 @@ pub enum Oracle {
     BatchRoundtrip,
     /// Our decoder and `kafka-protocol`'s agree on acceptance and values.
     Differential,
+    /// A session's answers agree with the model of logs, producers and
+    /// groups (the detail names the invariant, see `model::Invariant`).
+    Model,
 }
 
 impl Oracle {
@@ -50,6 +54,7 @@ impl Oracle {
             Oracle::RequestRoundtrip => "request-roundtrip",
             Oracle::BatchRoundtrip => "batch-roundtrip",
             Oracle::Differential => "differential",
+            Oracle::Model => "model",
         }
     }
 }

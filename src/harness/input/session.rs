@@ -1,0 +1,344 @@
+//! Session scripts: what several clients do, in which order, against one
+//! server. Every choice is drawn from a small pool (topics, groups, limits)
+//! so that operations meet each other, and orderings are free: a fetch may
+//! come before any produce, a commit before any join, a heartbeat after a
+//! leave.
+
+use std::fmt;
+
+use arbitrary::{Arbitrary, Result, Unstructured};
+
+use super::Malformation;
+
+/// Clients of one session, each its own connection and state.
+pub const SESSION_CLIENTS: usize = 3;
+
+/// Operations in one session: enough for a rebalance, a retry and a paging,
+/// few enough to keep an execution fast.
+pub const MAX_SESSION_STEPS: usize = 48;
+
+/// Topics a session acts on: two the session starts with (see
+/// `targets::session_start_frames`), one it may create.
+pub const SESSION_TOPICS: [&str; 3] = ["topic-a", "topic-b", "topic-new"];
+
+pub const SESSION_GROUPS: [&str; 2] = ["group-1", "group-2"];
+
+/// A whole session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionScript {
+    pub steps: Vec<SessionStep>,
+}
+
+impl<'a> Arbitrary<'a> for SessionScript {
+    fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
+        // As many steps as the bytes give: a shorter input is a shorter
+        // session, which is what shrinking a crasher wants.
+        let mut steps = Vec::new();
+        while steps.len() < MAX_SESSION_STEPS && !u.is_empty() {
+            steps.push(u.arbitrary()?);
+        }
+        Ok(Self { steps })
+    }
+}
+
+/// One operation by one client.
+#[derive(Debug, Clone, PartialEq, Eq, Arbitrary)]
+pub struct SessionStep {
+    client: u8,
+    pub operation: Operation,
+}
+
+impl SessionStep {
+    pub fn new(client: usize, operation: Operation) -> Self {
+        Self {
+            client: client as u8,
+            operation,
+        }
+    }
+
+    /// Which client acts: `0..SESSION_CLIENTS`.
+    pub fn client(&self) -> usize {
+        usize::from(self.client) % SESSION_CLIENTS
+    }
+}
+
+/// A partition of one of the session's topics (`SESSION_TOPICS`), or one
+/// that does not exist.
+#[derive(Clone, Copy, PartialEq, Eq, Arbitrary)]
+pub struct PartitionChoice {
+    pub topic: u8,
+    pub partition: u8,
+}
+
+impl PartitionChoice {
+    pub fn topic(&self) -> &'static str {
+        SESSION_TOPICS[usize::from(self.topic) % SESSION_TOPICS.len()]
+    }
+
+    /// 0 to 3: topic-a has 3 partitions, topic-b 1.
+    pub fn partition(&self) -> i32 {
+        i32::from(self.partition % 4)
+    }
+}
+
+// Transcripts show the partition, not the bytes that chose it.
+impl fmt::Debug for PartitionChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.topic(), self.partition())
+    }
+}
+
+/// A group of `SESSION_GROUPS`.
+#[derive(Clone, Copy, PartialEq, Eq, Arbitrary)]
+pub struct GroupChoice(u8);
+
+impl GroupChoice {
+    pub fn name(&self) -> &'static str {
+        SESSION_GROUPS[usize::from(self.0) % SESSION_GROUPS.len()]
+    }
+}
+
+impl fmt::Debug for GroupChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A version of the API, wrapped into its range by the session (the
+/// transcript's request line shows which).
+#[derive(Clone, Copy, PartialEq, Eq, Arbitrary)]
+pub struct VersionChoice(pub u8);
+
+impl fmt::Debug for VersionChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Arbitrary)]
+pub enum Acks {
+    None,
+    Leader,
+    All,
+}
+
+impl Acks {
+    pub fn value(self) -> i16 {
+        match self {
+            Acks::None => 0,
+            Acks::Leader => 1,
+            Acks::All => -1,
+        }
+    }
+}
+
+/// How a produce relates to the client's producer state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Arbitrary)]
+pub enum ProduceMode {
+    /// No producer id: at-least-once.
+    Plain,
+    /// The client's producer id and epoch, the partition's next sequence.
+    Idempotent,
+    /// The client's `n`th most recent batch again, byte for byte.
+    Retry(u8),
+    /// An idempotent batch that skips `gap` sequence numbers (1 to 4).
+    GappedSequence(u8),
+}
+
+/// A fetch or commit offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Arbitrary)]
+pub enum OffsetChoice {
+    /// Where this client's last fetch of the partition ended.
+    Position,
+    Earliest,
+    /// The newest high watermark the client saw.
+    HighWatermark,
+    /// The high watermark plus `n` (past the end).
+    PastEnd(u8),
+    /// Small, negative ones included: offsets live near 0 in a session.
+    Exactly(i16),
+}
+
+/// A byte limit of a fetch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Arbitrary)]
+pub enum ByteLimit {
+    Zero,
+    OneByte,
+    /// Smaller than most batches.
+    Small,
+    /// A few batches.
+    Medium,
+    Default,
+    Exactly(i32),
+}
+
+impl ByteLimit {
+    pub fn value(self) -> i32 {
+        match self {
+            ByteLimit::Zero => 0,
+            ByteLimit::OneByte => 1,
+            ByteLimit::Small => 40,
+            ByteLimit::Medium => 300,
+            ByteLimit::Default => 1 << 20,
+            ByteLimit::Exactly(bytes) => bytes,
+        }
+    }
+}
+
+/// A ListOffsets timestamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Arbitrary)]
+pub enum TimestampChoice {
+    Latest,
+    Earliest,
+    MaxTimestamp,
+    /// The session's start plus `n` seconds (records carry such times).
+    AfterStart(u8),
+    Exactly(i64),
+}
+
+/// Which generation a group request names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Arbitrary)]
+pub enum GenerationChoice {
+    /// The newest this client was given.
+    Current,
+    /// One before it: stale.
+    Previous,
+    /// None: -1, as a consumer outside the group protocol commits.
+    None,
+    Exactly(i8),
+}
+
+/// A session timeout of a JoinGroup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Arbitrary)]
+pub enum SessionTimeout {
+    /// The broker's minimum, 6 s.
+    Shortest,
+    Default,
+    /// Below the minimum: refused.
+    TooShort,
+}
+
+impl SessionTimeout {
+    pub fn ms(self) -> i32 {
+        match self {
+            SessionTimeout::Shortest => 6_000,
+            SessionTimeout::Default => 45_000,
+            SessionTimeout::TooShort => 10,
+        }
+    }
+}
+
+/// How far the server's clock moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Arbitrary)]
+pub enum ClockStep {
+    Millisecond,
+    Second,
+    /// Past the shortest session timeout: silent members expire.
+    PastSessionTimeout,
+    /// Past the default session timeout.
+    Minute,
+}
+
+impl ClockStep {
+    pub fn ms(self) -> i64 {
+        match self {
+            ClockStep::Millisecond => 1,
+            ClockStep::Second => 1_000,
+            ClockStep::PastSessionTimeout => 6_001,
+            ClockStep::Minute => 60_000,
+        }
+    }
+}
+
+/// What a client does.
+#[derive(Debug, Clone, PartialEq, Eq, Arbitrary)]
+pub enum Operation {
+    Produce {
+        to: PartitionChoice,
+        acks: Acks,
+        /// 1 to 8 records.
+        records: u8,
+        codec: u8,
+        mode: ProduceMode,
+        version: VersionChoice,
+    },
+    Fetch {
+        from: PartitionChoice,
+        offset: OffsetChoice,
+        max_bytes: ByteLimit,
+        partition_max_bytes: ByteLimit,
+        read_committed: bool,
+        version: VersionChoice,
+    },
+    /// Fetches page after page from `offset` up to the high watermark, as a
+    /// consumer does, each page limited to `page_bytes`.
+    Consume {
+        from: PartitionChoice,
+        offset: OffsetChoice,
+        page_bytes: ByteLimit,
+        version: VersionChoice,
+    },
+    ListOffsets {
+        of: PartitionChoice,
+        timestamp: TimestampChoice,
+        version: VersionChoice,
+    },
+    Metadata {
+        /// `None`: every topic.
+        topic: Option<PartitionChoice>,
+        allow_auto_create: bool,
+        version: VersionChoice,
+    },
+    CreateTopic {
+        topic: PartitionChoice,
+        /// 1 to 4 partitions.
+        partitions: u8,
+        version: VersionChoice,
+    },
+    /// A new producer id (or, transactional, the same id at a new epoch).
+    InitProducerId {
+        transactional: bool,
+        version: VersionChoice,
+    },
+    JoinGroup {
+        group: GroupChoice,
+        session_timeout: SessionTimeout,
+        version: VersionChoice,
+    },
+    SyncGroup {
+        group: GroupChoice,
+        generation: GenerationChoice,
+        version: VersionChoice,
+    },
+    Heartbeat {
+        group: GroupChoice,
+        generation: GenerationChoice,
+        version: VersionChoice,
+    },
+    LeaveGroup {
+        group: GroupChoice,
+        version: VersionChoice,
+    },
+    OffsetCommit {
+        group: GroupChoice,
+        of: PartitionChoice,
+        offset: OffsetChoice,
+        generation: GenerationChoice,
+        version: VersionChoice,
+    },
+    OffsetFetch {
+        group: GroupChoice,
+        of: PartitionChoice,
+        version: VersionChoice,
+    },
+    /// The request `request` would send, damaged.
+    Malformed {
+        request: Box<Operation>,
+        malformation: Malformation,
+    },
+    /// The client's connection drops; it reconnects for its next request.
+    Disconnect,
+    AdvanceClock {
+        by: ClockStep,
+    },
+}

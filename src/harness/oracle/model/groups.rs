@@ -1,0 +1,251 @@
+//! The model of consumer groups: generations, who may act in them, the
+//! assignments their leaders made, and committed offsets.
+
+use std::collections::{HashMap, HashSet};
+
+use bytes::Bytes;
+use kafka_protocol::protocol::StrBytes;
+
+use super::{At, Invariant, TopicPartition, show_bytes, violation};
+use crate::harness::oracle::Violation;
+
+#[derive(Debug, Clone, Default)]
+struct GroupRecord {
+    /// The newest generation any join answered.
+    generation: Option<i32>,
+    /// Members that left and have not joined again.
+    left: HashSet<StrBytes>,
+    /// The assignments the leader of a generation made.
+    assignments: Option<(i32, HashMap<StrBytes, Bytes>)>,
+}
+
+/// Every group a session touched, and the offsets committed to them.
+#[derive(Debug, Clone, Default)]
+pub struct GroupModel {
+    groups: HashMap<StrBytes, GroupRecord>,
+    committed: HashMap<(StrBytes, TopicPartition), i64>,
+    /// Frames the model could not read (malformed ones) may have synced or
+    /// committed: what needs every such request known is then not checked.
+    unknown_requests: bool,
+}
+
+impl GroupModel {
+    fn group(&mut self, group: &StrBytes) -> &mut GroupRecord {
+        self.groups.entry(group.clone()).or_default()
+    }
+
+    /// A frame the model cannot read was sent.
+    pub fn unknown_request(&mut self) {
+        self.unknown_requests = true;
+    }
+
+    /// A JoinGroup answered `member` with `generation`.
+    pub fn joined(&mut self, at: At, group_id: &StrBytes, member: &StrBytes, generation: i32) -> Result<(), Violation> {
+        let group = self.group(group_id);
+        if let Some(newest) = group.generation.filter(|&newest| generation < newest) {
+            return Err(violation(
+                Invariant::GenerationsIncrease,
+                at,
+                &format!("group {} joined by {}", group_id.as_str(), member.as_str()),
+                format!("generation >= {newest}"),
+                format!("generation {generation}"),
+            ));
+        }
+        group.generation = Some(generation);
+        group.left.remove(member);
+        Ok(())
+    }
+
+    /// `what` succeeded for `member` in `generation`: it must be a member
+    /// that has not left, in the newest generation.
+    fn check_member(&mut self, at: At, what: &str, group_id: &StrBytes, member: &StrBytes, generation: i32) -> Result<(), Violation> {
+        let group = self.group(group_id);
+        let who = format!("{what} by {} in group {}", member.as_str(), group_id.as_str());
+        if group.left.contains(member) {
+            return Err(violation(
+                Invariant::CurrentGeneration,
+                at,
+                &who,
+                "UNKNOWN_MEMBER_ID: the member left",
+                "success",
+            ));
+        }
+        if let Some(newest) = group.generation.filter(|&newest| generation < newest) {
+            return Err(violation(
+                Invariant::CurrentGeneration,
+                at,
+                &format!("{who} with generation {generation}"),
+                format!("ILLEGAL_GENERATION: generation {newest} is current"),
+                "success",
+            ));
+        }
+        Ok(())
+    }
+
+    /// A SyncGroup gave `member` `assignment` in `generation`.
+    pub fn synced(
+        &mut self,
+        at: At,
+        group_id: &StrBytes,
+        member: &StrBytes,
+        generation: i32,
+        assignment: &Bytes,
+    ) -> Result<(), Violation> {
+        self.check_member(at, "SyncGroup", group_id, member, generation)?;
+        let trusted = !self.unknown_requests;
+        let group = self.group(group_id);
+        if let Some((made_in, assignments)) = group.assignments.as_ref().filter(|_| trusted) {
+            let expected = assignments.get(member).cloned().unwrap_or_default();
+            if *made_in == generation && expected != *assignment {
+                return Err(violation(
+                    Invariant::CurrentGeneration,
+                    at,
+                    &format!(
+                        "the assignment of {} in group {} generation {generation}",
+                        member.as_str(),
+                        group_id.as_str()
+                    ),
+                    format!("the leader's {}", show_bytes(&Some(expected))),
+                    show_bytes(&Some(assignment.clone())),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The leader of `generation` synced with `assignments`, and was
+    /// answered with success.
+    pub fn assigned(&mut self, group_id: &StrBytes, generation: i32, assignments: HashMap<StrBytes, Bytes>) {
+        self.group(group_id).assignments = Some((generation, assignments));
+    }
+
+    /// A Heartbeat succeeded.
+    pub fn heartbeat(&mut self, at: At, group_id: &StrBytes, member: &StrBytes, generation: i32) -> Result<(), Violation> {
+        self.check_member(at, "Heartbeat", group_id, member, generation)
+    }
+
+    /// `member` left `group_id`.
+    pub fn left(&mut self, group_id: &StrBytes, member: &StrBytes) {
+        self.group(group_id).left.insert(member.clone());
+    }
+
+    /// An OffsetCommit of `offset` for `tp` succeeded. A negative generation
+    /// is a commit from outside the group protocol (a simple consumer).
+    pub fn committed(
+        &mut self,
+        at: At,
+        group_id: &StrBytes,
+        (member, generation): (&StrBytes, i32),
+        tp: &TopicPartition,
+        offset: i64,
+    ) -> Result<(), Violation> {
+        if generation >= 0 {
+            self.check_member(at, "OffsetCommit", group_id, member, generation)?;
+        }
+        self.committed.insert((group_id.clone(), tp.clone()), offset);
+        Ok(())
+    }
+
+    /// An OffsetFetch answered `offset` for `tp` of `group_id`.
+    pub fn offset_read(&self, at: At, group_id: &StrBytes, tp: &TopicPartition, offset: i64) -> Result<(), Violation> {
+        if self.unknown_requests {
+            return Ok(());
+        }
+        match self.committed.get(&(group_id.clone(), tp.clone())) {
+            Some(&committed) if committed != offset => Err(violation(
+                Invariant::CommittedReadBack,
+                at,
+                &format!("the committed offset of group {} for {tp}", group_id.as_str()),
+                committed,
+                offset,
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::harness::oracle::Oracle;
+
+    const AT: At = At(3);
+
+    fn s(value: &'static str) -> StrBytes {
+        StrBytes::from_static_str(value)
+    }
+
+    fn tp() -> TopicPartition {
+        TopicPartition::new(&s("topic-a"), 1)
+    }
+
+    fn detail_of(result: Result<(), Violation>) -> String {
+        let violation = result.expect_err("a violation");
+        assert_eq!(violation.oracle, Oracle::Model);
+        assert!(violation.detail.contains("at operation #3"), "{violation}");
+        violation.detail
+    }
+
+    /// group-1 at generation 2 with members m1 (leader) and m2.
+    fn stable_group() -> GroupModel {
+        let mut model = GroupModel::default();
+        let group = s("group-1");
+        model.joined(AT, &group, &s("m1"), 2).unwrap();
+        model.joined(AT, &group, &s("m2"), 2).unwrap();
+        let assignments = [(s("m1"), Bytes::from_static(b"p0")), (s("m2"), Bytes::from_static(b"p1"))];
+        model.synced(AT, &group, &s("m1"), 2, &Bytes::from_static(b"p0")).unwrap();
+        model.assigned(&group, 2, assignments.into_iter().collect());
+        model
+    }
+
+    #[test]
+    fn a_consistent_group_passes() {
+        let mut model = stable_group();
+        let group = s("group-1");
+        model.synced(AT, &group, &s("m2"), 2, &Bytes::from_static(b"p1")).unwrap();
+        model.heartbeat(AT, &group, &s("m2"), 2).unwrap();
+        model.committed(AT, &group, (&s("m1"), 2), &tp(), 5).unwrap();
+        model.offset_read(AT, &group, &tp(), 5).unwrap();
+        // A commit from outside the group protocol, then a rebalance.
+        model.committed(AT, &group, (&s(""), -1), &tp(), 6).unwrap();
+        model.joined(AT, &group, &s("m1"), 3).unwrap();
+        model.offset_read(AT, &group, &tp(), 6).unwrap();
+    }
+
+    #[test]
+    fn generations_increase_catches_a_generation_going_back() {
+        let mut model = stable_group();
+        let detail = detail_of(model.joined(AT, &s("group-1"), &s("m3"), 1));
+        assert!(detail.starts_with("generations-increase"), "{detail}");
+        assert!(detail.contains("expected generation >= 2, got generation 1"), "{detail}");
+    }
+
+    #[test]
+    fn current_generation_catches_stale_members_and_foreign_assignments() {
+        let mut model = stable_group();
+        let group = s("group-1");
+        model.joined(AT, &group, &s("m1"), 3).unwrap();
+        // Generation 2 is stale now: no sync, heartbeat or commit with it.
+        let detail = detail_of(model.synced(AT, &group, &s("m2"), 2, &Bytes::new()));
+        assert!(detail.starts_with("current-generation") && detail.contains("ILLEGAL_GENERATION"), "{detail}");
+        detail_of(model.heartbeat(AT, &group, &s("m2"), 2));
+        detail_of(model.committed(AT, &group, (&s("m2"), 2), &tp(), 1));
+        // A member that left is not a member.
+        model.left(&group, &s("m1"));
+        let detail = detail_of(model.heartbeat(AT, &group, &s("m1"), 3));
+        assert!(detail.contains("the member left"), "{detail}");
+        // An assignment the leader did not make.
+        let mut model = stable_group();
+        let detail = detail_of(model.synced(AT, &group, &s("m2"), 2, &Bytes::from_static(b"p0")));
+        assert!(detail.contains("the leader's \"p1\""), "{detail}");
+    }
+
+    #[test]
+    fn committed_read_back_catches_a_lost_commit() {
+        let mut model = stable_group();
+        model.committed(AT, &s("group-1"), (&s("m1"), 2), &tp(), 5).unwrap();
+        let detail = detail_of(model.offset_read(AT, &s("group-1"), &tp(), -1));
+        assert!(detail.starts_with("committed-read-back"), "{detail}");
+        assert!(detail.contains("expected 5, got -1"), "{detail}");
+    }
+}

@@ -1,0 +1,125 @@
+//! The model oracle: a small executable account of what Kafka guarantees a
+//! client about logs, idempotent producers and consumer groups, fed what a
+//! session's clients sent and were answered, and checked after every answer.
+//!
+//! The model never predicts a server's exact answer (which error, which
+//! offset): a server may refuse, wait or rebalance where Kafka would too.
+//! It checks what every answer must be consistent with: what earlier
+//! answers acknowledged, and what cannot go backwards.
+
+mod groups;
+mod log;
+
+use std::fmt;
+
+use bytes::Bytes;
+use kafka_protocol::protocol::StrBytes;
+
+pub use groups::GroupModel;
+pub use log::{FetchedPartition, LogModel, ProducedBatch, ProducedRecord, ProducerSequence};
+
+use super::{Oracle, Violation};
+
+/// A guarantee of the model: each violation names one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Invariant {
+    /// Acknowledged offsets strictly increase per partition: a new batch is
+    /// never acknowledged at or below one acknowledged before.
+    OffsetsIncrease,
+    /// Every acknowledged record is fetchable at its offset, exactly once,
+    /// in order, with the key, value and timestamp it was produced with.
+    AcknowledgedFetchable,
+    /// log start <= last stable offset <= high watermark <= log end offset;
+    /// the high watermark never decreases and covers every batch acknowledged
+    /// with acks=all; no fetched record lies at or past it.
+    Watermarks,
+    /// ListOffsets agrees with the log: latest is the high watermark,
+    /// earliest the log start, a timestamp finds the first record at or
+    /// after it.
+    ListOffsets,
+    /// An idempotent producer's retry is acknowledged at its first offset
+    /// and never written twice.
+    IdempotentOnce,
+    /// Paging through a partition from any offset with any max_bytes returns
+    /// every offset up to the high watermark, each once.
+    PagingComplete,
+    /// A group's generation only increases.
+    GenerationsIncrease,
+    /// Sync, heartbeat and commit succeed only for a member of the current
+    /// generation, and an assignment is the one the current leader made.
+    CurrentGeneration,
+    /// A committed offset reads back until it is committed again.
+    CommittedReadBack,
+}
+
+impl Invariant {
+    /// The invariant's name in violation messages, stable for triage.
+    pub fn name(self) -> &'static str {
+        match self {
+            Invariant::OffsetsIncrease => "offsets-increase",
+            Invariant::AcknowledgedFetchable => "acknowledged-fetchable",
+            Invariant::Watermarks => "watermarks",
+            Invariant::ListOffsets => "list-offsets",
+            Invariant::IdempotentOnce => "idempotent-once",
+            Invariant::PagingComplete => "paging-complete",
+            Invariant::GenerationsIncrease => "generations-increase",
+            Invariant::CurrentGeneration => "current-generation",
+            Invariant::CommittedReadBack => "committed-read-back",
+        }
+    }
+}
+
+impl fmt::Display for Invariant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A partition as the model keys it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicPartition {
+    pub topic: StrBytes,
+    pub partition: i32,
+}
+
+impl TopicPartition {
+    pub fn new(topic: &StrBytes, partition: i32) -> Self {
+        Self {
+            topic: topic.clone(),
+            partition,
+        }
+    }
+}
+
+impl fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.topic.as_str(), self.partition)
+    }
+}
+
+/// Where in a session an answer came: the operation's index, for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct At(pub usize);
+
+/// A model violation: the invariant, the operation, expected and actual.
+pub fn violation(invariant: Invariant, at: At, what: &str, expected: impl fmt::Display, actual: impl fmt::Display) -> Violation {
+    Violation::new(
+        Oracle::Model,
+        format!("{invariant} at operation #{}: {what}: expected {expected}, got {actual}", at.0),
+    )
+}
+
+/// Bytes in violation messages: short, readable.
+pub(crate) fn show_bytes(bytes: &Option<Bytes>) -> String {
+    match bytes {
+        None => "null".to_owned(),
+        Some(bytes) => format!("{:?}", String::from_utf8_lossy(&bytes[..bytes.len().min(32)])),
+    }
+}
+
+/// The whole model of one session: every partition's log and every group.
+#[derive(Debug, Default)]
+pub struct Model {
+    pub log: LogModel,
+    pub groups: GroupModel,
+}
