@@ -89,6 +89,7 @@ replay_tests!(
     metadata,
     record_batch,
     dispatch,
+    session,
     differential
 );
 

@@ -101,6 +101,14 @@ pub fn generated_seeds() -> Vec<Seed> {
             });
         }
     }
+    // Sessions: scripts of every length, from fixed bytes.
+    for (index, len) in [64, 128, 256, 384, 512, 768, 1024, 1536].into_iter().enumerate() {
+        seeds.push(Seed {
+            target: "session",
+            name: format!("script-{len}"),
+            data: seeded_bytes(0x5e55_1000 + index as u64, len),
+        });
+    }
     // The generated reading of every target that has one, from fixed bytes.
     for target in ["produce", "fetch", "metadata", "record_batch"] {
         seeds.push(Seed {

@@ -46,6 +46,10 @@ use crate::server::wire::{Codec, decode_record_batches};
 /// partition with the smallest limit.
 const MAX_PAGES: usize = 64;
 
+/// How far the clock moves at a session's end, so that every pending
+/// answer (a join, a sync, a waiting fetch) arrives and is checked.
+const DRAIN_MS: i64 = 30 * 60 * 1000;
+
 /// Batches a client remembers for retries.
 const REMEMBERED_BATCHES: usize = 8;
 
@@ -85,6 +89,17 @@ struct SessionClient {
     high_watermarks: HashMap<TopicPartition, i64>,
     memberships: HashMap<StrBytes, Membership>,
     records_produced: usize,
+    /// A request the server will answer later: until then the connection
+    /// is busy.
+    in_flight: Option<InFlight>,
+}
+
+/// A sent request whose answer is pending.
+#[derive(Debug)]
+struct InFlight {
+    planned: Planned,
+    correlation_id: i32,
+    request: Bytes,
 }
 
 impl SessionClient {
@@ -99,6 +114,7 @@ impl SessionClient {
             high_watermarks: HashMap::new(),
             memberships: HashMap::new(),
             records_produced: 0,
+            in_flight: None,
         }
     }
 
@@ -248,7 +264,42 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
             self.step = index;
             let client = step.client();
             self.note(|| format!("#{index} client {client}: {:?}", step.operation));
-            self.perform(client, &step.operation)?;
+            let busy = self.clients[client].in_flight.as_ref().map(|in_flight| in_flight.planned.api);
+            match (busy, &step.operation) {
+                (Some(api), operation) if !matches!(operation, Operation::Disconnect | Operation::AdvanceClock { .. }) => {
+                    self.note(|| format!("   (skipped: the connection waits for its {api:?} answer)"));
+                }
+                (_, operation) => self.perform(client, operation)?,
+            }
+            self.collect()?;
+        }
+        if self.clients.iter().any(|client| client.in_flight.is_some()) && self.server.advance_clock(DRAIN_MS) {
+            let end = script.steps.len();
+            self.step = end;
+            self.note(|| format!("#{end} the clock moves {DRAIN_MS} ms: every wait runs out"));
+            self.collect()?;
+        }
+        Ok(())
+    }
+
+    /// Reads the answers that arrived for pending requests.
+    fn collect(&mut self) -> Result<(), Violation> {
+        for client in 0..self.clients.len() {
+            if self.clients[client].in_flight.is_none() {
+                continue;
+            }
+            let Some(exchange) = self.server.poll(client) else {
+                continue;
+            };
+            let in_flight = self.clients[client].in_flight.take().expect("a request in flight");
+            self.note(|| {
+                let planned = &in_flight.planned;
+                format!(
+                    "   client {client}'s {:?} v{} (correlation id {}) is answered",
+                    planned.api, planned.version, in_flight.correlation_id
+                )
+            });
+            self.answer(client, in_flight, exchange)?;
         }
         Ok(())
     }
@@ -268,6 +319,7 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
         match operation {
             Operation::Disconnect => {
                 self.server.disconnect(client);
+                self.clients[client].in_flight = None;
                 Ok(())
             }
             Operation::AdvanceClock { by } => {
@@ -345,7 +397,7 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
         let mut position = start;
         let mut offsets = Vec::new();
         for _ in 0..MAX_PAGES {
-            let planned = self.plan_fetch(&tp, position, page_bytes.value(), page_bytes.value(), false, version);
+            let planned = self.plan_fetch(&tp, position, page_bytes.value(), page_bytes.value(), version);
             let Some(page) = self.send(client, planned)? else {
                 break;
             };
@@ -375,12 +427,19 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
                 offset,
                 max_bytes,
                 partition_max_bytes,
-                read_committed,
+                wait,
                 version,
             } => {
                 let tp = TopicPartition::new(&name(from.topic()), from.partition());
                 let offset = self.clients[client].offset(&tp, offset);
-                self.plan_fetch(&tp, offset, max_bytes.value(), partition_max_bytes.value(), read_committed, version)
+                let mut planned = self.plan_fetch(&tp, offset, max_bytes.value(), partition_max_bytes.value(), version);
+                if let (true, RequestKind::Fetch(fetch)) = (wait, &mut planned.body) {
+                    // A long poll: answered when records arrive or at the
+                    // deadline, read committed as a transactional consumer.
+                    fetch.max_wait_ms = 500;
+                    fetch.isolation_level = 1;
+                }
+                planned
             }
             Operation::ListOffsets { of, timestamp, version } => {
                 let tp = TopicPartition::new(&name(of.topic()), of.partition());
@@ -746,7 +805,6 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
         offset: i64,
         max_bytes: i32,
         partition_max_bytes: i32,
-        read_committed: bool,
         version: VersionChoice,
     ) -> Planned {
         let version = version_of::<FetchRequest>(version);
@@ -763,7 +821,6 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
             .with_max_wait_ms(0)
             .with_min_bytes(1)
             .with_max_bytes(max_bytes)
-            .with_isolation_level(i8::from(read_committed))
             .with_topics(vec![topic]);
         Planned {
             api: ApiKey::Fetch,
@@ -817,6 +874,26 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
         self.note(|| format!("   {:?} v{} (correlation id {correlation_id})", planned.api, planned.version));
         let request = frame.slice(4..);
         let exchange = self.server.handle_on(client, request.clone());
+        let in_flight = InFlight {
+            planned,
+            correlation_id,
+            request,
+        };
+        if let Exchange::Pending = exchange {
+            self.note(|| "   -> pending".to_owned());
+            self.clients[client].in_flight = Some(in_flight);
+            return Ok(None);
+        }
+        self.answer(client, in_flight, exchange)
+    }
+
+    /// Checks what the server did with a request, and reads its answer.
+    fn answer(&mut self, client: usize, in_flight: InFlight, exchange: Exchange) -> Result<Option<FetchOutcome>, Violation> {
+        let InFlight {
+            planned,
+            correlation_id,
+            request,
+        } = in_flight;
         check_exchange(&request, &exchange)?;
         let Exchange::Response(answer) = exchange else {
             self.note(|| format!("   -> {}", describe_exchange(&exchange)));
@@ -1119,5 +1196,6 @@ fn describe_exchange(exchange: &Exchange) -> String {
         Exchange::Response(frame) => format!("a {}-byte response", frame.len()),
         Exchange::NoResponse => "no response".to_owned(),
         Exchange::Closed { reason } => format!("connection closed: {reason}"),
+        Exchange::Pending => "pending".to_owned(),
     }
 }

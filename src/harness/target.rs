@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 
-use crate::server::broker::{Broker, BrokerConfig, DispatchError, ManualClock};
+use crate::server::broker::{Broker, BrokerConfig, DispatchError, ManualClock, Parked, Reply};
 use crate::server::wire::BatchLimits;
 
 /// What a server did with one request frame, as its client sees it.
@@ -17,6 +17,11 @@ pub enum Exchange {
     NoResponse,
     /// The server closed the connection; later frames are not sent.
     Closed { reason: String },
+    /// The answer comes later (a join waiting for the rest of its group, a
+    /// fetch waiting for records): `ServerUnderTest::poll` collects it.
+    /// Only `handle_on` answers so; until then the connection is busy, as
+    /// Kafka reads one request per connection at a time.
+    Pending,
 }
 
 /// A server to fuzz: one client connection's view of it. The fuzz targets
@@ -47,7 +52,14 @@ pub trait ServerUnderTest {
         self.handle(frame)
     }
 
-    /// The client dropped `connection`; its next frame opens a new one.
+    /// The answer to `connection`'s `Pending` request, once there is one.
+    fn poll(&mut self, connection: usize) -> Option<Exchange> {
+        let _ = connection;
+        None
+    }
+
+    /// The client dropped `connection` (and any answer it waited for); its
+    /// next frame opens a new one.
     fn disconnect(&mut self, connection: usize) {
         let _ = connection;
     }
@@ -82,6 +94,8 @@ pub struct ReferenceServer {
     broker: Broker,
     /// The broker's clock: only sessions move it.
     clock: ManualClock,
+    /// Requests of `handle_on` waiting for their answer, by connection.
+    parked: Vec<(usize, Parked)>,
     /// The last starting state built by `start_from`, and its frames.
     start: Option<(Vec<Bytes>, Broker)>,
 }
@@ -98,6 +112,7 @@ impl ReferenceServer {
             config,
             broker,
             clock,
+            parked: Vec::new(),
             start: None,
         }
     }
@@ -124,11 +139,17 @@ impl Default for ReferenceServer {
     }
 }
 
-impl ServerUnderTest for ReferenceServer {
-    fn handle(&mut self, frame: Bytes) -> Exchange {
-        match self.broker.handle(frame) {
-            Ok(Some(response)) => Exchange::Response(response),
-            Ok(None) => Exchange::NoResponse,
+impl ReferenceServer {
+    /// What the client sees of the broker's reply; a parked one is kept
+    /// for `connection`.
+    fn exchange(&mut self, connection: usize, reply: Result<Reply, DispatchError>) -> Exchange {
+        match reply {
+            Ok(Reply::Response(response)) => Exchange::Response(response),
+            Ok(Reply::NoResponse) => Exchange::NoResponse,
+            Ok(Reply::Parked(parked)) => {
+                self.parked.push((connection, parked));
+                Exchange::Pending
+            }
             Err(error @ DispatchError::Unencodable(_)) => {
                 // The broker built a response it cannot encode: its bug,
                 // not the client's, and never a reason to close quietly.
@@ -139,8 +160,40 @@ impl ServerUnderTest for ReferenceServer {
             },
         }
     }
+}
+
+impl ServerUnderTest for ReferenceServer {
+    fn handle(&mut self, frame: Bytes) -> Exchange {
+        // One connection, nothing else can happen while a request waits:
+        // the broker answers it as if its wait ran out.
+        let reply = self.broker.handle(frame).map(|response| match response {
+            Some(response) => Reply::Response(response),
+            None => Reply::NoResponse,
+        });
+        self.exchange(0, reply)
+    }
+
+    fn handle_on(&mut self, connection: usize, frame: Bytes) -> Exchange {
+        let reply = self.broker.receive(frame);
+        self.exchange(connection, reply)
+    }
+
+    fn poll(&mut self, connection: usize) -> Option<Exchange> {
+        let index = self.parked.iter().position(|(waiting, _)| *waiting == connection)?;
+        let (_, parked) = self.parked.swap_remove(index);
+        let reply = self.broker.resume(parked);
+        match self.exchange(connection, reply) {
+            Exchange::Pending => None,
+            answered => Some(answered),
+        }
+    }
+
+    fn disconnect(&mut self, connection: usize) {
+        self.parked.retain(|(waiting, _)| *waiting != connection);
+    }
 
     fn reset(&mut self) {
+        self.parked.clear();
         self.clock = ManualClock::new(REFERENCE_START_MS);
         self.broker = Broker::new(self.config.clone(), self.clock.clone());
     }
@@ -150,6 +203,7 @@ impl ServerUnderTest for ReferenceServer {
         // handled once, and each input gets a copy of the state they left.
         match &self.start {
             Some((cached, start)) if cached.as_slice() == frames => {
+                self.parked.clear();
                 self.clock = ManualClock::new(REFERENCE_START_MS);
                 self.broker = start.fork(self.clock.clone());
             }

@@ -267,7 +267,8 @@ pub enum Operation {
         offset: OffsetChoice,
         max_bytes: ByteLimit,
         partition_max_bytes: ByteLimit,
-        read_committed: bool,
+        /// A long poll that waits for records (read committed).
+        wait: bool,
         version: VersionChoice,
     },
     /// Fetches page after page from `offset` up to the high watermark, as a

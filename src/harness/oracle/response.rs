@@ -31,7 +31,7 @@ pub fn check_exchange(request: &Bytes, exchange: &Exchange) -> Result<(), Violat
         ),
     };
     match exchange {
-        Exchange::Closed { .. } => Ok(()),
+        Exchange::Closed { .. } | Exchange::Pending => Ok(()),
         Exchange::NoResponse => match api {
             Some(ApiKey::Produce) if !acks_required(request) => Ok(()),
             _ => Err(Violation::new(

@@ -1,0 +1,284 @@
+//! The `session` target end to end: scripts of several clients against the
+//! reference server run clean and read as a transcript; a server that loses
+//! acknowledged data or answers a stale generation is caught by the model,
+//! with the invariant and the operation named.
+
+use bytes::Bytes;
+use kafka_fuzz::harness::input::{
+    Acks, ByteLimit, ClockStep, GenerationChoice, GroupChoice, OffsetChoice, Operation, PartitionChoice, ProduceMode,
+    SessionScript, SessionStep, SessionTimeout, TimestampChoice, VersionChoice, seeded_bytes,
+};
+use kafka_fuzz::harness::oracle::{Oracle, Violation};
+use kafka_fuzz::harness::session::Session;
+use kafka_fuzz::harness::target::{Exchange, ReferenceServer, ServerUnderTest};
+use kafka_fuzz::harness::targets::{play_session, session_start_frames};
+
+/// The newest version of every API: kafka-protocol's range wraps the choice.
+const NEWEST: VersionChoice = VersionChoice(u8::MAX);
+
+fn topic_a(partition: u8) -> PartitionChoice {
+    PartitionChoice { topic: 0, partition }
+}
+
+fn produce(records: u8, mode: ProduceMode) -> Operation {
+    Operation::Produce {
+        to: topic_a(0),
+        acks: Acks::All,
+        records: records - 1,
+        codec: 0,
+        mode,
+        version: VersionChoice(6), // v9: names topics, every codec
+    }
+}
+
+fn consume(page_bytes: ByteLimit) -> Operation {
+    Operation::Consume {
+        from: topic_a(0),
+        offset: OffsetChoice::Earliest,
+        page_bytes,
+        version: VersionChoice(8), // v12: names topics
+    }
+}
+
+fn group() -> GroupChoice {
+    // Any byte picks a group; 0 is group-1.
+    arbitrary::Unstructured::new(&[0]).arbitrary().unwrap()
+}
+
+fn join(session_timeout: SessionTimeout) -> Operation {
+    Operation::JoinGroup {
+        group: group(),
+        session_timeout,
+        version: NEWEST,
+    }
+}
+
+fn sync(generation: GenerationChoice) -> Operation {
+    Operation::SyncGroup {
+        group: group(),
+        generation,
+        version: NEWEST,
+    }
+}
+
+fn heartbeat(generation: GenerationChoice) -> Operation {
+    Operation::Heartbeat {
+        group: group(),
+        generation,
+        version: NEWEST,
+    }
+}
+
+fn commit(offset: i16, generation: GenerationChoice) -> Operation {
+    Operation::OffsetCommit {
+        group: group(),
+        of: topic_a(0),
+        offset: OffsetChoice::Exactly(offset),
+        generation,
+        version: NEWEST,
+    }
+}
+
+fn script(steps: &[(usize, Operation)]) -> SessionScript {
+    SessionScript {
+        steps: steps.iter().map(|(client, op)| SessionStep::new(*client, op.clone())).collect(),
+    }
+}
+
+/// Plays `script` against `server` from the session's start, with a
+/// transcript.
+fn play(server: &mut impl ServerUnderTest, script: &SessionScript) -> (Result<(), Violation>, String) {
+    server.start_from(session_start_frames());
+    let mut transcript = Vec::new();
+    let result = Session::new(server, Some(&mut transcript)).run(script);
+    (result, String::from_utf8(transcript).unwrap())
+}
+
+/// Producing, retrying, paging, offsets and a group's life, by three
+/// clients, in an order a careful client would not use.
+fn story() -> SessionScript {
+    script(&[
+        // Fetch and commit before anything exists.
+        (0, consume(ByteLimit::Default)),
+        (1, commit(3, GenerationChoice::None)),
+        // A long poll, answered by the next produce.
+        (
+            2,
+            Operation::Fetch {
+                from: topic_a(0),
+                offset: OffsetChoice::Earliest,
+                max_bytes: ByteLimit::Default,
+                partition_max_bytes: ByteLimit::Default,
+                wait: true,
+                version: VersionChoice(8), // v12
+            },
+        ),
+        (0, produce(3, ProduceMode::Idempotent)),
+        (0, produce(2, ProduceMode::Idempotent)),
+        // The first batch again: acknowledged at its offset, not written.
+        (0, produce(1, ProduceMode::Retry(1))),
+        (2, produce(4, ProduceMode::Plain)),
+        (0, produce(1, ProduceMode::GappedSequence(2))),
+        // Pages smaller than one batch, then one byte at a time.
+        (1, consume(ByteLimit::Small)),
+        (2, consume(ByteLimit::OneByte)),
+        (
+            1,
+            Operation::ListOffsets {
+                of: topic_a(0),
+                timestamp: TimestampChoice::AfterStart(4),
+                version: NEWEST,
+            },
+        ),
+        (1, join(SessionTimeout::Shortest)),
+        (2, join(SessionTimeout::Default)),
+        (1, join(SessionTimeout::Shortest)),
+        (1, sync(GenerationChoice::Current)),
+        (2, sync(GenerationChoice::Current)),
+        (2, heartbeat(GenerationChoice::Previous)),
+        (1, commit(5, GenerationChoice::Current)),
+        (
+            2,
+            Operation::OffsetFetch {
+                group: group(),
+                of: topic_a(0),
+                version: NEWEST,
+            },
+        ),
+        (1, Operation::LeaveGroup { group: group(), version: NEWEST }),
+        (1, heartbeat(GenerationChoice::Current)),
+        (2, Operation::AdvanceClock { by: ClockStep::Minute }),
+        (2, heartbeat(GenerationChoice::Current)),
+        (0, Operation::Disconnect),
+        (0, consume(ByteLimit::Medium)),
+    ])
+}
+
+#[test]
+fn a_story_of_three_clients_runs_clean_and_reads_as_a_transcript() {
+    let (result, transcript) = play(&mut ReferenceServer::default(), &story());
+    assert_eq!(result, Ok(()), "{transcript}");
+    for expected in [
+        // Nothing to page at first.
+        "paged 0 records from 0 to 0",
+        // The retry of the first batch is acknowledged where it went.
+        "topic-a/0: NONE base offset 0",
+        "topic-a/0: NONE base offset 3",
+        "topic-a/0: NONE base offset 5",
+        // The gapped batch is refused.
+        "OutOfOrderSequenceNumber",
+        // 9 records, however small the pages.
+        "paged 9 records from 0 to 9",
+        "-> topic-a/0 timestamp 1700000004000: NONE offset 1",
+        // The second member's stale heartbeat, and the leaver's.
+        "IllegalGeneration",
+        "UnknownMemberId",
+        "topic-a/0: NONE committed offset 5",
+        // The long poll.
+        "-> pending\n#3 client 0: Produce",
+        "client 2's Fetch v12 (correlation id 1) is answered\n   -> topic-a/0 at 0: high watermark 3, 3 records",
+        // A rebalance of two members: the first joiner waits for the second.
+        "generation 2 leader session-1-6d656d62-6572-2d69-0000-000000000001 (2 members listed)",
+        "client 2's JoinGroup v5 (correlation id 7) is answered",
+        "assignment \"session-2-6d656d62-6572-2d69-0000-000000000002@2\"",
+        "#24 client 0: Consume",
+    ] {
+        assert!(transcript.contains(expected), "no {expected:?} in:\n{transcript}");
+    }
+}
+
+/// The reference broker behind a fault.
+struct Faulty {
+    inner: ReferenceServer,
+    fault: Fault,
+}
+
+#[derive(Clone, Copy)]
+enum Fault {
+    /// Moving the clock restarts the broker with empty logs, as a server
+    /// that acknowledged writes it had not made durable.
+    LosesDataOnRestart,
+    /// Heartbeats are always accepted, whatever the generation.
+    AcceptsEveryHeartbeat,
+}
+
+impl ServerUnderTest for Faulty {
+    fn handle(&mut self, frame: Bytes) -> Exchange {
+        let heartbeat = i16::from_be_bytes([frame[0], frame[1]]) == 12;
+        let exchange = self.inner.handle(frame.clone());
+        match (self.fault, exchange) {
+            (Fault::AcceptsEveryHeartbeat, Exchange::Response(response)) if heartbeat => {
+                // The error code follows the header and throttle time.
+                let mut response = response.to_vec();
+                let at = response.len() - 2 - usize::from(frame[3] >= 4);
+                response[at..at + 2].copy_from_slice(&0i16.to_be_bytes());
+                Exchange::Response(response.into())
+            }
+            (_, exchange) => exchange,
+        }
+    }
+
+    fn reset(&mut self) {
+        self.inner.reset();
+    }
+
+    fn advance_clock(&mut self, ms: i64) -> bool {
+        if let Fault::LosesDataOnRestart = self.fault {
+            self.inner.start_from(session_start_frames());
+        }
+        self.inner.advance_clock(ms)
+    }
+}
+
+fn violation_on(fault: Fault, script: &SessionScript) -> (Violation, String) {
+    let mut server = Faulty {
+        inner: ReferenceServer::default(),
+        fault,
+    };
+    let (result, transcript) = play(&mut server, script);
+    (result.expect_err("the fault is caught"), transcript)
+}
+
+#[test]
+fn a_server_that_loses_acknowledged_records_is_caught() {
+    let script = script(&[
+        (0, produce(3, ProduceMode::Plain)),
+        (1, Operation::AdvanceClock { by: ClockStep::Second }),
+        (1, consume(ByteLimit::Default)),
+    ]);
+    let (violation, transcript) = violation_on(Fault::LosesDataOnRestart, &script);
+    assert_eq!(violation.oracle, Oracle::Model, "{violation}");
+    assert!(
+        violation.detail.starts_with("watermarks at operation #2"),
+        "{violation}\n{transcript}"
+    );
+    assert!(violation.detail.contains("acks=all"), "{violation}");
+}
+
+#[test]
+fn a_server_that_accepts_a_stale_generation_is_caught() {
+    let script = script(&[
+        (1, join(SessionTimeout::Shortest)),
+        (2, join(SessionTimeout::Shortest)),
+        (1, join(SessionTimeout::Shortest)),
+        (2, heartbeat(GenerationChoice::Previous)),
+    ]);
+    let (violation, transcript) = violation_on(Fault::AcceptsEveryHeartbeat, &script);
+    assert!(
+        violation.detail.starts_with("current-generation at operation #3"),
+        "{violation}\n{transcript}"
+    );
+}
+
+#[test]
+fn generated_scripts_run_clean_and_every_request_encodes() {
+    let mut server = ReferenceServer::default();
+    for seed in 0..300u64 {
+        let data = seeded_bytes(0x5e55_0000 + seed, 64 + (seed as usize * 13) % 2048);
+        let mut transcript = Vec::new();
+        let result = play_session(&mut server, &data, Some(&mut transcript));
+        let transcript = String::from_utf8(transcript).unwrap();
+        assert_eq!(result, Ok(()), "seed {seed}:\n{transcript}");
+        assert!(!transcript.contains("not sent"), "seed {seed}:\n{transcript}");
+    }
+}
