@@ -14,7 +14,9 @@ Usage: scripts/fuzz.sh [--engine libfuzzer|afl|honggfuzz] [--time SECONDS]
 
 Builds the fuzz targets (fuzz/, one binary per target) for one engine and runs
 every target, or the named ones, for SECONDS each, then prints a table per
-target: executions, exec/s, coverage, corpus size, crashes.
+target: executions, exec/s, coverage, protocol states (distinct api, version
+and error code tuples its corpus's responses carry: `kafka-fuzz states`),
+corpus size, crashes.
 
   --engine E   libfuzzer (default; cargo fuzz), afl (AFL++ via cargo afl),
                honggfuzz (cargo hfuzz). A missing engine is installed first
@@ -191,6 +193,19 @@ build_target() {
 declare -A status=() started=() ended=() pid_of=() rc_of=()
 interrupted=0
 trap 'interrupted=1' INT TERM
+
+# kafka-fuzz itself counts the protocol states (api, version, error code)
+# each target's corpus reaches, for the table; built before fuzzing so the
+# build does not compete with the fuzzers for cores.
+states_tool=${CARGO_TARGET_DIR:-target}/release/kafka-fuzz
+printf '==> building kafka-fuzz (protocol-state counts) ... '
+start=$SECONDS
+if cargo build --release --locked --quiet --bin kafka-fuzz >fuzz/logs/build-kafka-fuzz.log 2>&1; then
+  echo "ok ($((SECONDS - start))s)"
+else
+  echo "FAILED, no state counts (log: fuzz/logs/build-kafka-fuzz.log)"
+  states_tool=
+fi
 
 ready=()
 # A stamp per target marks the start of its run (crash files newer than it
@@ -429,6 +444,28 @@ read_stats() {
   S_CRASHES=$(crash_files "$t" | wc -l)
 }
 
+# The corpus an engine grew for target $1, with the seeds.
+grown_corpus() {
+  seed_dirs "$1"
+  case "$engine" in
+    libfuzzer) [[ -d fuzz/corpus/$1 ]] && echo "fuzz/corpus/$1" ;;
+    afl) compgen -G "fuzz/afl/$1/*/queue" || true ;;
+    honggfuzz) [[ -d fuzz/hfuzz_workspace/$1/input ]] && echo "fuzz/hfuzz_workspace/$1/input" ;;
+  esac
+  return 0
+}
+
+# Distinct (api, version, error code) tuples the responses to target $1's
+# corpus carry; "-" for a target that meets no server or when not counted.
+protocol_states() {
+  local n dirs
+  [[ -n $states_tool ]] || { echo -; return; }
+  mapfile -t dirs < <(grown_corpus "$1")
+  [[ ${#dirs[@]} -gt 0 ]] || { echo -; return; }
+  n=$("$states_tool" states --count --target "$1" "${dirs[@]}" 2>>"fuzz/logs/states-$1.log") || { echo -; return; }
+  [[ $n -gt 0 ]] && echo "$n" || echo -
+}
+
 human() { awk -v n="$1" 'BEGIN { if (n >= 1e9) printf "%.1fG", n / 1e9; else if (n >= 1e6) printf "%.1fM", n / 1e6; else if (n >= 1e4) printf "%.0fk", n / 1e3; else printf "%d", n }'; }
 clock() { printf '%d:%02d' $(($1 / 60)) $(($1 % 60)); }
 
@@ -520,14 +557,14 @@ set -e
 # ----------------------------------------------------------------- table --
 
 any_bad=0 sum_execs=0 sum_crashes=0 crashed=()
-table="| target | engine | status | executions | exec/s | coverage | corpus | crashes |
-|---|---|---|---:|---:|---|---:|---:|"
+table="| target | engine | status | executions | exec/s | coverage | states | corpus | crashes |
+|---|---|---|---:|---:|---|---:|---:|---:|"
 engine_label=$engine
 [[ $asan -eq 1 ]] && engine_label="libfuzzer+asan"
 for t in "${targets[@]}"; do
   if [[ -n ${status[$t]:-} ]]; then
     any_bad=1
-    table+=$'\n'"| $t | $engine_label | ${status[$t]} | - | - | - | - | - |"
+    table+=$'\n'"| $t | $engine_label | ${status[$t]} | - | - | - | - | - | - |"
     continue
   fi
   read_stats "$t"
@@ -537,7 +574,7 @@ for t in "${targets[@]}"; do
   elif [[ $rc -ne 0 ]]; then st="failed (exit $rc)"; any_bad=1
   else st=ok; fi
   sum_execs=$(( sum_execs + S_EXECS )) sum_crashes=$(( sum_crashes + S_CRASHES ))
-  table+=$'\n'"| $t | $engine_label | $st | $S_EXECS | $S_RATE | $S_COV | $S_CORPUS | $S_CRASHES |"
+  table+=$'\n'"| $t | $engine_label | $st | $S_EXECS | $S_RATE | $S_COV | $(protocol_states "$t") | $S_CORPUS | $S_CRASHES |"
 done
 summary="fuzz: ${#targets[@]} target(s), $engine_label, ${time_budget}s each: $sum_execs executions, $sum_crashes crash(es)"
 [[ $interrupted -eq 1 ]] && summary+=", interrupted"

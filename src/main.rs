@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use kafka_fuzz::corpus::{input_files, write_seeds};
 use kafka_fuzz::harness::alloc::{CountingAllocator, with_allocation_cap};
 use kafka_fuzz::harness::fatal_signal::FatalSignalReport;
+use kafka_fuzz::harness::protocol_states::{ProtocolStates, recording};
 use kafka_fuzz::harness::targets;
 use kafka_fuzz::server::broker::{Broker, BrokerConfig, SystemClock};
 use kafka_fuzz::server::net::{self, ConnectionLimits, ServerStats};
@@ -70,6 +71,20 @@ enum Command {
         /// Do not print what a script input (a session) does step by step.
         #[arg(long, short)]
         quiet: bool,
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+    },
+    /// Protocol-state coverage of a corpus: run every input through a
+    /// target and count the distinct (api, version, error code) tuples of
+    /// the responses, with a table of the error codes never answered.
+    States {
+        /// The target, e.g. session.
+        #[arg(long, short)]
+        target: String,
+        /// Print only the number of tuples.
+        #[arg(long)]
+        count: bool,
+        /// Files, or directories of them (a corpus).
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
     },
@@ -214,6 +229,28 @@ fn main() -> anyhow::Result<ExitCode> {
                 });
             }
             eprintln!("{} inputs ran through {} without a crash", files.len(), target.name);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::States { target, count, inputs } => {
+            let target = known_target(&target)?;
+            let files = input_files(&inputs).context("cannot list the inputs")?;
+            let mut states = ProtocolStates::default();
+            for file in &files {
+                let data = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+                let ((), reached) = recording(|| with_allocation_cap(data.len(), || (target.run)(&data)));
+                states.merge(reached);
+            }
+            if count {
+                println!("{}", states.len());
+            } else {
+                println!(
+                    "{}: {} inputs, {} distinct (api, version, error code) tuples\n",
+                    target.name,
+                    files.len(),
+                    states.len()
+                );
+                print!("{}", states.table());
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Triage(args) => triage(args),

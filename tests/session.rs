@@ -81,7 +81,10 @@ fn commit(offset: i16, generation: GenerationChoice) -> Operation {
 
 fn script(steps: &[(usize, Operation)]) -> SessionScript {
     SessionScript {
-        steps: steps.iter().map(|(client, op)| SessionStep::new(*client, op.clone())).collect(),
+        steps: steps
+            .iter()
+            .map(|(client, op)| SessionStep::new(*client, op.clone()))
+            .collect(),
     }
 }
 
@@ -145,7 +148,13 @@ fn story() -> SessionScript {
                 version: NEWEST,
             },
         ),
-        (1, Operation::LeaveGroup { group: group(), version: NEWEST }),
+        (
+            1,
+            Operation::LeaveGroup {
+                group: group(),
+                version: NEWEST,
+            },
+        ),
         (1, heartbeat(GenerationChoice::Current)),
         (2, Operation::AdvanceClock { by: ClockStep::Minute }),
         (2, heartbeat(GenerationChoice::Current)),
@@ -166,13 +175,13 @@ fn a_story_of_three_clients_runs_clean_and_reads_as_a_transcript() {
         "topic-a/0: NONE base offset 3",
         "topic-a/0: NONE base offset 5",
         // The gapped batch is refused.
-        "OutOfOrderSequenceNumber",
+        "OUT_OF_ORDER_SEQUENCE_NUMBER",
         // 9 records, however small the pages.
         "paged 9 records from 0 to 9",
         "-> topic-a/0 timestamp 1700000004000: NONE offset 1",
         // The second member's stale heartbeat, and the leaver's.
-        "IllegalGeneration",
-        "UnknownMemberId",
+        "ILLEGAL_GENERATION",
+        "UNKNOWN_MEMBER_ID",
         "topic-a/0: NONE committed offset 5",
         // The long poll.
         "-> pending\n#3 client 0: Produce",

@@ -45,7 +45,12 @@ impl Client {
     }
 
     /// `request`, for a body whose API is known only when running.
-    pub fn request_kind(&mut self, api_key: i16, version: i16, body: &RequestKind) -> Result<(i32, Bytes), ClientError> {
+    pub fn request_kind(
+        &mut self,
+        api_key: i16,
+        version: i16,
+        body: &RequestKind,
+    ) -> Result<(i32, Bytes), ClientError> {
         let correlation_id = self.next_correlation_id;
         self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
         let header = RequestHeader::default()
@@ -67,7 +72,12 @@ impl Client {
     }
 
     /// `response`, for an API known only when running.
-    pub fn response_kind(api: ApiKey, version: i16, correlation_id: i32, frame: &Bytes) -> Result<ResponseKind, ClientError> {
+    pub fn response_kind(
+        api: ApiKey,
+        version: i16,
+        correlation_id: i32,
+        frame: &Bytes,
+    ) -> Result<ResponseKind, ClientError> {
         let mut body = response_body(api.response_header_version(version), correlation_id, frame)?;
         let response =
             ResponseKind::decode(api, &mut body, version).map_err(|e| bad(format!("body v{version}: {e:#}")))?;

@@ -9,6 +9,7 @@ pub mod input;
 pub mod oracle;
 #[cfg(feature = "planted-bugs")]
 pub mod planted;
+pub mod protocol_states;
 pub mod session;
 pub mod target;
 pub mod targets;

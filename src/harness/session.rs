@@ -34,11 +34,13 @@ use uuid::Uuid;
 
 use super::client::Client;
 use super::input::{
-    Acks, ByteLimit, GenerationChoice, OffsetChoice, Operation, PartitionChoice, ProduceMode, SessionScript,
-    SessionTimeout, TimestampChoice, VersionChoice, encode_entries, SESSION_CLIENTS,
+    Acks, ByteLimit, GenerationChoice, OffsetChoice, Operation, PartitionChoice, ProduceMode, SESSION_CLIENTS,
+    SessionScript, SessionTimeout, TimestampChoice, VersionChoice, encode_entries,
 };
-use super::oracle::model::{At, FetchedPartition, Invariant, Model, ProducedBatch, ProducedRecord, ProducerSequence, TopicPartition, violation};
-use super::oracle::{Oracle, Violation, check_exchange};
+use super::oracle::model::{
+    At, FetchedPartition, Invariant, Model, ProducedBatch, ProducedRecord, ProducerSequence, TopicPartition, violation,
+};
+use super::oracle::{Oracle, Violation, check_exchange, kafka_error_name};
 use super::target::{Exchange, FUZZING_BATCH_LIMITS, REFERENCE_START_MS, ServerUnderTest};
 use crate::server::wire::{Codec, decode_record_batches};
 
@@ -83,6 +85,8 @@ struct SessionClient {
     client: Client,
     transactional_id: StrBytes,
     producer: Option<(i64, i16)>,
+    /// `producer` came with the transactional id.
+    transactional: bool,
     next_sequence: HashMap<TopicPartition, i32>,
     sent: VecDeque<SentBatch>,
     positions: HashMap<TopicPartition, i64>,
@@ -108,6 +112,7 @@ impl SessionClient {
             client: Client::new(&format!("session-{index}")),
             transactional_id: StrBytes::from_string(format!("transactional-{index}")),
             producer: None,
+            transactional: false,
             next_sequence: HashMap::new(),
             sent: VecDeque::new(),
             positions: HashMap::new(),
@@ -164,7 +169,9 @@ enum Purpose {
     },
     Metadata,
     CreateTopic,
-    InitProducerId,
+    InitProducerId {
+        transactional: bool,
+    },
     Join {
         group: StrBytes,
     },
@@ -236,11 +243,7 @@ fn name(value: &str) -> StrBytes {
 }
 
 fn error_name(code: i16) -> String {
-    match ResponseError::try_from_code(code) {
-        Some(error) => format!("{error:?}"),
-        None if code == 0 => "NONE".to_owned(),
-        None => format!("error {code}"),
-    }
+    kafka_error_name(code).unwrap_or_else(|| format!("error {code}"))
 }
 
 impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
@@ -264,9 +267,14 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
             self.step = index;
             let client = step.client();
             self.note(|| format!("#{index} client {client}: {:?}", step.operation));
-            let busy = self.clients[client].in_flight.as_ref().map(|in_flight| in_flight.planned.api);
+            let busy = self.clients[client]
+                .in_flight
+                .as_ref()
+                .map(|in_flight| in_flight.planned.api);
             match (busy, &step.operation) {
-                (Some(api), operation) if !matches!(operation, Operation::Disconnect | Operation::AdvanceClock { .. }) => {
+                (Some(api), operation)
+                    if !matches!(operation, Operation::Disconnect | Operation::AdvanceClock { .. }) =>
+                {
                     self.note(|| format!("   (skipped: the connection waits for its {api:?} answer)"));
                 }
                 (_, operation) => self.perform(client, operation)?,
@@ -351,7 +359,9 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
                 self.note(|| format!("   -> {}", describe_exchange(&exchange)));
                 check_exchange(&damaged, &exchange)
             }
-            Operation::Produce { mode, .. } if *mode != ProduceMode::Plain && self.clients[client].producer.is_none() => {
+            Operation::Produce { mode, .. }
+                if *mode != ProduceMode::Plain && self.clients[client].producer.is_none() =>
+            {
                 // An idempotent producer starts with InitProducerId.
                 self.perform(
                     client,
@@ -456,9 +466,11 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
                     .with_timestamp(timestamp);
                 let body = ListOffsetsRequest::default()
                     .with_replica_id((-1).into())
-                    .with_topics(vec![ListOffsetsTopic::default()
-                        .with_name(tp.topic.clone().into())
-                        .with_partitions(vec![partition])]);
+                    .with_topics(vec![
+                        ListOffsetsTopic::default()
+                            .with_name(tp.topic.clone().into())
+                            .with_partitions(vec![partition]),
+                    ]);
                 Planned {
                     api: ApiKey::ListOffsets,
                     version,
@@ -473,7 +485,9 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
             } => {
                 let version = version_of::<MetadataRequest>(version);
                 let topics = match topic {
-                    Some(topic) => Some(vec![MetadataRequestTopic::default().with_name(Some(name(topic.topic()).into()))]),
+                    Some(topic) => Some(vec![
+                        MetadataRequestTopic::default().with_name(Some(name(topic.topic()).into())),
+                    ]),
                     // v0 asks for every topic with an empty list, later
                     // versions with null.
                     None if version == 0 => Some(Vec::new()),
@@ -515,10 +529,11 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
                     .with_transaction_timeout_ms(60_000);
                 if transactional {
                     body.transactional_id = Some(self.clients[client].transactional_id.clone().into());
-                    if version >= 3 {
+                    let state = &self.clients[client];
+                    if version >= 3 && state.transactional {
                         // Names the id and epoch it had, so a re-init bumps
                         // the epoch rather than being fenced.
-                        if let Some((id, epoch)) = self.clients[client].producer {
+                        if let Some((id, epoch)) = state.producer {
                             body.producer_id = id.into();
                             body.producer_epoch = epoch;
                         }
@@ -528,7 +543,7 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
                     api: ApiKey::InitProducerId,
                     version,
                     body: body.into(),
-                    purpose: Purpose::InitProducerId,
+                    purpose: Purpose::InitProducerId { transactional },
                 }
             }
             Operation::JoinGroup {
@@ -650,9 +665,11 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
                     .with_group_id(group.clone().into())
                     .with_generation_id_or_member_epoch(generation)
                     .with_member_id(member.clone())
-                    .with_topics(vec![OffsetCommitRequestTopic::default()
-                        .with_name(tp.topic.clone().into())
-                        .with_partitions(vec![partition])]);
+                    .with_topics(vec![
+                        OffsetCommitRequestTopic::default()
+                            .with_name(tp.topic.clone().into())
+                            .with_partitions(vec![partition]),
+                    ]);
                 Planned {
                     api: ApiKey::OffsetCommit,
                     version: version_of::<OffsetCommitRequest>(version),
@@ -675,14 +692,18 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
                     let topics = OffsetFetchRequestTopics::default()
                         .with_name(tp.topic.clone().into())
                         .with_partition_indexes(vec![tp.partition]);
-                    body.groups = vec![OffsetFetchRequestGroup::default()
-                        .with_group_id(group.clone().into())
-                        .with_topics(Some(vec![topics]))];
+                    body.groups = vec![
+                        OffsetFetchRequestGroup::default()
+                            .with_group_id(group.clone().into())
+                            .with_topics(Some(vec![topics])),
+                    ];
                 } else {
                     body.group_id = group.clone().into();
-                    body.topics = Some(vec![OffsetFetchRequestTopic::default()
-                        .with_name(tp.topic.clone().into())
-                        .with_partition_indexes(vec![tp.partition])]);
+                    body.topics = Some(vec![
+                        OffsetFetchRequestTopic::default()
+                            .with_name(tp.topic.clone().into())
+                            .with_partition_indexes(vec![tp.partition]),
+                    ]);
                 }
                 Planned {
                     api: ApiKey::OffsetFetch,
@@ -691,7 +712,10 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
                     purpose: Purpose::OffsetFetch { group, tp },
                 }
             }
-            Operation::Consume { .. } | Operation::Malformed { .. } | Operation::Disconnect | Operation::AdvanceClock { .. } => {
+            Operation::Consume { .. }
+            | Operation::Malformed { .. }
+            | Operation::Disconnect
+            | Operation::AdvanceClock { .. } => {
                 return None;
             }
         };
@@ -773,9 +797,11 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
                 (sent, advance)
             }
         };
-        let mut topic = TopicProduceData::default().with_partition_data(vec![PartitionProduceData::default()
-            .with_index(sent.tp.partition)
-            .with_records(Some(sent.records.clone()))]);
+        let mut topic = TopicProduceData::default().with_partition_data(vec![
+            PartitionProduceData::default()
+                .with_index(sent.tp.partition)
+                .with_records(Some(sent.records.clone())),
+        ]);
         if version >= 13 {
             topic.topic_id = self.topic_ids.get(&sent.tp.topic).copied().unwrap_or_default();
         } else {
@@ -808,10 +834,12 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
         version: VersionChoice,
     ) -> Planned {
         let version = version_of::<FetchRequest>(version);
-        let mut topic = FetchTopic::default().with_partitions(vec![FetchPartition::default()
-            .with_partition(tp.partition)
-            .with_fetch_offset(offset)
-            .with_partition_max_bytes(partition_max_bytes)]);
+        let mut topic = FetchTopic::default().with_partitions(vec![
+            FetchPartition::default()
+                .with_partition(tp.partition)
+                .with_fetch_offset(offset)
+                .with_partition_max_bytes(partition_max_bytes),
+        ]);
         if version >= 13 {
             topic.topic_id = self.topic_ids.get(&tp.topic).copied().unwrap_or_default();
         } else {
@@ -856,7 +884,10 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
     /// The request's frame, size prefix included, and its correlation id;
     /// `None` (noted) when `kafka-protocol` cannot encode it.
     fn encode(&mut self, client: usize, planned: &Planned) -> Option<(i32, Bytes)> {
-        match self.clients[client].client.request_kind(planned.api as i16, planned.version, &planned.body) {
+        match self.clients[client]
+            .client
+            .request_kind(planned.api as i16, planned.version, &planned.body)
+        {
             Ok(encoded) => Some(encoded),
             Err(error) => {
                 self.note(|| format!("   not sent: {error}"));
@@ -871,7 +902,12 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
         let Some((correlation_id, frame)) = self.encode(client, &planned) else {
             return Ok(None);
         };
-        self.note(|| format!("   {:?} v{} (correlation id {correlation_id})", planned.api, planned.version));
+        self.note(|| {
+            format!(
+                "   {:?} v{} (correlation id {correlation_id})",
+                planned.api, planned.version
+            )
+        });
         let request = frame.slice(4..);
         let exchange = self.server.handle_on(client, request.clone());
         let in_flight = InFlight {
@@ -888,7 +924,12 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
     }
 
     /// Checks what the server did with a request, and reads its answer.
-    fn answer(&mut self, client: usize, in_flight: InFlight, exchange: Exchange) -> Result<Option<FetchOutcome>, Violation> {
+    fn answer(
+        &mut self,
+        client: usize,
+        in_flight: InFlight,
+        exchange: Exchange,
+    ) -> Result<Option<FetchOutcome>, Violation> {
         let InFlight {
             planned,
             correlation_id,
@@ -897,8 +938,14 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
         check_exchange(&request, &exchange)?;
         let Exchange::Response(answer) = exchange else {
             self.note(|| format!("   -> {}", describe_exchange(&exchange)));
-            if let (Exchange::NoResponse, Purpose::Produce { tp, advance_sequence: Some(count), .. }) =
-                (&exchange, &planned.purpose)
+            if let (
+                Exchange::NoResponse,
+                Purpose::Produce {
+                    tp,
+                    advance_sequence: Some(count),
+                    ..
+                },
+            ) = (&exchange, &planned.purpose)
             {
                 // acks=0 accepted: the producer moves on, as Kafka's does.
                 let next = self.clients[client].next_sequence.entry(tp.clone()).or_default();
@@ -912,7 +959,12 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
     }
 
     /// Reads an answer: what the client learns, what the model checks.
-    fn read(&mut self, client: usize, planned: Planned, response: ResponseKind) -> Result<Option<FetchOutcome>, Violation> {
+    fn read(
+        &mut self,
+        client: usize,
+        planned: Planned,
+        response: ResponseKind,
+    ) -> Result<Option<FetchOutcome>, Violation> {
         let at = self.at();
         let version = planned.version;
         match (planned.purpose, response) {
@@ -937,7 +989,9 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
                     )
                 });
                 if partition.error_code == 0 {
-                    self.model.log.acknowledged(at, &tp, &batch, partition.base_offset, acks_all)?;
+                    self.model
+                        .log
+                        .acknowledged(at, &tp, &batch, partition.base_offset, acks_all)?;
                     if let Some(count) = advance_sequence {
                         let next = self.clients[client].next_sequence.entry(tp).or_default();
                         *next = next.wrapping_add(count);
@@ -1018,9 +1072,13 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
                         )
                     });
                     if partition.error_code == 0 {
-                        self.model.log.listed(at, &tp, timestamp, partition.offset, partition.timestamp)?;
+                        self.model
+                            .log
+                            .listed(at, &tp, timestamp, partition.offset, partition.timestamp)?;
                         if timestamp == -1 {
-                            self.clients[client].high_watermarks.insert(tp.clone(), partition.offset);
+                            self.clients[client]
+                                .high_watermarks
+                                .insert(tp.clone(), partition.offset);
                         }
                     }
                 }
@@ -1044,7 +1102,7 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
                 }
                 Ok(None)
             }
-            (Purpose::InitProducerId, ResponseKind::InitProducerId(response)) => {
+            (Purpose::InitProducerId { transactional }, ResponseKind::InitProducerId(response)) => {
                 self.note(|| {
                     format!(
                         "   -> {} producer {} epoch {}",
@@ -1056,6 +1114,7 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
                 if response.error_code == 0 {
                     let state = &mut self.clients[client];
                     state.producer = Some((response.producer_id.0, response.producer_epoch));
+                    state.transactional = transactional;
                     state.next_sequence.clear();
                 }
                 Ok(None)
@@ -1132,7 +1191,13 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
             }
             (Purpose::Leave { group, member }, ResponseKind::LeaveGroup(response)) => {
                 let member_error = response.members.first().map_or(0, |m| m.error_code);
-                self.note(|| format!("   -> {} / {}", error_name(response.error_code), error_name(member_error)));
+                self.note(|| {
+                    format!(
+                        "   -> {} / {}",
+                        error_name(response.error_code),
+                        error_name(member_error)
+                    )
+                });
                 if response.error_code == 0 && member_error == 0 {
                     self.model.groups.left(&group, &member);
                 }

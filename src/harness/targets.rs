@@ -15,8 +15,8 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::client::Client;
 use super::input::{
-    GENERATED, Malformation, SESSION_TOPICS, SessionScript, api_request_stream, arbitrary_records, encode_entries, encode_record_batch, split_stream,
-    to_protocol_records,
+    GENERATED, Malformation, SESSION_TOPICS, SessionScript, api_request_stream, arbitrary_records, encode_entries,
+    encode_record_batch, split_stream, to_protocol_records,
 };
 use super::oracle::{
     Oracle, Violation, check_batch_roundtrip, check_exchange, check_request_roundtrip, differential_check,

@@ -407,22 +407,30 @@ pub fn check_error_codes(api: ApiKey, response: &ResponseKind) -> Result<(), Ill
     }
 }
 
-/// ` (NAME)` with Kafka's name of `code` (`Errors.java` spells them in
-/// SCREAMING_SNAKE_CASE, kafka-protocol in CamelCase), or nothing for a code
-/// kafka-protocol does not know.
+/// ` (NAME)` with Kafka's name of `code`, or nothing for a code Kafka does
+/// not define.
 fn code_name(code: i16) -> String {
+    kafka_error_name(code).map_or_else(String::new, |name| format!(" ({name})"))
+}
+
+/// Kafka's name of an error code as `Errors.java` spells it
+/// (`UNKNOWN_TOPIC_OR_PARTITION`; kafka-protocol spells them in CamelCase),
+/// `NONE` for 0, or `None` for a code Kafka does not define.
+pub fn kafka_error_name(code: i16) -> Option<String> {
+    if code == 0 {
+        return Some("NONE".to_owned());
+    }
     match ResponseError::try_from_code(code) {
-        None | Some(ResponseError::Unknown(_)) => String::new(),
+        None | Some(ResponseError::Unknown(_)) => None,
         Some(known) => {
-            let mut name = String::from(" (");
+            let mut name = String::new();
             for (at, letter) in known.to_string().char_indices() {
                 if letter.is_ascii_uppercase() && at > 0 {
                     name.push('_');
                 }
                 name.push(letter.to_ascii_uppercase());
             }
-            name.push(')');
-            name
+            Some(name)
         }
     }
 }

@@ -9,6 +9,7 @@ use kafka_protocol::protocol::{Decodable, Message};
 
 use super::error_codes::check_error_codes;
 use super::{Oracle, Violation};
+use crate::harness::protocol_states;
 use crate::harness::target::Exchange;
 use crate::server::wire::{HeaderPrefix, decode_request_ignoring_trailing_bytes};
 
@@ -120,7 +121,9 @@ fn check_body(api: ApiKey, version: i16, mut body: Bytes, what: &str) -> Result<
             body.remaining()
         )));
     }
-    check_error_codes(api, &response).map_err(|illegal| Violation::new(Oracle::ErrorCode, illegal.to_string()))
+    check_error_codes(api, &response).map_err(|illegal| Violation::new(Oracle::ErrorCode, illegal.to_string()))?;
+    protocol_states::observe(api, version, &response);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -58,7 +58,14 @@ impl GroupModel {
 
     /// `what` succeeded for `member` in `generation`: it must be a member
     /// that has not left, in the newest generation.
-    fn check_member(&mut self, at: At, what: &str, group_id: &StrBytes, member: &StrBytes, generation: i32) -> Result<(), Violation> {
+    fn check_member(
+        &mut self,
+        at: At,
+        what: &str,
+        group_id: &StrBytes,
+        member: &StrBytes,
+        generation: i32,
+    ) -> Result<(), Violation> {
         let group = self.group(group_id);
         let who = format!("{what} by {} in group {}", member.as_str(), group_id.as_str());
         if group.left.contains(member) {
@@ -120,7 +127,13 @@ impl GroupModel {
     }
 
     /// A Heartbeat succeeded.
-    pub fn heartbeat(&mut self, at: At, group_id: &StrBytes, member: &StrBytes, generation: i32) -> Result<(), Violation> {
+    pub fn heartbeat(
+        &mut self,
+        at: At,
+        group_id: &StrBytes,
+        member: &StrBytes,
+        generation: i32,
+    ) -> Result<(), Violation> {
         self.check_member(at, "Heartbeat", group_id, member, generation)
     }
 
@@ -192,8 +205,13 @@ mod tests {
         let group = s("group-1");
         model.joined(AT, &group, &s("m1"), 2).unwrap();
         model.joined(AT, &group, &s("m2"), 2).unwrap();
-        let assignments = [(s("m1"), Bytes::from_static(b"p0")), (s("m2"), Bytes::from_static(b"p1"))];
-        model.synced(AT, &group, &s("m1"), 2, &Bytes::from_static(b"p0")).unwrap();
+        let assignments = [
+            (s("m1"), Bytes::from_static(b"p0")),
+            (s("m2"), Bytes::from_static(b"p1")),
+        ];
+        model
+            .synced(AT, &group, &s("m1"), 2, &Bytes::from_static(b"p0"))
+            .unwrap();
         model.assigned(&group, 2, assignments.into_iter().collect());
         model
     }
@@ -202,7 +220,9 @@ mod tests {
     fn a_consistent_group_passes() {
         let mut model = stable_group();
         let group = s("group-1");
-        model.synced(AT, &group, &s("m2"), 2, &Bytes::from_static(b"p1")).unwrap();
+        model
+            .synced(AT, &group, &s("m2"), 2, &Bytes::from_static(b"p1"))
+            .unwrap();
         model.heartbeat(AT, &group, &s("m2"), 2).unwrap();
         model.committed(AT, &group, (&s("m1"), 2), &tp(), 5).unwrap();
         model.offset_read(AT, &group, &tp(), 5).unwrap();
@@ -217,7 +237,10 @@ mod tests {
         let mut model = stable_group();
         let detail = detail_of(model.joined(AT, &s("group-1"), &s("m3"), 1));
         assert!(detail.starts_with("generations-increase"), "{detail}");
-        assert!(detail.contains("expected generation >= 2, got generation 1"), "{detail}");
+        assert!(
+            detail.contains("expected generation >= 2, got generation 1"),
+            "{detail}"
+        );
     }
 
     #[test]
@@ -227,7 +250,10 @@ mod tests {
         model.joined(AT, &group, &s("m1"), 3).unwrap();
         // Generation 2 is stale now: no sync, heartbeat or commit with it.
         let detail = detail_of(model.synced(AT, &group, &s("m2"), 2, &Bytes::new()));
-        assert!(detail.starts_with("current-generation") && detail.contains("ILLEGAL_GENERATION"), "{detail}");
+        assert!(
+            detail.starts_with("current-generation") && detail.contains("ILLEGAL_GENERATION"),
+            "{detail}"
+        );
         detail_of(model.heartbeat(AT, &group, &s("m2"), 2));
         detail_of(model.committed(AT, &group, (&s("m2"), 2), &tp(), 1));
         // A member that left is not a member.

@@ -119,19 +119,22 @@ impl LogModel {
         let partition = self.partition(tp);
         let count = batch.records.len();
         let end = base_offset.saturating_add(count as i64);
-        if let Some(producer) = batch.producer {
-            if let Some(&first) = partition.idempotent.get(&(producer, count)) {
-                if first != base_offset {
-                    return Err(violation(
-                        Invariant::IdempotentOnce,
-                        at,
-                        &format!("a retry of producer {}'s sequence {} on {tp}", producer.producer_id, producer.first_sequence),
-                        format!("acknowledged again at offset {first}"),
-                        format!("acknowledged at offset {base_offset}"),
-                    ));
-                }
-                return Ok(());
+        if let Some(producer) = batch.producer
+            && let Some(&first) = partition.idempotent.get(&(producer, count))
+        {
+            if first != base_offset {
+                return Err(violation(
+                    Invariant::IdempotentOnce,
+                    at,
+                    &format!(
+                        "a retry of producer {}'s sequence {} on {tp}",
+                        producer.producer_id, producer.first_sequence
+                    ),
+                    format!("acknowledged again at offset {first}"),
+                    format!("acknowledged at offset {base_offset}"),
+                ));
             }
+            return Ok(());
         }
         if base_offset < partition.acknowledged_end {
             return Err(violation(
@@ -188,7 +191,10 @@ impl LogModel {
             return Err(violation(
                 invariant,
                 at,
-                &format!("{what} of {tp} past the log end: only {} records were ever sent", partition.possible_end),
+                &format!(
+                    "{what} of {tp} past the log end: only {} records were ever sent",
+                    partition.possible_end
+                ),
                 format!("<= {}", partition.possible_end),
                 high_watermark,
             ));
@@ -211,7 +217,10 @@ impl LogModel {
                 invariant,
                 at,
                 &format!("{what} of {tp}"),
-                format!("between {} and the high watermark {high_watermark}", partition.log_start),
+                format!(
+                    "between {} and the high watermark {high_watermark}",
+                    partition.log_start
+                ),
                 log_start,
             ));
         }
@@ -310,7 +319,10 @@ impl LogModel {
                     return Err(violation(
                         Invariant::IdempotentOnce,
                         at,
-                        &format!("producer {}'s sequence {} on {tp}", batch.producer_id, batch.base_sequence),
+                        &format!(
+                            "producer {}'s sequence {} on {tp}",
+                            batch.producer_id, batch.base_sequence
+                        ),
                         format!("written once, at offset {first}"),
                         format!("a second copy at offset {}", batch.base_offset),
                     ));
@@ -327,7 +339,10 @@ impl LogModel {
             return Err(violation(
                 Invariant::PagingComplete,
                 at,
-                &format!("a fetch of {tp} at offset {} below the high watermark {hw}", fetched.fetch_offset),
+                &format!(
+                    "a fetch of {tp} at offset {} below the high watermark {hw}",
+                    fetched.fetch_offset
+                ),
                 "at least one record",
                 "none",
             ));
@@ -356,12 +371,27 @@ impl LogModel {
     }
 
     /// ListOffsets answered `(offset, found_timestamp)` for `timestamp`.
-    pub fn listed(&mut self, at: At, tp: &TopicPartition, timestamp: i64, offset: i64, found_timestamp: i64) -> Result<(), Violation> {
+    pub fn listed(
+        &mut self,
+        at: At,
+        tp: &TopicPartition,
+        timestamp: i64,
+        offset: i64,
+        found_timestamp: i64,
+    ) -> Result<(), Violation> {
         match timestamp {
-            LATEST_TIMESTAMP => self.check_high_watermark(at, tp, (Invariant::ListOffsets, "ListOffsets latest"), offset),
+            LATEST_TIMESTAMP => {
+                self.check_high_watermark(at, tp, (Invariant::ListOffsets, "ListOffsets latest"), offset)
+            }
             EARLIEST_TIMESTAMP => {
                 let high_watermark = self.partition(tp).high_watermark.max(offset);
-                self.check_log_start(at, tp, (Invariant::ListOffsets, "ListOffsets earliest"), offset, high_watermark)
+                self.check_log_start(
+                    at,
+                    tp,
+                    (Invariant::ListOffsets, "ListOffsets earliest"),
+                    offset,
+                    high_watermark,
+                )
             }
             timestamp if timestamp >= 0 => {
                 let partition = self.partition(tp);
@@ -383,7 +413,10 @@ impl LogModel {
                 }
                 match partition.acknowledged.get(&offset) {
                     Some(record) if record.timestamp != found_timestamp || record.timestamp < timestamp => {
-                        wrong(format!("a record with timestamp >= {timestamp}; offset {offset} has {}", record.timestamp))
+                        wrong(format!(
+                            "a record with timestamp >= {timestamp}; offset {offset} has {}",
+                            record.timestamp
+                        ))
                     }
                     _ => Ok(()),
                 }
@@ -528,13 +561,18 @@ mod tests {
         // "c" comes back as "x".
         let changed = [stored(&plain(&["x"]), 2)];
         let detail = invariant_of(model.fetched(AT, &tp(), &fetch(2, 3, &changed)));
-        assert!(detail.contains("value \"c\"") && detail.contains("value \"x\""), "{detail}");
+        assert!(
+            detail.contains("value \"c\"") && detail.contains("value \"x\""),
+            "{detail}"
+        );
         // The first batch twice.
         let twice = [stored(&first, 0), stored(&first, 0)];
         let detail = invariant_of(model.fetched(AT, &tp(), &fetch(0, 3, &twice)));
         assert!(detail.contains("in order, once each"), "{detail}");
         // OFFSET_OUT_OF_RANGE inside the log.
-        model.fetched(AT, &tp(), &fetch(0, 3, &[stored(&first, 0), stored(&second, 2)])).unwrap();
+        model
+            .fetched(AT, &tp(), &fetch(0, 3, &[stored(&first, 0), stored(&second, 2)]))
+            .unwrap();
         let detail = invariant_of(model.out_of_range(AT, &tp(), 1));
         assert!(detail.contains("OFFSET_OUT_OF_RANGE"), "{detail}");
     }
@@ -545,7 +583,10 @@ mod tests {
         let both = [stored(&first, 0), stored(&second, 2)];
         // Below what acks=all acknowledged.
         let detail = invariant_of(model.fetched(AT, &tp(), &fetch(0, 2, &both[..1])));
-        assert!(detail.starts_with("watermarks") && detail.contains("acks=all"), "{detail}");
+        assert!(
+            detail.starts_with("watermarks") && detail.contains("acks=all"),
+            "{detail}"
+        );
         model.fetched(AT, &tp(), &fetch(0, 3, &both)).unwrap();
         // Backwards.
         let mut lagging = model.clone();

@@ -102,10 +102,19 @@ impl fmt::Display for TopicPartition {
 pub struct At(pub usize);
 
 /// A model violation: the invariant, the operation, expected and actual.
-pub fn violation(invariant: Invariant, at: At, what: &str, expected: impl fmt::Display, actual: impl fmt::Display) -> Violation {
+pub fn violation(
+    invariant: Invariant,
+    at: At,
+    what: &str,
+    expected: impl fmt::Display,
+    actual: impl fmt::Display,
+) -> Violation {
     Violation::new(
         Oracle::Model,
-        format!("{invariant} at operation #{}: {what}: expected {expected}, got {actual}", at.0),
+        format!(
+            "{invariant} at operation #{}: {what}: expected {expected}, got {actual}",
+            at.0
+        ),
     )
 }
 
