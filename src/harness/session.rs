@@ -201,6 +201,8 @@ enum Purpose {
         group: StrBytes,
         tp: TopicPartition,
     },
+    /// A damaged frame: only the response oracles judge its answer.
+    Malformed,
 }
 
 /// A request ready to send: its body at its version, and its purpose.
@@ -343,10 +345,10 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
                 version,
             } => self.consume(client, *from, *offset, *page_bytes, *version),
             Operation::Malformed { request, malformation } => {
-                let Some(planned) = self.plan(client, request) else {
+                let Some(mut planned) = self.plan(client, request) else {
                     return Ok(());
                 };
-                let Some((_, frame)) = self.encode(client, &planned) else {
+                let Some((correlation_id, frame)) = self.encode(client, &planned) else {
                     return Ok(());
                 };
                 let (damaged, _) = malformation.apply(&frame[4..]);
@@ -354,10 +356,8 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
                 // stops relying on knowing every write.
                 self.model.log.unknown_write();
                 self.model.groups.unknown_request();
-                let damaged = Bytes::from(damaged);
-                let exchange = self.server.handle_on(client, damaged.clone());
-                self.note(|| format!("   -> {}", describe_exchange(&exchange)));
-                check_exchange(&damaged, &exchange)
+                planned.purpose = Purpose::Malformed;
+                self.exchange(client, planned, correlation_id, damaged.into()).map(drop)
             }
             Operation::Produce { mode, .. }
                 if *mode != ProduceMode::Plain && self.clients[client].producer.is_none() =>
@@ -370,13 +370,20 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
                         version: VersionChoice(u8::MAX),
                     },
                 )?;
+                // A connection sends on only once its request is answered.
+                if self.clients[client].in_flight.is_some() {
+                    return Ok(());
+                }
                 self.send_planned(client, operation)
             }
             Operation::JoinGroup { group, .. } => {
                 let group = name(group.name());
+                if let Some(membership) = self.clients[client].memberships.get_mut(&group) {
+                    membership.rejoin = false;
+                }
                 self.send_planned(client, operation)?;
                 // MEMBER_ID_REQUIRED (v4+) hands out an id to join with.
-                if self.clients[client].membership(&group).rejoin {
+                if self.clients[client].membership(&group).rejoin && self.clients[client].in_flight.is_none() {
                     self.send_planned(client, operation)?;
                 }
                 Ok(())
@@ -908,7 +915,18 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
                 planned.api, planned.version
             )
         });
-        let request = frame.slice(4..);
+        self.exchange(client, planned, correlation_id, frame.slice(4..))
+    }
+
+    /// Sends a request frame (without its size prefix), then checks and
+    /// reads the answer, or keeps the request in flight until it comes.
+    fn exchange(
+        &mut self,
+        client: usize,
+        planned: Planned,
+        correlation_id: i32,
+        request: Bytes,
+    ) -> Result<Option<FetchOutcome>, Violation> {
         let exchange = self.server.handle_on(client, request.clone());
         let in_flight = InFlight {
             planned,
@@ -936,6 +954,10 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
             request,
         } = in_flight;
         check_exchange(&request, &exchange)?;
+        if let Purpose::Malformed = planned.purpose {
+            self.note(|| format!("   -> {}", describe_exchange(&exchange)));
+            return Ok(None);
+        }
         let Exchange::Response(answer) = exchange else {
             self.note(|| format!("   -> {}", describe_exchange(&exchange)));
             if let (
