@@ -814,7 +814,7 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
         } else {
             topic.name = sent.tp.topic.clone().into();
         }
-        self.model.log.attempted(&sent.tp, sent.batch.records.len());
+        self.model.log.attempted(&sent.tp, &sent.batch);
         Planned {
             api: ApiKey::Produce,
             version,

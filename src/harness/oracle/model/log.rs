@@ -64,6 +64,9 @@ struct PartitionModel {
     possible_end: i64,
     /// Where each idempotent batch (its sequence and record count) sits.
     idempotent: HashMap<(ProducerSequence, usize), i64>,
+    /// How often each idempotent batch was sent: a copy sent with acks=0,
+    /// or whose answer was lost, may be the one a retry's answer names.
+    idempotent_sent: HashMap<(ProducerSequence, usize), u32>,
 }
 
 /// Every partition a session touched.
@@ -100,11 +103,15 @@ impl LogModel {
         self.unknown_writes = true;
     }
 
-    /// A produce of `records` records to `tp` is about to be sent: whatever
-    /// its answer, they may be appended.
-    pub fn attempted(&mut self, tp: &TopicPartition, records: usize) {
+    /// A produce of `batch` to `tp` is about to be sent: whatever its
+    /// answer, its records may be appended.
+    pub fn attempted(&mut self, tp: &TopicPartition, batch: &ProducedBatch) {
         let partition = self.partition(tp);
-        partition.possible_end = partition.possible_end.saturating_add(records as i64);
+        let count = batch.records.len();
+        partition.possible_end = partition.possible_end.saturating_add(count as i64);
+        if let Some(producer) = batch.producer {
+            *partition.idempotent_sent.entry((producer, count)).or_default() += 1;
+        }
     }
 
     /// A produce of `batch` to `tp` was acknowledged at `base_offset`.
@@ -136,7 +143,15 @@ impl LogModel {
             }
             return Ok(());
         }
-        if base_offset < partition.acknowledged_end {
+        // A retry of an idempotent batch sent before, never acknowledged,
+        // is answered with wherever that copy went.
+        let earlier_copy = batch.producer.is_some_and(|producer| {
+            partition
+                .idempotent_sent
+                .get(&(producer, count))
+                .is_some_and(|&sent| sent > 1)
+        });
+        if base_offset < partition.acknowledged_end && !earlier_copy {
             return Err(violation(
                 Invariant::OffsetsIncrease,
                 at,
@@ -517,7 +532,8 @@ mod tests {
     fn two_batches() -> (LogModel, ProducedBatch, ProducedBatch) {
         let mut model = LogModel::default();
         let (first, second) = (plain(&["a", "b"]), plain(&["c"]));
-        model.attempted(&tp(), 3);
+        model.attempted(&tp(), &first);
+        model.attempted(&tp(), &second);
         model.acknowledged(AT, &tp(), &first, 0, true).unwrap();
         model.acknowledged(AT, &tp(), &second, 2, true).unwrap();
         (model, first, second)
@@ -549,6 +565,15 @@ mod tests {
         let detail = invariant_of(model.acknowledged(AT, &tp(), &plain(&["d"]), 2, false));
         assert!(detail.starts_with("offsets-increase"), "{detail}");
         assert!(detail.contains("expected an offset >= 3, got offset 2"), "{detail}");
+        // An idempotent batch sent once is new: the same rule.
+        let batch = idempotent(&["e"], 0);
+        model.attempted(&tp(), &batch);
+        let detail = invariant_of(model.acknowledged(AT, &tp(), &batch, 1, true));
+        assert!(detail.starts_with("offsets-increase"), "{detail}");
+        // Sent again after a copy that was never acknowledged (acks=0): the
+        // retry is answered with where that copy went.
+        model.attempted(&tp(), &batch);
+        model.acknowledged(AT, &tp(), &batch, 1, true).unwrap();
     }
 
     #[test]
@@ -621,7 +646,8 @@ mod tests {
     fn idempotent_once_catches_a_retry_written_again() {
         let mut model = LogModel::default();
         let batch = idempotent(&["a", "b"], 0);
-        model.attempted(&tp(), 4);
+        model.attempted(&tp(), &batch);
+        model.attempted(&tp(), &batch);
         model.acknowledged(AT, &tp(), &batch, 0, true).unwrap();
         // The retry acknowledged at its first offset is fine...
         model.acknowledged(AT, &tp(), &batch, 0, true).unwrap();
