@@ -42,7 +42,7 @@ use super::oracle::model::{
 };
 use super::oracle::{Oracle, Violation, check_exchange, kafka_error_name};
 use super::target::{Exchange, FUZZING_BATCH_LIMITS, REFERENCE_START_MS, ServerUnderTest};
-use crate::server::wire::{Codec, decode_record_batches};
+use crate::server::wire::{Codec, RecordBatch, decode_record_batches};
 
 /// Pages one Consume fetches at most: enough to page a session's largest
 /// partition with the smallest limit.
@@ -134,6 +134,24 @@ impl SessionClient {
         }
     }
 
+    /// A new batch of this client's producer (`next_sequence` set) was
+    /// written, or refused. After a refusal the client starts over with a
+    /// new producer id, as a Kafka producer bumps its epoch: reusing the
+    /// refused batch's sequences for other records could meet a copy of it
+    /// that a retry wrote.
+    fn produced(&mut self, tp: &TopicPartition, next_sequence: Option<i32>, written: bool) {
+        match (next_sequence, written) {
+            (Some(next), true) => {
+                self.next_sequence.insert(tp.clone(), next);
+            }
+            (Some(_), false) => {
+                self.producer = None;
+                self.next_sequence.clear();
+            }
+            (None, _) => {}
+        }
+    }
+
     fn membership(&self, group: &StrBytes) -> Membership {
         self.memberships.get(group).cloned().unwrap_or_default()
     }
@@ -156,8 +174,9 @@ enum Purpose {
         tp: TopicPartition,
         batch: ProducedBatch,
         acks_all: bool,
-        /// Records by which the partition's sequence moves on success.
-        advance_sequence: Option<i32>,
+        /// For a new batch of the client's producer: the partition's next
+        /// sequence once it is written.
+        next_sequence: Option<i32>,
     },
     Fetch {
         tp: TopicPartition,
@@ -749,21 +768,21 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
             }
             _ => None,
         };
-        let (sent, advance_sequence) = match retried {
+        let (sent, next_sequence) = match retried {
             Some(sent) => (sent, None),
             None => {
                 let tp = TopicPartition::new(&name(to.topic()), to.partition());
                 let count = 1 + usize::from(records % 8);
                 let next = state.next_sequence.get(&tp).copied().unwrap_or(0);
-                let (producer, advance) = match (mode, state.producer) {
-                    (ProduceMode::Idempotent | ProduceMode::Retry(_), Some((id, epoch))) => {
-                        (Some((id, epoch, next)), Some(count as i32))
-                    }
-                    (ProduceMode::GappedSequence(gap), Some((id, epoch))) => {
-                        (Some((id, epoch, next.wrapping_add(1 + i32::from(gap % 4)))), None)
-                    }
-                    _ => (None, None),
+                let first_sequence = match mode {
+                    ProduceMode::GappedSequence(gap) => next.wrapping_add(1 + i32::from(gap % 4)),
+                    _ => next,
                 };
+                let producer = match (mode, state.producer) {
+                    (ProduceMode::Plain, _) | (_, None) => None,
+                    (_, Some((id, epoch))) => Some((id, epoch, first_sequence)),
+                };
+                let advance = producer.map(|_| first_sequence.wrapping_add(count as i32));
                 let first = state.records_produced;
                 state.records_produced += count;
                 let entries: Vec<_> = (first..first + count)
@@ -827,7 +846,7 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
                 tp: sent.tp,
                 batch: sent.batch,
                 acks_all: acks == Acks::All,
-                advance_sequence,
+                next_sequence,
             },
         }
     }
@@ -960,18 +979,10 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
         }
         let Exchange::Response(answer) = exchange else {
             self.note(|| format!("   -> {}", describe_exchange(&exchange)));
-            if let (
-                Exchange::NoResponse,
-                Purpose::Produce {
-                    tp,
-                    advance_sequence: Some(count),
-                    ..
-                },
-            ) = (&exchange, &planned.purpose)
-            {
-                // acks=0 accepted: the producer moves on, as Kafka's does.
-                let next = self.clients[client].next_sequence.entry(tp.clone()).or_default();
-                *next = next.wrapping_add(*count);
+            if let Purpose::Produce { tp, next_sequence, .. } = &planned.purpose {
+                // acks=0: silence is success, a closed connection failure.
+                let written = matches!(exchange, Exchange::NoResponse);
+                self.clients[client].produced(tp, *next_sequence, written);
             }
             return Ok(None);
         };
@@ -995,7 +1006,7 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
                     tp,
                     batch,
                     acks_all,
-                    advance_sequence,
+                    next_sequence,
                 },
                 ResponseKind::Produce(response),
             ) => {
@@ -1010,15 +1021,13 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
                         partition.base_offset
                     )
                 });
-                if partition.error_code == 0 {
+                let written = partition.error_code == 0;
+                if written {
                     self.model
                         .log
                         .acknowledged(at, &tp, &batch, partition.base_offset, acks_all)?;
-                    if let Some(count) = advance_sequence {
-                        let next = self.clients[client].next_sequence.entry(tp).or_default();
-                        *next = next.wrapping_add(count);
-                    }
                 }
+                self.clients[client].produced(&tp, next_sequence, written);
                 Ok(None)
             }
             (Purpose::Fetch { tp, offset }, ResponseKind::Fetch(response)) => {
@@ -1062,14 +1071,13 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
                     .flat_map(|b| b.records.iter().map(move |r| b.base_offset + i64::from(r.offset_delta)))
                     .collect();
                 self.note(|| {
+                    let described: Vec<String> = batches.iter().map(describe_batch).collect();
                     format!(
-                        "   -> {tp} at {offset}: high watermark {}, {} records{}",
+                        "   -> {tp} at {offset}: high watermark {}, {} records{}{}",
                         partition.high_watermark,
                         offsets.len(),
-                        match (offsets.first(), offsets.last()) {
-                            (Some(first), Some(last)) => format!(" at offsets {first}..={last}"),
-                            _ => String::new(),
-                        }
+                        if described.is_empty() { "" } else { ": " },
+                        described.join(", ")
                     )
                 });
                 self.model.log.fetched(at, &tp, &fetched)?;
@@ -1276,6 +1284,25 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
             )),
         }
     }
+}
+
+/// A fetched batch as the transcript shows it: its offsets, its first
+/// record's key, and its producer.
+fn describe_batch(batch: &RecordBatch) -> String {
+    let last = batch.base_offset + i64::from(batch.last_offset_delta);
+    let key = batch.records.first().and_then(|record| record.key.as_ref());
+    let mut described = format!("[{}..={last}", batch.base_offset);
+    if let Some(key) = key {
+        described.push_str(&format!(" {}", String::from_utf8_lossy(key)));
+    }
+    if batch.producer_id >= 0 {
+        described.push_str(&format!(
+            " producer {} epoch {} sequence {}",
+            batch.producer_id, batch.producer_epoch, batch.base_sequence
+        ));
+    }
+    described.push(']');
+    described
 }
 
 fn describe_exchange(exchange: &Exchange) -> String {

@@ -14,7 +14,7 @@ const LATEST_TIMESTAMP: i64 = -1;
 const EARLIEST_TIMESTAMP: i64 = -2;
 
 /// A record as its producer sent it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ProducedRecord {
     pub key: Option<Bytes>,
     pub value: Option<Bytes>,
@@ -62,12 +62,17 @@ struct PartitionModel {
     /// Records of every produce that may have been appended: a bound on
     /// the log end offset.
     possible_end: i64,
-    /// Where each idempotent batch (its sequence and record count) sits.
-    idempotent: HashMap<(ProducerSequence, usize), i64>,
+    /// Where each idempotent batch sits.
+    idempotent: HashMap<IdempotentBatch, i64>,
     /// How often each idempotent batch was sent: a copy sent with acks=0,
     /// or whose answer was lost, may be the one a retry's answer names.
-    idempotent_sent: HashMap<(ProducerSequence, usize), u32>,
+    idempotent_sent: HashMap<IdempotentBatch, u32>,
 }
+
+/// An idempotent batch: its sequence and its records. (Two batches with
+/// one sequence and different records are two batches: a producer reuses
+/// the sequence of a batch that failed.)
+type IdempotentBatch = (ProducerSequence, Vec<ProducedRecord>);
 
 /// Every partition a session touched.
 #[derive(Debug, Clone, Default)]
@@ -107,10 +112,12 @@ impl LogModel {
     /// answer, its records may be appended.
     pub fn attempted(&mut self, tp: &TopicPartition, batch: &ProducedBatch) {
         let partition = self.partition(tp);
-        let count = batch.records.len();
-        partition.possible_end = partition.possible_end.saturating_add(count as i64);
+        partition.possible_end = partition.possible_end.saturating_add(batch.records.len() as i64);
         if let Some(producer) = batch.producer {
-            *partition.idempotent_sent.entry((producer, count)).or_default() += 1;
+            *partition
+                .idempotent_sent
+                .entry((producer, batch.records.clone()))
+                .or_default() += 1;
         }
     }
 
@@ -127,7 +134,7 @@ impl LogModel {
         let count = batch.records.len();
         let end = base_offset.saturating_add(count as i64);
         if let Some(producer) = batch.producer
-            && let Some(&first) = partition.idempotent.get(&(producer, count))
+            && let Some(&first) = partition.idempotent.get(&(producer, batch.records.clone()))
         {
             if first != base_offset {
                 return Err(violation(
@@ -148,7 +155,7 @@ impl LogModel {
         let earlier_copy = batch.producer.is_some_and(|producer| {
             partition
                 .idempotent_sent
-                .get(&(producer, count))
+                .get(&(producer, batch.records.clone()))
                 .is_some_and(|&sent| sent > 1)
         });
         if base_offset < partition.acknowledged_end && !earlier_copy {
@@ -168,7 +175,9 @@ impl LogModel {
             partition.durable_end = partition.durable_end.max(end);
         }
         if let Some(producer) = batch.producer {
-            partition.idempotent.insert((producer, count), base_offset);
+            partition
+                .idempotent
+                .insert((producer, batch.records.clone()), base_offset);
         }
         Ok(())
     }
@@ -328,7 +337,10 @@ impl LogModel {
                 epoch: batch.producer_epoch,
                 first_sequence: batch.base_sequence,
             };
-            let key = (producer, batch.records.len());
+            let records = fetched_records(std::slice::from_ref(batch))
+                .map(|(_, record, _)| record)
+                .collect();
+            let key = (producer, records);
             match partition.idempotent.get(&key) {
                 Some(&first) if first != batch.base_offset => {
                     return Err(violation(
