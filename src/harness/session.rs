@@ -375,6 +375,11 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
                 // stops relying on knowing every write.
                 self.model.log.unknown_write();
                 self.model.groups.unknown_request();
+                // A damaged produce may still be written: its sequences are
+                // spent either way (a gap at worst: refused, then a new id).
+                if let Purpose::Produce { tp, next_sequence, .. } = &planned.purpose {
+                    self.clients[client].produced(tp, *next_sequence, true);
+                }
                 planned.purpose = Purpose::Malformed;
                 self.exchange(client, planned, correlation_id, damaged.into()).map(drop)
             }
