@@ -6,7 +6,7 @@
 use bytes::Bytes;
 use kafka_fuzz::harness::input::{
     Acks, ByteLimit, ClockStep, GenerationChoice, GroupChoice, OffsetChoice, Operation, PartitionChoice, ProduceMode,
-    SessionScript, SessionStep, SessionTimeout, TimestampChoice, VersionChoice, seeded_bytes,
+    Production, SessionScript, SessionStep, SessionTimeout, TimestampChoice, VersionChoice, seeded_bytes,
 };
 use kafka_fuzz::harness::oracle::{Oracle, Violation};
 use kafka_fuzz::harness::session::Session;
@@ -21,14 +21,14 @@ fn topic_a(partition: u8) -> PartitionChoice {
 }
 
 fn produce(records: u8, mode: ProduceMode) -> Operation {
-    Operation::Produce {
+    Operation::Produce(Production {
         to: topic_a(0),
         acks: Acks::All,
         records: records - 1,
         codec: 0,
         mode,
         version: VersionChoice(6), // v9: names topics, every codec
-    }
+    })
 }
 
 fn consume(page_bytes: ByteLimit) -> Operation {

@@ -3,7 +3,7 @@
 //! bytes). Tests, benchmarks and stateful targets talk to a broker with it.
 
 use bytes::{Buf, Bytes};
-use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
+use kafka_protocol::messages::{RequestHeader, RequestKind, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, HeaderVersion, Request, StrBytes};
 
 use super::input::encode_request;
@@ -68,19 +68,6 @@ impl Client {
         let header_version = R::Response::header_version(version);
         let mut body = response_body(header_version, correlation_id, frame)?;
         let response = R::Response::decode(&mut body, version).map_err(|e| bad(format!("body v{version}: {e:#}")))?;
-        whole(body, response)
-    }
-
-    /// `response`, for an API known only when running.
-    pub fn response_kind(
-        api: ApiKey,
-        version: i16,
-        correlation_id: i32,
-        frame: &Bytes,
-    ) -> Result<ResponseKind, ClientError> {
-        let mut body = response_body(api.response_header_version(version), correlation_id, frame)?;
-        let response =
-            ResponseKind::decode(api, &mut body, version).map_err(|e| bad(format!("body v{version}: {e:#}")))?;
         whole(body, response)
     }
 

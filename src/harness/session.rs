@@ -34,19 +34,19 @@ use uuid::Uuid;
 
 use super::client::Client;
 use super::input::{
-    Acks, ByteLimit, GenerationChoice, OffsetChoice, Operation, PartitionChoice, ProduceMode, SESSION_CLIENTS,
-    SessionScript, SessionTimeout, TimestampChoice, VersionChoice, encode_entries,
+    Acks, ByteLimit, GenerationChoice, MAX_SESSION_STEPS, OffsetChoice, Operation, PartitionChoice, ProduceMode,
+    Production, SESSION_CLIENTS, SessionScript, SessionTimeout, TimestampChoice, VersionChoice, encode_entries,
 };
 use super::oracle::model::{
     At, FetchedPartition, Invariant, Model, ProducedBatch, ProducedRecord, ProducerSequence, TopicPartition, violation,
 };
-use super::oracle::{Oracle, Violation, check_exchange, kafka_error_name};
+use super::oracle::{Oracle, Violation, kafka_error_name, read_exchange};
 use super::target::{Exchange, FUZZING_BATCH_LIMITS, REFERENCE_START_MS, ServerUnderTest};
 use crate::server::wire::{Codec, RecordBatch, decode_record_batches};
 
-/// Pages one Consume fetches at most: enough to page a session's largest
-/// partition with the smallest limit.
-const MAX_PAGES: usize = 64;
+/// Pages one Consume fetches at most: a partition holds at most a batch per
+/// step, so this pages any of a session's partitions one batch at a time.
+const MAX_PAGES: usize = MAX_SESSION_STEPS;
 
 /// How far the clock moves at a session's end, so that every pending
 /// answer (a join, a sync, a waiting fetch) arrives and is checked.
@@ -259,8 +259,8 @@ fn version_of<M: Message>(choice: VersionChoice) -> i16 {
     range.min + i16::from(choice.0 % span)
 }
 
-fn name(value: &str) -> StrBytes {
-    StrBytes::from_string(value.to_owned())
+fn name(value: &'static str) -> StrBytes {
+    StrBytes::from_static_str(value)
 }
 
 fn error_name(code: i16) -> String {
@@ -383,7 +383,7 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
                 planned.purpose = Purpose::Malformed;
                 self.exchange(client, planned, correlation_id, damaged.into()).map(drop)
             }
-            Operation::Produce { mode, .. }
+            Operation::Produce(Production { mode, .. })
                 if *mode != ProduceMode::Plain && self.clients[client].producer.is_none() =>
             {
                 // An idempotent producer starts with InitProducerId.
@@ -455,14 +455,7 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
     /// The request `operation` sends, if it sends one.
     fn plan(&mut self, client: usize, operation: &Operation) -> Option<Planned> {
         let planned = match *operation {
-            Operation::Produce {
-                to,
-                acks,
-                records,
-                codec,
-                mode,
-                version,
-            } => self.plan_produce(client, to, acks, records, codec, mode, version),
+            Operation::Produce(production) => self.plan_produce(client, production),
             Operation::Fetch {
                 from,
                 offset,
@@ -753,17 +746,15 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
         Some(planned)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn plan_produce(
-        &mut self,
-        client: usize,
-        to: PartitionChoice,
-        acks: Acks,
-        records: u8,
-        codec: u8,
-        mode: ProduceMode,
-        version: VersionChoice,
-    ) -> Planned {
+    fn plan_produce(&mut self, client: usize, production: Production) -> Planned {
+        let Production {
+            to,
+            acks,
+            records,
+            codec,
+            mode,
+            version,
+        } = production;
         let version = version_of::<ProduceRequest>(version);
         let state = &mut self.clients[client];
         let retried = match mode {
@@ -972,12 +963,8 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
         in_flight: InFlight,
         exchange: Exchange,
     ) -> Result<Option<FetchOutcome>, Violation> {
-        let InFlight {
-            planned,
-            correlation_id,
-            request,
-        } = in_flight;
-        check_exchange(&request, &exchange)?;
+        let InFlight { planned, request, .. } = in_flight;
+        let response = read_exchange(&request, &exchange)?;
         if let Purpose::Malformed = planned.purpose {
             self.note(|| format!("   -> {}", describe_exchange(&exchange)));
             return Ok(None);
@@ -991,8 +978,10 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
             }
             return Ok(None);
         };
-        let response = Client::response_kind(planned.api, planned.version, correlation_id, &answer)
-            .map_err(|error| Violation::new(Oracle::ResponseDecodes, error.to_string()))?;
+        let Some(response) = response else {
+            self.note(|| format!("   -> a {}-byte response kafka-protocol cannot read", answer.len()));
+            return Ok(None);
+        };
         self.read(client, planned, response)
     }
 

@@ -15,7 +15,7 @@ pub const SESSION_CLIENTS: usize = 3;
 
 /// Operations in one session: enough for a rebalance, a retry and a paging,
 /// few enough to keep an execution fast.
-pub const MAX_SESSION_STEPS: usize = 48;
+pub const MAX_SESSION_STEPS: usize = 20;
 
 /// Topics a session acts on: two the session starts with (see
 /// `targets::session_start_frames`), one it may create.
@@ -250,18 +250,23 @@ impl ClockStep {
     }
 }
 
+/// A produce: where, how acknowledged, how many records in which codec,
+/// and how it relates to the client's producer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Arbitrary)]
+pub struct Production {
+    pub to: PartitionChoice,
+    pub acks: Acks,
+    /// 1 to 8 records.
+    pub records: u8,
+    pub codec: u8,
+    pub mode: ProduceMode,
+    pub version: VersionChoice,
+}
+
 /// What a client does.
 #[derive(Debug, Clone, PartialEq, Eq, Arbitrary)]
 pub enum Operation {
-    Produce {
-        to: PartitionChoice,
-        acks: Acks,
-        /// 1 to 8 records.
-        records: u8,
-        codec: u8,
-        mode: ProduceMode,
-        version: VersionChoice,
-    },
+    Produce(Production),
     Fetch {
         from: PartitionChoice,
         offset: OffsetChoice,

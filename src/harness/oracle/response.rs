@@ -17,8 +17,14 @@ use crate::server::wire::{HeaderPrefix, decode_request_ignoring_trailing_bytes};
 /// prefix). Frames too short to carry a header, and api keys or versions
 /// `kafka-protocol` does not know, are checked only as far as they can be.
 pub fn check_exchange(request: &Bytes, exchange: &Exchange) -> Result<(), Violation> {
+    read_exchange(request, exchange).map(drop)
+}
+
+/// `check_exchange`, returning the response it decoded, if there was one
+/// it could decode: a caller that reads the answer decodes it once.
+pub fn read_exchange(request: &Bytes, exchange: &Exchange) -> Result<Option<ResponseKind>, Violation> {
     let Some(prefix) = header_prefix(request) else {
-        return Ok(());
+        return Ok(None);
     };
     let api = ApiKey::try_from(prefix.api_key).ok();
     let what = || match api {
@@ -32,9 +38,9 @@ pub fn check_exchange(request: &Bytes, exchange: &Exchange) -> Result<(), Violat
         ),
     };
     match exchange {
-        Exchange::Closed { .. } | Exchange::Pending => Ok(()),
+        Exchange::Closed { .. } | Exchange::Pending => Ok(None),
         Exchange::NoResponse => match api {
-            Some(ApiKey::Produce) if !acks_required(request) => Ok(()),
+            Some(ApiKey::Produce) if !acks_required(request) => Ok(None),
             _ => Err(Violation::new(
                 Oracle::Answered,
                 format!("{} got neither a response nor a closed connection", what()),
@@ -57,8 +63,8 @@ pub fn check_exchange(request: &Bytes, exchange: &Exchange) -> Result<(), Violat
                 ));
             }
             match api {
-                Some(api) => check_body(api, prefix.api_version, body, &what()),
-                None => Ok(()),
+                Some(api) => read_body(api, prefix.api_version, body, &what),
+                None => Ok(None),
             }
         }
     }
@@ -98,7 +104,14 @@ fn response_body(frame: &Bytes) -> Result<Bytes, String> {
     Ok(frame.slice(4..))
 }
 
-fn check_body(api: ApiKey, version: i16, mut body: Bytes, what: &str) -> Result<(), Violation> {
+/// `what` names the request in a violation: built only for one, since every
+/// response passes here.
+fn read_body(
+    api: ApiKey,
+    version: i16,
+    mut body: Bytes,
+    what: &dyn Fn() -> String,
+) -> Result<Option<ResponseKind>, Violation> {
     let range = api.valid_versions();
     let version = if (range.min..=range.max).contains(&version) {
         version
@@ -108,9 +121,9 @@ fn check_body(api: ApiKey, version: i16, mut body: Bytes, what: &str) -> Result<
         ApiVersionsRequest::VERSIONS.min
     } else {
         // Beyond what kafka-protocol knows: nothing to decode it with.
-        return Ok(());
+        return Ok(None);
     };
-    let decodes = |detail: String| Violation::new(Oracle::ResponseDecodes, format!("response to {what}: {detail}"));
+    let decodes = |detail: String| Violation::new(Oracle::ResponseDecodes, format!("response to {}: {detail}", what()));
     ResponseHeader::decode(&mut body, api.response_header_version(version))
         .map_err(|e| decodes(format!("header: {e:#}")))?;
     let response =
@@ -123,7 +136,7 @@ fn check_body(api: ApiKey, version: i16, mut body: Bytes, what: &str) -> Result<
     }
     check_error_codes(api, &response).map_err(|illegal| Violation::new(Oracle::ErrorCode, illegal.to_string()))?;
     protocol_states::observe(api, version, &response);
-    Ok(())
+    Ok(Some(response))
 }
 
 #[cfg(test)]
