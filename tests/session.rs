@@ -5,16 +5,16 @@
 
 use bytes::Bytes;
 use kafka_fuzz::harness::input::{
-    Acks, ByteLimit, ClockStep, GenerationChoice, GroupChoice, OffsetChoice, Operation, PartitionChoice, ProduceMode,
-    Production, SessionScript, SessionStep, SessionTimeout, TimestampChoice, VersionChoice, seeded_bytes,
+    Acks, ByteLimit, ClockStep, GenerationChoice, GroupChoice, Malformation, OffsetChoice, Operation, PartitionChoice,
+    ProduceMode, Production, SessionScript, SessionStep, SessionTimeout, TimestampChoice, VersionChoice, seeded_bytes,
 };
 use kafka_fuzz::harness::oracle::{Oracle, Violation};
 use kafka_fuzz::harness::session::Session;
 use kafka_fuzz::harness::target::{Exchange, ReferenceServer, ServerUnderTest};
 use kafka_fuzz::harness::targets::{play_session, session_start_frames};
 
-/// The newest version of every API: kafka-protocol's range wraps the choice.
-const NEWEST: VersionChoice = VersionChoice(u8::MAX);
+/// 255, wrapped into each API's version range (the transcript says which).
+const ANY_VERSION: VersionChoice = VersionChoice(u8::MAX);
 
 fn topic_a(partition: u8) -> PartitionChoice {
     PartitionChoice { topic: 0, partition }
@@ -49,7 +49,7 @@ fn join(session_timeout: SessionTimeout) -> Operation {
     Operation::JoinGroup {
         group: group(),
         session_timeout,
-        version: NEWEST,
+        version: ANY_VERSION,
     }
 }
 
@@ -57,7 +57,7 @@ fn sync(generation: GenerationChoice) -> Operation {
     Operation::SyncGroup {
         group: group(),
         generation,
-        version: NEWEST,
+        version: ANY_VERSION,
     }
 }
 
@@ -65,7 +65,7 @@ fn heartbeat(generation: GenerationChoice) -> Operation {
     Operation::Heartbeat {
         group: group(),
         generation,
-        version: NEWEST,
+        version: ANY_VERSION,
     }
 }
 
@@ -75,7 +75,7 @@ fn commit(offset: i16, generation: GenerationChoice) -> Operation {
         of: topic_a(0),
         offset: OffsetChoice::Exactly(offset),
         generation,
-        version: NEWEST,
+        version: ANY_VERSION,
     }
 }
 
@@ -130,7 +130,7 @@ fn story() -> SessionScript {
             Operation::ListOffsets {
                 of: topic_a(0),
                 timestamp: TimestampChoice::AfterStart(4),
-                version: NEWEST,
+                version: ANY_VERSION,
             },
         ),
         (1, join(SessionTimeout::Shortest)),
@@ -145,14 +145,14 @@ fn story() -> SessionScript {
             Operation::OffsetFetch {
                 group: group(),
                 of: topic_a(0),
-                version: NEWEST,
+                version: ANY_VERSION,
             },
         ),
         (
             1,
             Operation::LeaveGroup {
                 group: group(),
-                version: NEWEST,
+                version: ANY_VERSION,
             },
         ),
         (1, heartbeat(GenerationChoice::Current)),
@@ -290,4 +290,142 @@ fn generated_scripts_run_clean_and_every_request_encodes() {
         assert_eq!(result, Ok(()), "seed {seed}:\n{transcript}");
         assert!(!transcript.contains("not sent"), "seed {seed}:\n{transcript}");
     }
+}
+
+// Bugs the first `session` campaigns found in the session itself, each
+// replayed as the script that shows it. (Their crash files were sessions of
+// more steps than a script holds now; these scripts are the orderings that
+// made them fail.)
+
+fn produce_as(acks: Acks, codec: u8, mode: ProduceMode, version: VersionChoice) -> Operation {
+    Operation::Produce(Production {
+        to: topic_a(0),
+        acks,
+        records: 1,
+        codec,
+        mode,
+        version,
+    })
+}
+
+const ZSTD: u8 = 4;
+const PRODUCE_V6: VersionChoice = VersionChoice(3);
+const PRODUCE_V9: VersionChoice = VersionChoice(6);
+
+fn long_poll() -> Operation {
+    Operation::Fetch {
+        from: topic_a(0),
+        offset: OffsetChoice::Earliest,
+        max_bytes: ByteLimit::Default,
+        partition_max_bytes: ByteLimit::Default,
+        wait: true,
+        version: VersionChoice(8),
+    }
+}
+
+fn join_version(version: u8) -> Operation {
+    Operation::JoinGroup {
+        group: group(),
+        session_timeout: SessionTimeout::Shortest,
+        version: VersionChoice(version),
+    }
+}
+
+fn runs_clean(steps: &[(usize, Operation)], expected: &[&str]) {
+    let (result, transcript) = play(&mut ReferenceServer::default(), &script(steps));
+    assert_eq!(result, Ok(()), "{transcript}");
+    for expected in expected {
+        assert!(transcript.contains(expected), "no {expected:?} in:\n{transcript}");
+    }
+}
+
+#[test]
+fn a_join_that_waits_is_not_sent_again() {
+    // Client 1's rejoin after MEMBER_ID_REQUIRED waits for client 0; after a
+    // disconnect, its next join (v0, no member id needed) waits too and must
+    // not be followed by another: one connection, one request at a time.
+    runs_clean(
+        &[
+            (0, join_version(5)),
+            (1, join_version(5)),
+            (1, Operation::Disconnect),
+            (1, join_version(0)),
+            (2, produce(1, ProduceMode::Plain)),
+        ],
+        &[
+            "JoinGroup v0 (correlation id 3)\n   -> pending\n#4",
+            "client 1's JoinGroup v0 (correlation id 3) is answered",
+        ],
+    );
+}
+
+#[test]
+fn a_damaged_request_the_server_parks_keeps_its_connection_busy() {
+    let damaged = Operation::Malformed {
+        request: Box::new(long_poll()),
+        malformation: Malformation::LieInSizePrefix { size: 1 },
+    };
+    runs_clean(
+        &[(1, damaged), (1, long_poll()), (0, produce(2, ProduceMode::Plain))],
+        &[
+            "(skipped: the connection waits for its Fetch answer)",
+            "client 1's Fetch v12 (correlation id 1) is answered",
+        ],
+    );
+}
+
+#[test]
+fn a_retry_is_answered_where_an_unacknowledged_copy_went() {
+    // The first copy goes with acks=0 (a new producer may start at any
+    // sequence); the retry, acks=all, is a duplicate of it at offset 0.
+    runs_clean(
+        &[
+            (0, produce_as(Acks::None, 0, ProduceMode::GappedSequence(0), PRODUCE_V9)),
+            (0, produce_as(Acks::All, 0, ProduceMode::Retry(0), PRODUCE_V9)),
+            (1, consume(ByteLimit::Default)),
+        ],
+        &["topic-a/0: NONE base offset 0", "paged 2 records from 0 to 2"],
+    );
+}
+
+#[test]
+fn a_refused_batch_does_not_lend_its_sequence_to_other_records() {
+    // zstd before Produce v7 is refused; a retry at v9 with acks=0 writes it;
+    // the producer's next batch must not reuse its sequence.
+    runs_clean(
+        &[
+            (0, produce_as(Acks::All, ZSTD, ProduceMode::Idempotent, PRODUCE_V6)),
+            (0, produce_as(Acks::None, ZSTD, ProduceMode::Retry(0), PRODUCE_V9)),
+            (0, produce_as(Acks::All, 0, ProduceMode::Idempotent, PRODUCE_V9)),
+            (1, consume(ByteLimit::Default)),
+        ],
+        &[
+            "UNSUPPORTED_COMPRESSION_TYPE",
+            "topic-a/0: NONE base offset 2",
+            "paged 4 records from 0 to 4",
+        ],
+    );
+}
+
+#[test]
+fn a_damaged_produce_spends_its_sequences() {
+    // A lying size prefix does not change the frame: the "damaged" produce
+    // is written, and the next batch must follow it.
+    let damaged = Operation::Malformed {
+        request: Box::new(produce_as(Acks::All, 0, ProduceMode::Idempotent, PRODUCE_V9)),
+        malformation: Malformation::LieInSizePrefix { size: 1 },
+    };
+    let init = Operation::InitProducerId {
+        transactional: false,
+        version: ANY_VERSION,
+    };
+    runs_clean(
+        &[
+            (0, init),
+            (0, damaged),
+            (0, produce_as(Acks::All, 0, ProduceMode::Idempotent, PRODUCE_V9)),
+            (1, consume(ByteLimit::Default)),
+        ],
+        &["topic-a/0: NONE base offset 2", "paged 4 records from 0 to 4"],
+    );
 }
