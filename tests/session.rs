@@ -105,17 +105,7 @@ fn story() -> SessionScript {
         (0, consume(ByteLimit::Default)),
         (1, commit(3, GenerationChoice::None)),
         // A long poll, answered by the next produce.
-        (
-            2,
-            Operation::Fetch {
-                from: topic_a(0),
-                offset: OffsetChoice::Earliest,
-                max_bytes: ByteLimit::Default,
-                partition_max_bytes: ByteLimit::Default,
-                wait: true,
-                version: VersionChoice(8), // v12
-            },
-        ),
+        (2, long_poll()),
         (0, produce(3, ProduceMode::Idempotent)),
         (0, produce(2, ProduceMode::Idempotent)),
         // The first batch again: acknowledged at its offset, not written.
@@ -319,7 +309,7 @@ fn long_poll() -> Operation {
         max_bytes: ByteLimit::Default,
         partition_max_bytes: ByteLimit::Default,
         wait: true,
-        version: VersionChoice(8),
+        version: VersionChoice(8), // v12: names topics
     }
 }
 

@@ -204,10 +204,12 @@ fn send(server: &mut impl ServerUnderTest, frames: &[Bytes]) {
 }
 
 /// What every API target's server holds before the input's requests:
-/// topic-a with 3 partitions, topic-b with 1, batches in several codecs.
+/// topic-a with 3 partitions, topic-b with 1 (the first frame, which also
+/// starts every session), then batches on topic-a.
 pub fn warm_up_frames() -> &'static [Bytes] {
     static FRAMES: OnceLock<Vec<Bytes>> = OnceLock::new();
     FRAMES.get_or_init(|| {
+        let [topic_a, topic_b, _] = SESSION_TOPICS;
         let mut client = Client::new("warm-up");
         let topic = |name: &'static str, partitions| {
             CreatableTopic::default()
@@ -216,7 +218,7 @@ pub fn warm_up_frames() -> &'static [Bytes] {
                 .with_replication_factor(1)
         };
         let create = CreateTopicsRequest::default()
-            .with_topics(vec![topic("topic-a", 3), topic("topic-b", 1)])
+            .with_topics(vec![topic(topic_a, 3), topic(topic_b, 1)])
             .with_timeout_ms(1000);
         let batch = |count: usize, codec, first_timestamp| {
             let entries: Vec<_> = (0..count)
@@ -240,7 +242,7 @@ pub fn warm_up_frames() -> &'static [Bytes] {
                 .with_timeout_ms(1000)
                 .with_topic_data(vec![
                     TopicProduceData::default()
-                        .with_name(StrBytes::from_static_str("topic-a").into())
+                        .with_name(StrBytes::from_static_str(topic_a).into())
                         .with_partition_data(partitions),
                 ])
         };
@@ -347,24 +349,10 @@ pub fn play_session<'a>(
     Session::new(server, transcript).run(&script)
 }
 
-/// What every session's server holds first: the session's two topics,
-/// empty, so that the model knows every record written.
+/// What every session's server holds first: the warm-up's topics (its
+/// first frame), empty, so that the model knows every record written.
 pub fn session_start_frames() -> &'static [Bytes] {
-    static FRAMES: OnceLock<Vec<Bytes>> = OnceLock::new();
-    FRAMES.get_or_init(|| {
-        let mut client = Client::new("session-start");
-        let topic = |name: &'static str, partitions| {
-            CreatableTopic::default()
-                .with_name(StrBytes::from_static_str(name).into())
-                .with_num_partitions(partitions)
-                .with_replication_factor(1)
-        };
-        let create = CreateTopicsRequest::default()
-            .with_topics(vec![topic(SESSION_TOPICS[0], 3), topic(SESSION_TOPICS[1], 1)])
-            .with_timeout_ms(1000);
-        let (_, frame) = client.request(7, create).expect("the session's topics encode");
-        vec![frame.slice(4..)]
-    })
+    &warm_up_frames()[..1]
 }
 
 /// Every frame of a raw stream through both decoders.
