@@ -3,10 +3,13 @@
 //! acknowledged data or answers a stale generation is caught by the model,
 //! with the invariant and the operation named.
 
+use std::path::Path;
+
 use bytes::Bytes;
 use kafka_fuzz::harness::input::{
-    Acks, ByteLimit, ClockStep, GenerationChoice, GroupChoice, Malformation, OffsetChoice, Operation, PartitionChoice,
-    ProduceMode, Production, SessionScript, SessionStep, SessionTimeout, TimestampChoice, VersionChoice, seeded_bytes,
+    Acks, ArbitraryBytes, ByteLimit, ClockStep, GenerationChoice, GroupChoice, Malformation, OffsetChoice, Operation,
+    PartitionChoice, ProduceMode, Production, SessionScript, SessionStep, SessionTimeout, TimestampChoice,
+    VersionChoice, seeded_bytes,
 };
 use kafka_fuzz::harness::oracle::{Oracle, Violation};
 use kafka_fuzz::harness::session::Session;
@@ -41,8 +44,7 @@ fn consume(page_bytes: ByteLimit) -> Operation {
 }
 
 fn group() -> GroupChoice {
-    // Any byte picks a group; 0 is group-1.
-    arbitrary::Unstructured::new(&[0]).arbitrary().unwrap()
+    GroupChoice::new(0)
 }
 
 fn join(session_timeout: SessionTimeout) -> Operation {
@@ -283,9 +285,11 @@ fn generated_scripts_run_clean_and_every_request_encodes() {
 }
 
 // Bugs the first `session` campaigns found in the session itself, each
-// replayed as the script that shows it. (Their crash files were sessions of
-// more steps than a script holds now; these scripts are the orderings that
-// made them fail.)
+// the script that shows it. (Their crash files were sessions of more steps
+// than a script holds now; these scripts are the orderings that made them
+// fail.) Each is also a regression input, corpus/regressions/session/NAME,
+// which must read as the script: `KAFKA_FUZZ_BLESS=1 cargo test --test
+// session` writes the files anew after a change to the script format.
 
 fn produce_as(acks: Acks, codec: u8, mode: ProduceMode, version: VersionChoice) -> Operation {
     Operation::Produce(Production {
@@ -321,8 +325,20 @@ fn join_version(version: u8) -> Operation {
     }
 }
 
-fn runs_clean(steps: &[(usize, Operation)], expected: &[&str]) {
-    let (result, transcript) = play(&mut ReferenceServer::default(), &script(steps));
+fn regression_runs_clean(name: &str, steps: &[(usize, Operation)], expected: &[&str]) {
+    let script = script(steps);
+    let mut bytes = Vec::new();
+    script.write_bytes(&mut bytes);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("corpus/regressions/session")
+        .join(name);
+    if std::env::var_os("KAFKA_FUZZ_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &bytes).unwrap();
+    }
+    let committed = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(committed == bytes, "{} does not read as its script", path.display());
+    let (result, transcript) = play(&mut ReferenceServer::default(), &script);
     assert_eq!(result, Ok(()), "{transcript}");
     for expected in expected {
         assert!(transcript.contains(expected), "no {expected:?} in:\n{transcript}");
@@ -334,7 +350,8 @@ fn a_join_that_waits_is_not_sent_again() {
     // Client 1's rejoin after MEMBER_ID_REQUIRED waits for client 0; after a
     // disconnect, its next join (v0, no member id needed) waits too and must
     // not be followed by another: one connection, one request at a time.
-    runs_clean(
+    regression_runs_clean(
+        "second-join-sent-while-the-first-waits",
         &[
             (0, join_version(5)),
             (1, join_version(5)),
@@ -355,7 +372,8 @@ fn a_damaged_request_the_server_parks_keeps_its_connection_busy() {
         request: Box::new(long_poll()),
         malformation: Malformation::LieInSizePrefix { size: 1 },
     };
-    runs_clean(
+    regression_runs_clean(
+        "damaged-long-poll-parked",
         &[(1, damaged), (1, long_poll()), (0, produce(2, ProduceMode::Plain))],
         &[
             "(skipped: the connection waits for its Fetch answer)",
@@ -368,7 +386,8 @@ fn a_damaged_request_the_server_parks_keeps_its_connection_busy() {
 fn a_retry_is_answered_where_an_unacknowledged_copy_went() {
     // The first copy goes with acks=0 (a new producer may start at any
     // sequence); the retry, acks=all, is a duplicate of it at offset 0.
-    runs_clean(
+    regression_runs_clean(
+        "retry-answered-where-an-unacknowledged-copy-went",
         &[
             (0, produce_as(Acks::None, 0, ProduceMode::GappedSequence(0), PRODUCE_V9)),
             (0, produce_as(Acks::All, 0, ProduceMode::Retry(0), PRODUCE_V9)),
@@ -382,7 +401,8 @@ fn a_retry_is_answered_where_an_unacknowledged_copy_went() {
 fn a_refused_batch_does_not_lend_its_sequence_to_other_records() {
     // zstd before Produce v7 is refused; a retry at v9 with acks=0 writes it;
     // the producer's next batch must not reuse its sequence.
-    runs_clean(
+    regression_runs_clean(
+        "refused-batch-sequence-reused",
         &[
             (0, produce_as(Acks::All, ZSTD, ProduceMode::Idempotent, PRODUCE_V6)),
             (0, produce_as(Acks::None, ZSTD, ProduceMode::Retry(0), PRODUCE_V9)),
@@ -409,7 +429,8 @@ fn a_damaged_produce_spends_its_sequences() {
         transactional: false,
         version: ANY_VERSION,
     };
-    runs_clean(
+    regression_runs_clean(
+        "damaged-produce-sequence-reused",
         &[
             (0, init),
             (0, damaged),

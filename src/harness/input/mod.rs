@@ -8,6 +8,7 @@ mod pools;
 mod record_batch;
 mod request;
 mod request_stream;
+mod script_bytes;
 mod seeded;
 mod session;
 mod stream;
@@ -16,6 +17,7 @@ pub use malformation::{HostileInt, Malformation};
 pub use record_batch::{ProducerFields, arbitrary_records, encode_entries, encode_record_batch, to_protocol_records};
 pub use request::{VersionedArbitrary, arbitrary_request, encode_request};
 pub use request_stream::{GENERATED, RAW_STREAM, api_request_stream, generated_stream};
+pub use script_bytes::ArbitraryBytes;
 pub use seeded::seeded_bytes;
 pub use session::{
     Acks, ByteLimit, ClockStep, GenerationChoice, GroupChoice, MAX_SESSION_STEPS, OffsetChoice, Operation,

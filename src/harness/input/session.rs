@@ -44,7 +44,7 @@ impl<'a> Arbitrary<'a> for SessionScript {
 /// One operation by one client.
 #[derive(Debug, Clone, PartialEq, Eq, Arbitrary)]
 pub struct SessionStep {
-    client: u8,
+    pub(super) client: u8,
     pub operation: Operation,
 }
 
@@ -90,9 +90,14 @@ impl fmt::Debug for PartitionChoice {
 
 /// A group of `SESSION_GROUPS`.
 #[derive(Clone, Copy, PartialEq, Eq, Arbitrary)]
-pub struct GroupChoice(u8);
+pub struct GroupChoice(pub(super) u8);
 
 impl GroupChoice {
+    /// The `index`th of `SESSION_GROUPS` (wrapping).
+    pub fn new(index: u8) -> Self {
+        Self(index)
+    }
+
     pub fn name(&self) -> &'static str {
         SESSION_GROUPS[usize::from(self.0) % SESSION_GROUPS.len()]
     }
