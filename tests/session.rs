@@ -368,9 +368,10 @@ fn a_join_that_waits_is_not_sent_again() {
 
 #[test]
 fn a_damaged_request_the_server_parks_keeps_its_connection_busy() {
+    // A byte after the body: still a long poll, which the server parks.
     let damaged = Operation::Malformed {
         request: Box::new(long_poll()),
-        malformation: Malformation::LieInSizePrefix { size: 1 },
+        malformation: Malformation::Extend { bytes: vec![0] },
     };
     regression_runs_clean(
         "damaged-long-poll-parked",
@@ -419,11 +420,11 @@ fn a_refused_batch_does_not_lend_its_sequence_to_other_records() {
 
 #[test]
 fn a_damaged_produce_spends_its_sequences() {
-    // A lying size prefix does not change the frame: the "damaged" produce
-    // is written, and the next batch must follow it.
+    // A byte after a complete body is ignored, as Kafka ignores it: the
+    // damaged produce is written, and the next batch must follow it.
     let damaged = Operation::Malformed {
         request: Box::new(produce_as(Acks::All, 0, ProduceMode::Idempotent, PRODUCE_V9)),
-        malformation: Malformation::LieInSizePrefix { size: 1 },
+        malformation: Malformation::Extend { bytes: vec![0] },
     };
     let init = Operation::InitProducerId {
         transactional: false,

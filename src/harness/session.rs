@@ -77,6 +77,10 @@ struct Membership {
     members: Vec<StrBytes>,
     /// MEMBER_ID_REQUIRED handed out `member_id`: join again with it.
     rejoin: bool,
+    /// The group forgot the member (it left, or was answered
+    /// UNKNOWN_MEMBER_ID): its next join comes without an id, as a Kafka
+    /// consumer's does, while other requests keep the old one.
+    forgotten: bool,
 }
 
 /// One client: its connection and what it remembers.
@@ -152,6 +156,16 @@ impl SessionClient {
         }
     }
 
+    /// A group answered `error_code` to this client's member: forgotten on
+    /// UNKNOWN_MEMBER_ID.
+    fn forgotten(&mut self, group: &StrBytes, error_code: i16) {
+        if error_code == ResponseError::UnknownMemberId.code()
+            && let Some(membership) = self.memberships.get_mut(group)
+        {
+            membership.forgotten = true;
+        }
+    }
+
     fn membership(&self, group: &StrBytes) -> Membership {
         self.memberships.get(group).cloned().unwrap_or_default()
     }
@@ -177,6 +191,8 @@ enum Purpose {
         /// For a new batch of the client's producer: the partition's next
         /// sequence once it is written.
         next_sequence: Option<i32>,
+        /// The model's acknowledged end of the partition when sent.
+        floor: i64,
     },
     Fetch {
         tp: TopicPartition,
@@ -348,7 +364,9 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
         match operation {
             Operation::Disconnect => {
                 self.server.disconnect(client);
-                self.clients[client].in_flight = None;
+                if let Some(in_flight) = self.clients[client].in_flight.take() {
+                    self.abandoned(client, in_flight.planned.purpose);
+                }
                 Ok(())
             }
             Operation::AdvanceClock { by } => {
@@ -371,10 +389,15 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
                     return Ok(());
                 };
                 let (damaged, _) = malformation.apply(&frame[4..]);
-                // What the damaged frame asks for is unknown: the model
-                // stops relying on knowing every write.
-                self.model.log.unknown_write();
-                self.model.groups.unknown_request();
+                if damaged == frame[4..] {
+                    // Nothing changed (a size prefix is not a frame's): an
+                    // ordinary request, checked as one.
+                    self.note(|| "   (the damage leaves the frame as it was)".to_owned());
+                    return self
+                        .exchange(client, planned, correlation_id, frame.slice(4..))
+                        .map(drop);
+                }
+                self.damaged_request(&damaged);
                 // A damaged produce may still be written: its sequences are
                 // spent either way (a gap at worst: refused, then a new id).
                 if let Purpose::Produce { tp, next_sequence, .. } = &planned.purpose {
@@ -383,9 +406,10 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
                 planned.purpose = Purpose::Malformed;
                 self.exchange(client, planned, correlation_id, damaged.into()).map(drop)
             }
-            Operation::Produce(Production { mode, .. })
-                if *mode != ProduceMode::Plain && self.clients[client].producer.is_none() =>
-            {
+            Operation::Produce(Production {
+                mode: ProduceMode::Idempotent | ProduceMode::GappedSequence(_),
+                ..
+            }) if self.clients[client].producer.is_none() => {
                 // An idempotent producer starts with InitProducerId.
                 self.perform(
                     client,
@@ -420,6 +444,33 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
         match self.plan(client, operation) {
             Some(planned) => self.send(client, planned).map(drop),
             None => Ok(()),
+        }
+    }
+
+    /// A damaged frame is about to be sent: what it asks for is unknown, so
+    /// the model stops relying on knowing every request of the kind its
+    /// header now names (the server reads the kind from there).
+    fn damaged_request(&mut self, damaged: &[u8]) {
+        let Some(key) = damaged.get(..2) else {
+            return;
+        };
+        match ApiKey::try_from(i16::from_be_bytes([key[0], key[1]])) {
+            Ok(ApiKey::Produce) => self.model.log.unknown_write(),
+            Ok(ApiKey::JoinGroup | ApiKey::SyncGroup | ApiKey::LeaveGroup | ApiKey::OffsetCommit) => {
+                self.model.groups.unknown_request()
+            }
+            _ => {}
+        }
+    }
+
+    /// A request whose answer the client gave up waiting for: the server
+    /// may have carried it out, or not.
+    fn abandoned(&mut self, client: usize, purpose: Purpose) {
+        match purpose {
+            Purpose::Produce { tp, next_sequence, .. } => self.clients[client].produced(&tp, next_sequence, false),
+            Purpose::Commit { group, tp, .. } => self.model.groups.commit_unknown(&group, &tp),
+            Purpose::Join { group } => self.model.groups.join_unknown(&group),
+            _ => {}
         }
     }
 
@@ -584,7 +635,9 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
                 let membership = self.clients[client].membership(&group);
                 let generation = self.clients[client].generation(&group, generation);
                 let version = version_of::<SyncGroupRequest>(version);
-                let assignments: Option<HashMap<StrBytes, Bytes>> = membership.leader.then(|| {
+                // A leader assigns for the generation it leads, not another.
+                let leads = membership.leader && membership.generation == generation;
+                let assignments: Option<HashMap<StrBytes, Bytes>> = leads.then(|| {
                     let members = membership.members.iter();
                     members
                         .map(|member| {
@@ -839,6 +892,7 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
                 .with_topic_data(vec![topic])
                 .into(),
             purpose: Purpose::Produce {
+                floor: self.model.log.acknowledged_end(&sent.tp),
                 tp: sent.tp,
                 batch: sent.batch,
                 acks_all: acks == Acks::All,
@@ -882,7 +936,12 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
 
     fn plan_join(&self, client: usize, group: &StrBytes, timeout: SessionTimeout, version: VersionChoice) -> Planned {
         let version = version_of::<JoinGroupRequest>(version);
-        let member = self.clients[client].membership(group).member_id;
+        let membership = self.clients[client].membership(group);
+        let member = if membership.forgotten {
+            StrBytes::default()
+        } else {
+            membership.member_id
+        };
         let protocol = JoinGroupRequestProtocol::default()
             .with_name(name(PROTOCOL_NAME))
             .with_metadata(Bytes::from_static(b"topic-a,topic-b"));
@@ -1001,6 +1060,7 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
                     batch,
                     acks_all,
                     next_sequence,
+                    floor,
                 },
                 ResponseKind::Produce(response),
             ) => {
@@ -1019,7 +1079,7 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
                 if written {
                     self.model
                         .log
-                        .acknowledged(at, &tp, &batch, partition.base_offset, acks_all)?;
+                        .acknowledged(at, &tp, &batch, (partition.base_offset, floor), acks_all)?;
                 }
                 self.clients[client].produced(&tp, next_sequence, written);
                 Ok(None)
@@ -1043,7 +1103,7 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
                     self.note(|| format!("   -> {tp}: {}", error_name(partition.error_code)));
                     return Ok(None);
                 }
-                let records = partition.records.clone().unwrap_or_default();
+                let records = whole_batches(partition.records.clone().unwrap_or_default());
                 let batches = decode_record_batches(records, FUZZING_BATCH_LIMITS).map_err(|error| {
                     violation(
                         Invariant::AcknowledgedFetchable,
@@ -1109,7 +1169,12 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
                 Ok(None)
             }
             (Purpose::Metadata, ResponseKind::Metadata(response)) => {
-                for topic in response.topics.iter().filter(|t| t.error_code == 0) {
+                // Topic ids are answered from v10; before, the field is nil.
+                let named = response
+                    .topics
+                    .iter()
+                    .filter(|t| t.error_code == 0 && !t.topic_id.is_nil());
+                for topic in named {
                     if let Some(name) = &topic.name {
                         self.topic_ids.insert(name.0.clone(), topic.topic_id);
                     }
@@ -1120,7 +1185,7 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
             (Purpose::CreateTopic, ResponseKind::CreateTopics(response)) => {
                 for topic in &response.topics {
                     self.note(|| format!("   -> {}: {}", topic.name.as_str(), error_name(topic.error_code)));
-                    if topic.error_code == 0 && version >= 7 {
+                    if topic.error_code == 0 && !topic.topic_id.is_nil() {
                         self.topic_ids.insert(topic.name.0.clone(), topic.topic_id);
                     }
                 }
@@ -1159,6 +1224,7 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
                 membership.rejoin = response.error_code == ResponseError::MemberIdRequired.code();
                 if membership.rejoin {
                     membership.member_id = response.member_id;
+                    membership.forgotten = false;
                 } else if response.error_code == 0 {
                     *membership = Membership {
                         member_id: response.member_id.clone(),
@@ -1166,11 +1232,13 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
                         leader: response.leader == response.member_id,
                         members: response.members.iter().map(|m| m.member_id.clone()).collect(),
                         rejoin: false,
+                        forgotten: false,
                     };
                     self.model
                         .groups
                         .joined(at, &group, &response.member_id, response.generation_id)?;
                 }
+                self.clients[client].forgotten(&group, response.error_code);
                 Ok(None)
             }
             (
@@ -1189,6 +1257,7 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
                         String::from_utf8_lossy(&response.assignment)
                     )
                 });
+                self.clients[client].forgotten(&group, response.error_code);
                 if response.error_code == 0 {
                     self.model
                         .groups
@@ -1208,6 +1277,7 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
                 ResponseKind::Heartbeat(response),
             ) => {
                 self.note(|| format!("   -> {}", error_name(response.error_code)));
+                self.clients[client].forgotten(&group, response.error_code);
                 if response.error_code == 0 {
                     self.model.groups.heartbeat(at, &group, &member, generation)?;
                 }
@@ -1224,6 +1294,7 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
                 });
                 if response.error_code == 0 && member_error == 0 {
                     self.model.groups.left(&group, &member);
+                    self.clients[client].forgotten(&group, ResponseError::UnknownMemberId.code());
                 }
                 Ok(None)
             }
@@ -1280,6 +1351,28 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
     }
 }
 
+/// The whole batches of a fetched records field: Kafka cuts the field at
+/// its byte limit, so the last batch may be partial, and clients drop it.
+/// Anything else (a length that cannot be, a batch that does not decode) is
+/// left for the decoder to report.
+fn whole_batches(records: Bytes) -> Bytes {
+    /// Base offset and batch length: the length counts what follows them.
+    const LENGTH_END: usize = 12;
+    let mut end = 0;
+    while let Some(header) = records.get(end..end + LENGTH_END) {
+        let length = i32::from_be_bytes([header[8], header[9], header[10], header[11]]);
+        let Ok(length) = usize::try_from(length) else {
+            return records;
+        };
+        let next = end + LENGTH_END + length;
+        if next > records.len() {
+            break;
+        }
+        end = next;
+    }
+    records.slice(..end)
+}
+
 /// A fetched batch as the transcript shows it: its offsets, its first
 /// record's key, and its producer.
 fn describe_batch(batch: &RecordBatch) -> String {
@@ -1305,5 +1398,32 @@ fn describe_exchange(exchange: &Exchange) -> String {
         Exchange::NoResponse => "no response".to_owned(),
         Exchange::Closed { reason } => format!("connection closed: {reason}"),
         Exchange::Pending => "pending".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::harness::input::encode_entries;
+
+    fn batch(records: usize) -> Bytes {
+        let entries = vec![(None, Some(Bytes::from_static(b"value"))); records];
+        encode_entries(&entries, None, 0, Codec::None).unwrap()
+    }
+
+    #[test]
+    fn a_partial_last_batch_is_dropped_and_nothing_else() {
+        let two = [batch(1), batch(2)].concat();
+        let first = batch(1).len();
+        for cut in [0, 5, 12, first, first + 11, first + 12, two.len() - 1] {
+            let records = Bytes::copy_from_slice(&two[..cut]);
+            let kept = if cut >= first { first } else { 0 };
+            assert_eq!(whole_batches(records).len(), kept, "cut at {cut}");
+        }
+        assert_eq!(whole_batches(Bytes::from(two.clone())).len(), two.len());
+        // A length that cannot be is the decoder's to report.
+        let mut bad = two.clone();
+        bad[8..12].copy_from_slice(&(-5i32).to_be_bytes());
+        assert_eq!(whole_batches(Bytes::from(bad)).len(), two.len());
     }
 }

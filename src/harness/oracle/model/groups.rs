@@ -17,6 +17,9 @@ struct GroupRecord {
     left: HashSet<StrBytes>,
     /// The assignments the leader of a generation made.
     assignments: Option<(i32, HashMap<StrBytes, Bytes>)>,
+    /// A join was sent whose answer was never read: a generation the model
+    /// did not see may exist.
+    unseen_join: bool,
 }
 
 /// Every group a session touched, and the offsets committed to them.
@@ -24,6 +27,9 @@ struct GroupRecord {
 pub struct GroupModel {
     groups: HashMap<StrBytes, GroupRecord>,
     committed: HashMap<(StrBytes, TopicPartition), i64>,
+    /// Commits whose answer was never read: the offset is the old one or
+    /// the new one until the next commit.
+    uncertain: HashSet<(StrBytes, TopicPartition)>,
     /// Frames the model could not read (malformed ones) may have synced or
     /// committed: what needs every such request known is then not checked.
     unknown_requests: bool,
@@ -66,7 +72,10 @@ impl GroupModel {
         member: &StrBytes,
         generation: i32,
     ) -> Result<(), Violation> {
+        // After a damaged frame, a join the model never saw may have been.
+        let unknown_requests = self.unknown_requests;
         let group = self.group(group_id);
+        let unknown_joins = unknown_requests || group.unseen_join;
         let who = format!("{what} by {} in group {}", member.as_str(), group_id.as_str());
         if group.left.contains(member) {
             return Err(violation(
@@ -77,16 +86,33 @@ impl GroupModel {
                 "success",
             ));
         }
-        if let Some(newest) = group.generation.filter(|&newest| generation < newest) {
-            return Err(violation(
+        match group.generation {
+            Some(newest) if generation < newest => Err(violation(
                 Invariant::CurrentGeneration,
                 at,
                 &format!("{who} with generation {generation}"),
                 format!("ILLEGAL_GENERATION: generation {newest} is current"),
                 "success",
-            ));
+            )),
+            // Every join's answer is read before its client acts again, so
+            // a newer generation, or a group no join entered, was never
+            // handed out (unless a damaged frame joined).
+            Some(newest) if generation > newest && !unknown_joins => Err(violation(
+                Invariant::CurrentGeneration,
+                at,
+                &format!("{who} with generation {generation}"),
+                format!("ILLEGAL_GENERATION: generation {newest} is the newest handed out"),
+                "success",
+            )),
+            None if !unknown_joins => Err(violation(
+                Invariant::CurrentGeneration,
+                at,
+                &format!("{who} with generation {generation}"),
+                "UNKNOWN_MEMBER_ID: no member ever joined the group",
+                "success",
+            )),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// A SyncGroup gave `member` `assignment` in `generation`.
@@ -155,16 +181,29 @@ impl GroupModel {
         if generation >= 0 {
             self.check_member(at, "OffsetCommit", group_id, member, generation)?;
         }
-        self.committed.insert((group_id.clone(), tp.clone()), offset);
+        let key = (group_id.clone(), tp.clone());
+        self.uncertain.remove(&key);
+        self.committed.insert(key, offset);
         Ok(())
+    }
+
+    /// A JoinGroup was sent and its answer never read.
+    pub fn join_unknown(&mut self, group_id: &StrBytes) {
+        self.group(group_id).unseen_join = true;
+    }
+
+    /// An OffsetCommit for `tp` was sent and its answer never read.
+    pub fn commit_unknown(&mut self, group_id: &StrBytes, tp: &TopicPartition) {
+        self.uncertain.insert((group_id.clone(), tp.clone()));
     }
 
     /// An OffsetFetch answered `offset` for `tp` of `group_id`.
     pub fn offset_read(&self, at: At, group_id: &StrBytes, tp: &TopicPartition, offset: i64) -> Result<(), Violation> {
-        if self.unknown_requests {
+        let key = (group_id.clone(), tp.clone());
+        if self.unknown_requests || self.uncertain.contains(&key) {
             return Ok(());
         }
-        match self.committed.get(&(group_id.clone(), tp.clone())) {
+        match self.committed.get(&key) {
             Some(&committed) if committed != offset => Err(violation(
                 Invariant::CommittedReadBack,
                 at,
@@ -260,6 +299,15 @@ mod tests {
         model.left(&group, &s("m1"));
         let detail = detail_of(model.heartbeat(AT, &group, &s("m1"), 3));
         assert!(detail.contains("the member left"), "{detail}");
+        // A generation never handed out, and a group nobody joined.
+        let mut model = stable_group();
+        let detail = detail_of(model.heartbeat(AT, &group, &s("m2"), 3));
+        assert!(detail.contains("generation 2 is the newest handed out"), "{detail}");
+        let detail = detail_of(model.heartbeat(AT, &s("group-2"), &s("m2"), 0));
+        assert!(detail.contains("no member ever joined"), "{detail}");
+        // Unless a join's answer went unread: then it may exist.
+        model.join_unknown(&group);
+        model.heartbeat(AT, &group, &s("m2"), 3).unwrap();
         // An assignment the leader did not make.
         let mut model = stable_group();
         let detail = detail_of(model.synced(AT, &group, &s("m2"), 2, &Bytes::from_static(b"p0")));
@@ -273,5 +321,8 @@ mod tests {
         let detail = detail_of(model.offset_read(AT, &s("group-1"), &tp(), -1));
         assert!(detail.starts_with("committed-read-back"), "{detail}");
         assert!(detail.contains("expected 5, got -1"), "{detail}");
+        // A commit whose answer went unread may or may not have been made.
+        model.commit_unknown(&s("group-1"), &tp());
+        model.offset_read(AT, &s("group-1"), &tp(), 9).unwrap();
     }
 }

@@ -121,29 +121,38 @@ impl LogModel {
         }
     }
 
-    /// A produce of `batch` to `tp` was acknowledged at `base_offset`.
+    /// One past the newest acknowledged offset of `tp`: what a produce sent
+    /// now must be acknowledged at or above (see `acknowledged`).
+    pub fn acknowledged_end(&self, tp: &TopicPartition) -> i64 {
+        self.partitions
+            .get(tp)
+            .map_or(0, |partition| partition.acknowledged_end)
+    }
+
+    /// A produce of `batch` to `tp` was acknowledged at `base_offset`;
+    /// `floor` is `acknowledged_end` as it was when the produce was sent
+    /// (an answer that waited may come after later batches' answers).
     pub fn acknowledged(
         &mut self,
         at: At,
         tp: &TopicPartition,
         batch: &ProducedBatch,
-        base_offset: i64,
+        (base_offset, floor): (i64, i64),
         acks_all: bool,
     ) -> Result<(), Violation> {
         let partition = self.partition(tp);
         let count = batch.records.len();
         let end = base_offset.saturating_add(count as i64);
-        if let Some(producer) = batch.producer
-            && let Some(&first) = partition.idempotent.get(&(producer, batch.records.clone()))
-        {
+        if acks_all {
+            partition.durable_end = partition.durable_end.max(end);
+        }
+        let key = batch.producer.map(|producer| (producer, batch.records.clone()));
+        if let Some(&first) = key.as_ref().and_then(|key| partition.idempotent.get(key)) {
             if first != base_offset {
                 return Err(violation(
                     Invariant::IdempotentOnce,
                     at,
-                    &format!(
-                        "a retry of producer {}'s sequence {} on {tp}",
-                        producer.producer_id, producer.first_sequence
-                    ),
+                    &format!("a retry of a batch of {count} on {tp}"),
                     format!("acknowledged again at offset {first}"),
                     format!("acknowledged at offset {base_offset}"),
                 ));
@@ -152,32 +161,40 @@ impl LogModel {
         }
         // A retry of an idempotent batch sent before, never acknowledged,
         // is answered with wherever that copy went.
-        let earlier_copy = batch.producer.is_some_and(|producer| {
-            partition
-                .idempotent_sent
-                .get(&(producer, batch.records.clone()))
-                .is_some_and(|&sent| sent > 1)
-        });
-        if base_offset < partition.acknowledged_end && !earlier_copy {
+        let earlier_copy = key
+            .as_ref()
+            .and_then(|key| partition.idempotent_sent.get(key))
+            .is_some_and(|&sent| sent > 1);
+        if base_offset < floor && !earlier_copy {
             return Err(violation(
                 Invariant::OffsetsIncrease,
                 at,
                 &format!("a new batch of {count} on {tp}"),
-                format!("an offset >= {}", partition.acknowledged_end),
+                format!("an offset >= {floor}"),
                 format!("offset {base_offset}"),
             ));
+        }
+        // Wherever it went, not where other acknowledged records are.
+        for (offset, record) in (base_offset..).zip(&batch.records) {
+            if let Some(other) = partition.acknowledged.get(&offset).filter(|other| *other != record) {
+                return Err(violation(
+                    Invariant::OffsetsIncrease,
+                    at,
+                    &format!("a batch of {count} on {tp} at offset {base_offset}"),
+                    format!(
+                        "offsets no other acknowledged record holds; {offset} holds key {}",
+                        show_bytes(&other.key)
+                    ),
+                    format!("key {} there too", show_bytes(&record.key)),
+                ));
+            }
         }
         for (offset, record) in (base_offset..).zip(&batch.records) {
             partition.acknowledged.insert(offset, record.clone());
         }
-        partition.acknowledged_end = end;
-        if acks_all {
-            partition.durable_end = partition.durable_end.max(end);
-        }
-        if let Some(producer) = batch.producer {
-            partition
-                .idempotent
-                .insert((producer, batch.records.clone()), base_offset);
+        partition.acknowledged_end = partition.acknowledged_end.max(end);
+        if let Some(key) = key {
+            partition.idempotent.insert(key, base_offset);
         }
         Ok(())
     }
@@ -274,7 +291,9 @@ impl LogModel {
         let mut cursor = fetched.fetch_offset;
         let mut any = false;
         for (offset, record, log_append_time) in fetched_records(fetched.batches) {
-            any = true;
+            // Records before the fetch offset (the start of its batch) do
+            // not move a consumer.
+            any |= offset >= fetched.fetch_offset;
             if offset >= hw {
                 return Err(violation(
                     Invariant::Watermarks,
@@ -361,7 +380,8 @@ impl LogModel {
             }
         }
         // KIP-74: below the high watermark a fetch (v3+) returns at least
-        // one batch, however small its limits, so a consumer always moves.
+        // one record at or after its offset, however small its limits, so
+        // a consumer always moves.
         if !any && fetched.fetch_offset < hw {
             return Err(violation(
                 Invariant::PagingComplete,
@@ -546,8 +566,12 @@ mod tests {
         let (first, second) = (plain(&["a", "b"]), plain(&["c"]));
         model.attempted(&tp(), &first);
         model.attempted(&tp(), &second);
-        model.acknowledged(AT, &tp(), &first, 0, true).unwrap();
-        model.acknowledged(AT, &tp(), &second, 2, true).unwrap();
+        model
+            .acknowledged(AT, &tp(), &first, (0, model.acknowledged_end(&tp())), true)
+            .unwrap();
+        model
+            .acknowledged(AT, &tp(), &second, (2, model.acknowledged_end(&tp())), true)
+            .unwrap();
         (model, first, second)
     }
 
@@ -574,18 +598,37 @@ mod tests {
     #[test]
     fn offsets_increase_catches_an_offset_acknowledged_twice() {
         let (mut model, ..) = two_batches();
-        let detail = invariant_of(model.acknowledged(AT, &tp(), &plain(&["d"]), 2, false));
+        let detail =
+            invariant_of(model.acknowledged(AT, &tp(), &plain(&["d"]), (2, model.acknowledged_end(&tp())), false));
         assert!(detail.starts_with("offsets-increase"), "{detail}");
         assert!(detail.contains("expected an offset >= 3, got offset 2"), "{detail}");
         // An idempotent batch sent once is new: the same rule.
         let batch = idempotent(&["e"], 0);
         model.attempted(&tp(), &batch);
-        let detail = invariant_of(model.acknowledged(AT, &tp(), &batch, 1, true));
+        let detail = invariant_of(model.acknowledged(AT, &tp(), &batch, (1, model.acknowledged_end(&tp())), true));
         assert!(detail.starts_with("offsets-increase"), "{detail}");
-        // Sent again after a copy that was never acknowledged (acks=0): the
-        // retry is answered with where that copy went.
+        // Sent again after a copy that was never acknowledged (acks=0, it
+        // went to 3, then "f" was acknowledged at 4): the retry is answered
+        // with where that copy went...
         model.attempted(&tp(), &batch);
-        model.acknowledged(AT, &tp(), &batch, 1, true).unwrap();
+        model.attempted(&tp(), &plain(&["f"]));
+        model.acknowledged(AT, &tp(), &plain(&["f"]), (4, 3), false).unwrap();
+        model.acknowledged(AT, &tp(), &batch, (3, 5), true).unwrap();
+        // ...but never over records acknowledged before.
+        let other = idempotent(&["g"], 7);
+        model.attempted(&tp(), &other);
+        model.attempted(&tp(), &other);
+        let detail = invariant_of(model.acknowledged(AT, &tp(), &other, (1, 5), true));
+        assert!(
+            detail.contains("offsets no other acknowledged record holds; 1 holds"),
+            "{detail}"
+        );
+        // An answer that waited is held to what was acknowledged when its
+        // request was sent, not to what was acknowledged since.
+        let late = plain(&["h"]);
+        model.attempted(&tp(), &late);
+        model.acknowledged(AT, &tp(), &plain(&["i"]), (6, 5), true).unwrap();
+        model.acknowledged(AT, &tp(), &late, (5, 5), true).unwrap();
     }
 
     #[test]
@@ -660,11 +703,15 @@ mod tests {
         let batch = idempotent(&["a", "b"], 0);
         model.attempted(&tp(), &batch);
         model.attempted(&tp(), &batch);
-        model.acknowledged(AT, &tp(), &batch, 0, true).unwrap();
+        model
+            .acknowledged(AT, &tp(), &batch, (0, model.acknowledged_end(&tp())), true)
+            .unwrap();
         // The retry acknowledged at its first offset is fine...
-        model.acknowledged(AT, &tp(), &batch, 0, true).unwrap();
+        model
+            .acknowledged(AT, &tp(), &batch, (0, model.acknowledged_end(&tp())), true)
+            .unwrap();
         // ...at a new one it is a duplicate.
-        let detail = invariant_of(model.acknowledged(AT, &tp(), &batch, 2, true));
+        let detail = invariant_of(model.acknowledged(AT, &tp(), &batch, (2, model.acknowledged_end(&tp())), true));
         assert!(detail.starts_with("idempotent-once"), "{detail}");
         // And a fetch showing the batch twice is one too.
         let twice = [stored(&batch, 0), stored(&batch, 2)];
@@ -679,6 +726,10 @@ mod tests {
         assert!(detail.starts_with("paging-complete"), "{detail}");
         assert!(detail.contains("expected offset 1, got offset 2"), "{detail}");
         let detail = invariant_of(model.fetched(AT, &tp(), &fetch(1, 3, &[])));
+        assert!(detail.contains("at least one record"), "{detail}");
+        // Only the records before the offset (its batch's start): stalled too.
+        let first = plain(&["a", "b"]);
+        let detail = invariant_of(model.fetched(AT, &tp(), &fetch(2, 3, &[stored(&first, 0)])));
         assert!(detail.contains("at least one record"), "{detail}");
     }
 }
