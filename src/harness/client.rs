@@ -65,10 +65,28 @@ impl Client {
     /// Decodes a response frame (size prefix included) to request `R` at
     /// `version`, checking what every response must satisfy.
     pub fn response<R: Request>(version: i16, correlation_id: i32, frame: &Bytes) -> Result<R::Response, ClientError> {
-        let header_version = R::Response::header_version(version);
-        let mut body = response_body(header_version, correlation_id, frame)?;
+        let bad = |what: String| ClientError::BadResponse(what);
+        if frame.len() < 4 {
+            return Err(bad(format!("{} bytes, no size prefix", frame.len())));
+        }
+        let size = u32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]) as usize;
+        if size != frame.len() - 4 {
+            return Err(bad(format!("size prefix {size}, {} bytes follow", frame.len() - 4)));
+        }
+        let mut body = frame.slice(4..);
+        let header = ResponseHeader::decode(&mut body, R::Response::header_version(version))
+            .map_err(|e| bad(format!("header: {e:#}")))?;
+        if header.correlation_id != correlation_id {
+            return Err(bad(format!(
+                "correlation id {} answers request {correlation_id}",
+                header.correlation_id
+            )));
+        }
         let response = R::Response::decode(&mut body, version).map_err(|e| bad(format!("body v{version}: {e:#}")))?;
-        whole(body, response)
+        if body.has_remaining() {
+            return Err(bad(format!("{} bytes after the body", body.remaining())));
+        }
+        Ok(response)
     }
 
     /// Sends a request to an in-process broker and decodes its response.
@@ -80,37 +98,4 @@ impl Client {
         let response = broker.handle(frame.slice(4..))?.ok_or(ClientError::NoResponse)?;
         Self::response::<R>(version, correlation_id, &response)
     }
-}
-
-fn bad(what: String) -> ClientError {
-    ClientError::BadResponse(what)
-}
-
-/// The body of a response frame whose size prefix is true and whose header
-/// echoes `correlation_id`.
-fn response_body(header_version: i16, correlation_id: i32, frame: &Bytes) -> Result<Bytes, ClientError> {
-    if frame.len() < 4 {
-        return Err(bad(format!("{} bytes, no size prefix", frame.len())));
-    }
-    let size = u32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]) as usize;
-    if size != frame.len() - 4 {
-        return Err(bad(format!("size prefix {size}, {} bytes follow", frame.len() - 4)));
-    }
-    let mut body = frame.slice(4..);
-    let header = ResponseHeader::decode(&mut body, header_version).map_err(|e| bad(format!("header: {e:#}")))?;
-    if header.correlation_id != correlation_id {
-        return Err(bad(format!(
-            "correlation id {} answers request {correlation_id}",
-            header.correlation_id
-        )));
-    }
-    Ok(body)
-}
-
-/// The decoded response, if nothing follows it.
-fn whole<T>(body: Bytes, response: T) -> Result<T, ClientError> {
-    if body.has_remaining() {
-        return Err(bad(format!("{} bytes after the body", body.remaining())));
-    }
-    Ok(response)
 }
