@@ -16,9 +16,9 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
-out=target/clients
-venv=$out/venv
-clients=tests/clients
+# shellcheck source=scripts/clients.sh
+source scripts/clients.sh
+out=$clients_out
 mkdir -p "$out"
 
 passed=0
@@ -28,59 +28,17 @@ fail() { failed=$((failed + 1)); echo "FAILED: $*"; }
 
 step "build: cargo build --release --bin kafka-fuzz"
 cargo build --release --locked --bin kafka-fuzz
-bin=target/release/kafka-fuzz
 
-step "set-up: Python clients ($venv)"
-if ! [ -x "$venv/bin/python" ]; then
-  "${PYTHON:-python3}" -m venv "$venv"
-fi
-# Reinstalled only when requirements.txt changed or the venv is broken.
-if ! cmp -s "$clients/requirements.txt" "$venv/.requirements.txt" ||
-  ! "$venv/bin/python" -c 'import confluent_kafka, kafka' 2>/dev/null; then
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$clients/requirements.txt"
-  cp "$clients/requirements.txt" "$venv/.requirements.txt"
-fi
-
-step "set-up: kafkajs (npm ci in $clients)"
-if ! cmp -s "$clients/package-lock.json" "$clients/node_modules/.kafka-fuzz-package-lock.json"; then
-  (cd "$clients" && npm ci --no-audit --no-fund --loglevel=error)
-  cp "$clients/package-lock.json" "$clients/node_modules/.kafka-fuzz-package-lock.json"
-fi
+install_clients
 
 step "start: kafka-fuzz serve --listen 127.0.0.1:0"
 server_out=$out/server.out
 server_log=$out/server.log
-: >"$server_out"
-RUST_LOG="${RUST_LOG:-info}" NO_COLOR=1 "$bin" serve --listen 127.0.0.1:0 >"$server_out" 2>"$server_log" &
-server_pid=$!
-
-# Never leak the server: on any exit, SIGTERM it, then SIGKILL if it hangs.
-stop_server() {
-  if [ -n "${server_pid:-}" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 50); do
-      kill -0 "$server_pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$server_pid" 2>/dev/null || true
-  fi
-}
 trap stop_server EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-address=
-for _ in $(seq 100); do
-  address=$(sed -n 's/^listening on //p' "$server_out" | head -n 1)
-  [ -n "$address" ] && break
-  kill -0 "$server_pid" 2>/dev/null || break
-  sleep 0.1
-done
-if [ -z "$address" ]; then
-  echo "the server did not start; its log:" >&2
-  cat "$server_log" >&2
-  exit 1
-fi
+start_server "$server_out" "$server_log" --listen 127.0.0.1:0
+address=$server_address
 echo "server $address (pid $server_pid, log $server_log)"
 export KAFKA_FUZZ_BOOTSTRAP=$address
 

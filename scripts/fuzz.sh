@@ -51,6 +51,8 @@ die() { echo "fuzz.sh: $*" >&2; exit 2; }
 say() { printf '==> %s\n' "$*"; }
 # shellcheck source=scripts/crash-files.sh
 source scripts/crash-files.sh
+# shellcheck source=scripts/fuzz-targets.sh
+source scripts/fuzz-targets.sh
 
 engine=libfuzzer time_budget=60 jobs=$(nproc) asan=0 targets=()
 while [[ $# -gt 0 ]]; do
@@ -78,16 +80,7 @@ case "$engine" in libfuzzer|afl|honggfuzz) ;; *) die "unknown engine '$engine'; 
 # would move the binaries elsewhere.
 unset CARGO_TARGET_DIR
 
-# The targets are the [[bin]]s of the fuzz crate (what `cargo fuzz list`
-# prints), so a new target needs no change here; bins behind
-# required-features (the test-only `planted`) are not fuzzed.
-mapfile -t all_targets < <(awk '
-  function flush() { if (name != "" && !gated) print name; name = ""; gated = 0; inbin = 0 }
-  /^\[\[bin\]\]/ { flush(); inbin = 1; next }
-  /^\[/ { flush() }
-  inbin && /^[ \t]*name[ \t]*=/ { name = $0; sub(/^[^"]*"/, "", name); sub(/".*/, "", name) }
-  inbin && /^[ \t]*required-features[ \t]*=/ { gated = 1 }
-  END { flush() }' fuzz/Cargo.toml)
+mapfile -t all_targets < <(fuzz_targets)
 [[ ${#all_targets[@]} -gt 0 ]] || die "fuzz/Cargo.toml declares no [[bin]] targets"
 if [[ ${#targets[@]} -eq 0 ]]; then
   targets=("${all_targets[@]}")
@@ -135,27 +128,8 @@ if ! engine_ready; then
 fi
 
 mkdir -p fuzz/logs
-dict=corpus/kafka.dict
+dict=$fuzz_dictionary
 [[ -f $dict ]] || dict=""
-
-# The [libfuzzer] section of fuzz/options/<target>.options as KEY=VALUE lines
-# (the file is optional).
-target_options() {
-  local file=fuzz/options/$1.options
-  [[ -f $file ]] || return 0
-  awk '/^[ \t]*[#;]/ { next }
-       /^[ \t]*\[/ { section = $0; gsub(/[][ \t]/, "", section); next }
-       section == "libfuzzer" && /=/ { gsub(/[ \t\r]/, ""); print }' "$file"
-}
-option() { target_options "$1" | sed -n "s/^$2=//p" | tail -n1; }
-
-# Seed directories of a target that exist: the committed corpus, then the
-# regressions. They are only ever read.
-seed_dirs() {
-  local d
-  for d in "corpus/$1" "corpus/regressions/$1"; do [[ -d $d ]] && printf '%s\n' "$d"; done
-  return 0
-}
 
 # ----------------------------------------------------------------- build --
 

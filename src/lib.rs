@@ -4,7 +4,9 @@
 //!   default system under test.
 //! - [`harness`]: engine-neutral fuzzing pieces: input generators, oracles.
 //! - [`triage`]: from crash artifacts to distinct, minimized, reported bugs.
+//! - [`capture`]: Kafka frames from pcap and pcapng captures of real traffic.
 
+pub mod capture;
 pub mod corpus;
 pub mod harness;
 pub mod server;

@@ -9,13 +9,16 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use kafka_fuzz::corpus::{input_files, write_seeds};
+use kafka_fuzz::capture::read_capture;
+use kafka_fuzz::corpus::{
+    CorpusStats, Seed, SeedStore, TrafficRecorder, connection_seed, input_files, request_seeds, write_seeds,
+};
 use kafka_fuzz::harness::alloc::{CountingAllocator, with_allocation_cap};
 use kafka_fuzz::harness::fatal_signal::FatalSignalReport;
 use kafka_fuzz::harness::protocol_states::{ProtocolStates, recording};
 use kafka_fuzz::harness::targets;
 use kafka_fuzz::server::broker::{Broker, BrokerConfig, SystemClock};
-use kafka_fuzz::server::net::{self, ConnectionLimits, ServerStats};
+use kafka_fuzz::server::net::{self, ConnectionLimits, ServerStats, TrafficObserver};
 use kafka_fuzz::server::wire::{
     BatchLimits, DEFAULT_MAX_FRAME_SIZE, FrameSplitter, Request, decode_record_batches, decode_request, supported_api,
 };
@@ -97,6 +100,28 @@ enum Command {
     /// Seed corpora.
     #[command(subcommand)]
     Corpus(CorpusCommand),
+    /// Turn pcap or pcapng captures of Kafka traffic into seeds: every
+    /// client request frame as its targets read it, each connection's
+    /// request stream for `dispatch` (as `serve --record` does), and each
+    /// connection's responses under OUT/responses/.
+    ImportPcap(ImportPcapArgs),
+}
+
+#[derive(clap::Args)]
+struct ImportPcapArgs {
+    /// Capture files (pcap or pcapng), or directories of them.
+    #[arg(required = true)]
+    captures: Vec<PathBuf>,
+    /// The Kafka server's ports: a connection to one of them is Kafka
+    /// traffic, that side the server.
+    #[arg(long, value_delimiter = ',', default_value = "9092")]
+    port: Vec<u16>,
+    /// The corpus root the seeds go under, as OUT/<target>/<sha1>.
+    #[arg(long, default_value = "corpus")]
+    out: PathBuf,
+    /// Largest frame taken as one, in bytes.
+    #[arg(long, default_value_t = DEFAULT_MAX_FRAME_SIZE)]
+    max_frame_size: usize,
 }
 
 #[derive(Subcommand)]
@@ -106,6 +131,12 @@ enum CorpusCommand {
     Seed {
         #[arg(long, default_value = "corpus")]
         out: PathBuf,
+    },
+    /// Per target: how many seeds, their sizes, and what they hold
+    /// (requests by API and version, record batches by codec).
+    Stats {
+        #[arg(default_value = "corpus")]
+        dir: PathBuf,
     },
 }
 
@@ -187,6 +218,10 @@ struct ServeArgs {
     /// How long the first rebalance of an empty group waits for more members.
     #[arg(long, default_value_t = 0)]
     initial_rebalance_delay_ms: i32,
+    /// Write every request received as seeds under DIR/<target>/ (and
+    /// each connection's stream under DIR/dispatch/), as `import-pcap` does.
+    #[arg(long, value_name = "DIR")]
+    record: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -265,6 +300,12 @@ fn main() -> anyhow::Result<ExitCode> {
             println!("{count} seeds written under {}", out.display());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Corpus(CorpusCommand::Stats { dir }) => {
+            let stats = CorpusStats::read(&dir).with_context(|| format!("cannot read the corpus {}", dir.display()))?;
+            print!("{stats}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::ImportPcap(args) => import_pcap(args),
         Command::Serve(args) => {
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -341,6 +382,53 @@ fn triage(args: TriageArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+fn import_pcap(args: ImportPcapArgs) -> anyhow::Result<ExitCode> {
+    let files = input_files(&args.captures).context("cannot list the captures")?;
+    let mut store = SeedStore::new(&args.out);
+    let mut failed = 0;
+    for file in &files {
+        let capture = match read_capture(file, &args.port, args.max_frame_size) {
+            Ok(capture) => capture,
+            Err(error) => {
+                failed += 1;
+                eprintln!("error: {error}");
+                continue;
+            }
+        };
+        let (mut requests, mut responses, mut skipped) = (0, 0, 0);
+        for connection in &capture.connections {
+            requests += connection.requests.len();
+            responses += connection.responses.len();
+            skipped += connection.skipped_bytes;
+            let frames = connection.requests.iter().map(|frame| &frame[4..]);
+            let seeds = frames
+                .clone()
+                .flat_map(request_seeds)
+                .chain(connection_seed(frames))
+                .chain(
+                    (!connection.responses.is_empty())
+                        .then(|| Seed::content_addressed("responses", connection.responses.concat())),
+                );
+            for seed in seeds {
+                store
+                    .add(&seed)
+                    .with_context(|| format!("cannot write {}/{}/{}", args.out.display(), seed.target, seed.name))?;
+            }
+        }
+        println!(
+            "{}: {} connections, {requests} requests, {responses} responses; {skipped} bytes skipped resynchronizing, {} packets skipped",
+            file.display(),
+            capture.connections.len(),
+            capture.skipped_packets
+        );
+    }
+    println!("seeds under {}:\n{}", args.out.display(), store.summary());
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} captures could not be read", files.len());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener = TcpListener::bind(args.listen)
         .await
@@ -380,13 +468,27 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         config.advertised_port
     );
     let broker = Broker::new(config, SystemClock);
-    net::serve(listener, broker, limits, Arc::clone(&stats), shutdown_signal()).await?;
+    let recorder = args.record.map(|dir| Arc::new(TrafficRecorder::new(dir)));
+    let observer = recorder.clone().map(|recorder| recorder as Arc<dyn TrafficObserver>);
+    net::serve(
+        listener,
+        broker,
+        limits,
+        Arc::clone(&stats),
+        observer,
+        shutdown_signal(),
+    )
+    .await?;
     println!(
         "stopped: {} connections, {} requests, {} connections closed for bad input",
         stats.connections.load(Ordering::Relaxed),
         stats.requests.load(Ordering::Relaxed),
         stats.rejected.load(Ordering::Relaxed)
     );
+    if let Some(recorder) = recorder {
+        recorder.finish();
+        print!("recorded seeds:\n{}", recorder.summary());
+    }
     Ok(())
 }
 

@@ -6,10 +6,11 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
+use kafka_fuzz::corpus::{CorpusStats, SeedContent, TrafficRecorder};
 use kafka_fuzz::harness::client::Client;
 use kafka_fuzz::harness::input::encode_entries;
 use kafka_fuzz::server::broker::{Broker, BrokerConfig, SystemClock};
-use kafka_fuzz::server::net::{ConnectionLimits, ServerStats, serve};
+use kafka_fuzz::server::net::{ConnectionLimits, ServerStats, TrafficObserver, serve};
 use kafka_fuzz::server::wire::Codec;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
@@ -28,14 +29,25 @@ struct Server {
 }
 
 async fn start(limits: ConnectionLimits) -> Server {
+    start_observed(limits, None).await
+}
+
+async fn start_observed(limits: ConnectionLimits, observer: Option<Arc<dyn TrafficObserver>>) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let broker = Broker::new(BrokerConfig::default(), SystemClock);
     let stats = Arc::new(ServerStats::default());
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(serve(listener, broker, limits, Arc::clone(&stats), async move {
-        let _ = stopped.await;
-    }));
+    let task = tokio::spawn(serve(
+        listener,
+        broker,
+        limits,
+        Arc::clone(&stats),
+        observer,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
     Server {
         addr,
         stats,
@@ -193,4 +205,75 @@ async fn a_waiting_fetch_is_answered_when_data_arrives() {
     );
     assert!(!response.responses[0].partitions[0].records.as_ref().unwrap().is_empty());
     server.stop().await;
+}
+
+#[tokio::test]
+async fn a_recording_server_writes_every_request_and_connection_as_seeds() {
+    let dir = std::env::temp_dir().join(format!("kafka-fuzz-record-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let recorder = Arc::new(TrafficRecorder::new(&dir));
+    let server = start_observed(ConnectionLimits::default(), Some(recorder.clone())).await;
+    let files = |target: &str| std::fs::read_dir(dir.join(target)).map_or(0, |d| d.count());
+
+    let (mut first, mut second) = (Client::new("recorded"), Client::new("recorded"));
+    let api_versions = first.request(3, ApiVersionsRequest::default()).unwrap().1;
+    let metadata_one = first.request(12, metadata("recorded-a")).unwrap().1;
+    let mut closing = TcpStream::connect(server.addr).await.unwrap();
+    closing
+        .write_all(&[&api_versions[..], &metadata_one].concat())
+        .await
+        .unwrap();
+    read_response(&mut closing).await.unwrap();
+    read_response(&mut closing).await.unwrap();
+    drop(closing);
+    // The same ApiVersions frame again (same client id and correlation id),
+    // then another Metadata, on a connection still open at shutdown.
+    let metadata_two = {
+        second.request(3, ApiVersionsRequest::default()).unwrap();
+        second.request(12, metadata("recorded-b")).unwrap().1
+    };
+    let mut open = TcpStream::connect(server.addr).await.unwrap();
+    open.write_all(&[&api_versions[..], &metadata_two].concat())
+        .await
+        .unwrap();
+    read_response(&mut open).await.unwrap();
+    read_response(&mut open).await.unwrap();
+    for _ in 0..100 {
+        if files("dispatch") == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(files("dispatch"), 1, "the closed connection's stream");
+    server.stop().await;
+    recorder.finish();
+
+    assert_eq!(files("dispatch"), 2, "the open connection's stream, at the end");
+    assert_eq!(files("frame_decode"), 3, "three distinct frames");
+    assert_eq!(files("metadata"), 2);
+    let stats = CorpusStats::read(&dir).unwrap();
+    let dispatch = &stats.targets["dispatch"];
+    assert_eq!(
+        dispatch.contents[&SeedContent::Request {
+            api_key: 18,
+            version: 3
+        }],
+        2
+    );
+    assert_eq!(
+        dispatch.contents[&SeedContent::Request {
+            api_key: 3,
+            version: 12
+        }],
+        2
+    );
+    let closed_stream = [&api_versions[..], &metadata_one].concat();
+    assert!(
+        std::fs::read_dir(dir.join("dispatch"))
+            .unwrap()
+            .any(|f| std::fs::read(f.unwrap().path()).unwrap() == closed_stream),
+        "a connection's seed is exactly the bytes it sent"
+    );
+    assert!(recorder.summary().contains("frame_decode"));
+    std::fs::remove_dir_all(&dir).unwrap();
 }

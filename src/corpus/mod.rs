@@ -1,10 +1,15 @@
-//! Corpora: the seeds each fuzz target starts from, and reading inputs.
+//! Corpora: the seeds each fuzz target starts from (generated, or from real
+//! traffic recorded or captured), what a corpus holds, and reading inputs.
 
 mod seeds;
+mod stats;
+mod traffic;
 
 use std::path::PathBuf;
 
 pub use seeds::{Seed, generated_seeds, write_seeds};
+pub use stats::{CorpusStats, SeedContent, TargetStats};
+pub use traffic::{MAX_CONNECTION_SEED, SeedCounts, SeedStore, TrafficRecorder, connection_seed, request_seeds};
 
 /// The files named, and the files in the directories named (each
 /// directory's in name order): what replaying "these inputs" means.

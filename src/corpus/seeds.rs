@@ -253,7 +253,7 @@ fn written_sessions() -> [(&'static str, SessionScript); 2] {
 }
 
 /// The API target that fuzzes `api`, if one does.
-fn api_target(api: &SupportedApi) -> Option<&'static str> {
+pub(super) fn api_target(api: &SupportedApi) -> Option<&'static str> {
     use kafka_protocol::messages::ApiKey;
     match api.key {
         ApiKey::Produce => Some("produce"),

@@ -48,12 +48,22 @@ pub struct ServerStats {
     pub rejected: AtomicU64,
 }
 
+/// Sees every request frame the server receives (size prefix excluded),
+/// connection by connection: how `kafka-fuzz serve --record` turns real
+/// traffic into seeds. Called before the frame is answered.
+pub trait TrafficObserver: Send + Sync {
+    fn request(&self, connection: u64, frame: &Bytes);
+    /// The connection ended (closed by either side, or rejected).
+    fn closed(&self, connection: u64);
+}
+
 /// The broker shared by every connection, and the signal that it changed.
 struct Shared {
     broker: Mutex<Broker>,
     changed: Notify,
     limits: ConnectionLimits,
     stats: Arc<ServerStats>,
+    observer: Option<Arc<dyn TrafficObserver>>,
 }
 
 impl Shared {
@@ -64,12 +74,14 @@ impl Shared {
     }
 }
 
-/// Serves `broker` on `listener` until `shutdown` completes.
+/// Serves `broker` on `listener` until `shutdown` completes, showing every
+/// request to `observer` if there is one.
 pub async fn serve(
     listener: TcpListener,
     broker: Broker,
     limits: ConnectionLimits,
     stats: Arc<ServerStats>,
+    observer: Option<Arc<dyn TrafficObserver>>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let shared = Arc::new(Shared {
@@ -77,6 +89,7 @@ pub async fn serve(
         changed: Notify::new(),
         limits,
         stats,
+        observer,
     });
     tokio::pin!(shutdown);
     loop {
@@ -93,10 +106,14 @@ pub async fn serve(
                         continue;
                     }
                 };
-                shared.stats.connections.fetch_add(1, Ordering::Relaxed);
+                let id = shared.stats.connections.fetch_add(1, Ordering::Relaxed);
                 let shared = Arc::clone(&shared);
                 tokio::spawn(async move {
-                    match connection(stream, &shared).await {
+                    let closed = connection(id, stream, &shared).await;
+                    if let Some(observer) = &shared.observer {
+                        observer.closed(id);
+                    }
+                    match closed {
                         Ok(()) => tracing::debug!(%peer, "connection closed"),
                         // The client hung up (a consumer closing with a fetch
                         // in flight): nothing wrong with what it sent.
@@ -127,7 +144,7 @@ enum Closed {
     PartialFrame(usize),
 }
 
-async fn connection(mut stream: TcpStream, shared: &Shared) -> Result<(), Closed> {
+async fn connection(id: u64, mut stream: TcpStream, shared: &Shared) -> Result<(), Closed> {
     stream.set_nodelay(true)?;
     let limits = shared.limits;
     let mut splitter = FrameSplitter::new(limits.max_frame_size);
@@ -135,6 +152,9 @@ async fn connection(mut stream: TcpStream, shared: &Shared) -> Result<(), Closed
     loop {
         while let Some(frame) = splitter.next_frame().map_err(Closed::Frame)? {
             shared.stats.requests.fetch_add(1, Ordering::Relaxed);
+            if let Some(observer) = &shared.observer {
+                observer.request(id, &frame);
+            }
             if let Some(response) = answer(frame, shared).await? {
                 stream.write_all(&response).await?;
             }

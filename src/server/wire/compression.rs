@@ -8,7 +8,7 @@ use bytes::Bytes;
 use super::error::DecodeErrorKind;
 
 /// The compression codec of a record batch (attributes bits 0-2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Codec {
     None,
     Gzip,

@@ -1,0 +1,42 @@
+# Sourced by the scripts that build or run the fuzz targets (fuzz.sh,
+# coverage.sh, oss-fuzz-build.sh, oss-fuzz-local.sh): what the targets are,
+# their options and their seeds, in one place. Run from the repository root.
+
+# fuzz_targets: the targets, one per line: the [[bin]]s of the fuzz crate
+# (what `cargo fuzz list` prints), so a new target needs no change anywhere;
+# bins behind required-features (the test-only `planted`) are left out.
+fuzz_targets() {
+  awk '
+    function flush() { if (name != "" && !gated) print name; name = ""; gated = 0; inbin = 0 }
+    /^\[\[bin\]\]/ { flush(); inbin = 1; next }
+    /^\[/ { flush() }
+    inbin && /^[ \t]*name[ \t]*=/ { name = $0; sub(/^[^"]*"/, "", name); sub(/".*/, "", name) }
+    inbin && /^[ \t]*required-features[ \t]*=/ { gated = 1 }
+    END { flush() }' fuzz/Cargo.toml
+}
+
+# options_of FILE: the [libfuzzer] section of a libFuzzer options file as
+# KEY=VALUE lines, as OSS-Fuzz reads it (nothing when there is no file).
+options_of() {
+  [[ -f $1 ]] || return 0
+  awk '/^[ \t]*[#;]/ { next }
+       /^[ \t]*\[/ { section = $0; gsub(/[][ \t]/, "", section); next }
+       section == "libfuzzer" && /=/ { gsub(/[ \t\r]/, ""); print }' "$1"
+}
+
+# target_options TARGET: the options of fuzz/options/TARGET.options.
+target_options() { options_of "fuzz/options/$1.options"; }
+
+# option TARGET KEY: one value of target_options (empty when unset).
+option() { target_options "$1" | sed -n "s/^$2=//p" | tail -n1; }
+
+# seed_dirs TARGET: the committed seed directories of a target that exist:
+# the corpus, then the regressions. They are only ever read.
+seed_dirs() {
+  local d
+  for d in "corpus/$1" "corpus/regressions/$1"; do [[ -d $d ]] && printf '%s\n' "$d"; done
+  return 0
+}
+
+# The dictionary every target shares.
+fuzz_dictionary=corpus/kafka.dict
