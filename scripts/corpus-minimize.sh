@@ -34,14 +34,8 @@ done
 
 # shellcheck source=scripts/fuzz-targets.sh
 source scripts/fuzz-targets.sh
-mapfile -t all_targets < <(fuzz_targets)
-if [[ ${#targets[@]} -eq 0 ]]; then
-  targets=("${all_targets[@]}")
-else
-  for t in "${targets[@]}"; do
-    [[ " ${all_targets[*]} " == *" $t "* ]] || die "unknown target $t; targets are: ${all_targets[*]}"
-  done
-fi
+selected=$(selected_targets ${targets[@]+"${targets[@]}"}) || exit 2
+mapfile -t targets <<<"$selected"
 count() { [[ -d $1 ]] && find "$1" -maxdepth 1 -type f | wc -l || echo 0; }
 
 scripts/setup.sh libfuzzer >/dev/null

@@ -8,38 +8,32 @@ functions no input reached.
 
 import json
 import re
+import subprocess
 import sys
 
-# Legacy Rust mangling (_ZN...E) escapes, in the order rustc-demangle undoes them.
-ESCAPES = [
-    ("$SP$", "@"), ("$BP$", "*"), ("$RF$", "&"), ("$LT$", "<"), ("$GT$", ">"),
-    ("$LP$", "("), ("$RP$", ")"), ("$C$", ","), ("$u7e$", "~"), ("$u20$", " "),
-    ("$u27$", "'"), ("$u3d$", "="), ("$u5b$", "["), ("$u5d$", "]"),
-    ("$u7b$", "{"), ("$u7d$", "}"), ("$u3b$", ";"), ("$u2b$", "+"),
-    ("$u21$", "!"), ("$u22$", '"'), ("..", "::"),
-]
+def demangled(names):
+    """Rust symbol names demangled by rustfilt (v0 and legacy mangling), in
+    order. Coverage names of local symbols carry a `file:` prefix."""
+    symbols = [name.rpartition(":")[2] if ":_" in name else name for name in names]
+    output = subprocess.run(["rustfilt"], input="\n".join(symbols), capture_output=True, text=True, check=True).stdout
+    return output.split("\n")[: len(symbols)]
 
 
-def demangle(name):
-    """A legacy-mangled Rust path without its hash; anything else as is.
-    Coverage names may carry a file prefix (`src/x.rs:_ZN...`)."""
-    prefix, _, symbol = name.rpartition(":") if ":_ZN" in name else ("", "", name)
-    if not symbol.startswith("_ZN") or not symbol.endswith("E"):
-        return name
-    body, parts, i = symbol[3:-1], [], 0
-    while i < len(body):
-        digits = re.match(r"\d+", body[i:])
-        if not digits:
-            return name
-        i += len(digits.group())
-        part = body[i:i + int(digits.group())]
-        i += int(digits.group())
-        if re.fullmatch(r"h[0-9a-f]{16}", part):
-            continue
-        for escape, text in ESCAPES:
-            part = part.replace(escape, text)
-        parts.append(part.lstrip("_") if part.startswith("_$") else part)
-    return "::".join(parts)
+def function_of(name):
+    """The function a demangled symbol is part of, without generic
+    arguments or the crate prefix; None for closures, whose code counts as
+    regions of the function around them."""
+    if re.search(r"::\{closure#\d+\}$", name):
+        return None
+    # Generic arguments of the function itself: `path::f::<T, U>`.
+    if name.endswith(">") and "::<" in name:
+        depth = 0
+        for index in range(len(name) - 1, -1, -1):
+            depth += {">": 1, "<": -1}.get(name[index], 0)
+            if depth == 0:
+                name = name[: index - 2] if name[index - 2 : index] == "::" else name
+                break
+    return name.replace("kafka_fuzz::", "")
 
 
 def percent(summary):
@@ -84,13 +78,14 @@ def main():
     # A function counts as reached when any instantiation was (generics and
     # the objects of several targets each list their own copy).
     reached, seen = {}, {}
-    for function in data.get("functions", []):
-        if not function["filenames"]:
+    functions = [
+        f for f in data.get("functions", []) if f["filenames"] and keep.search(f["filenames"][0].removeprefix(prefix))
+    ]
+    for function, name in zip(functions, demangled([f["name"] for f in functions])):
+        name = function_of(name)
+        if name is None:
             continue
         path = function["filenames"][0].removeprefix(prefix)
-        if not keep.search(path):
-            continue
-        name = demangle(function["name"])
         line = function["regions"][0][0] if function["regions"] else 0
         key = (path, name)
         reached[key] = reached.get(key, False) or function["count"] > 0

@@ -40,14 +40,8 @@ done
 
 # shellcheck source=scripts/fuzz-targets.sh
 source scripts/fuzz-targets.sh
-mapfile -t all_targets < <(fuzz_targets)
-if [[ ${#targets[@]} -eq 0 ]]; then
-  targets=("${all_targets[@]}")
-else
-  for t in "${targets[@]}"; do
-    [[ " ${all_targets[*]} " == *" $t "* ]] || die "unknown target $t; targets are: ${all_targets[*]}"
-  done
-fi
+selected=$(selected_targets ${targets[@]+"${targets[@]}"}) || exit 2
+mapfile -t targets <<<"$selected"
 
 step "set-up: cargo fuzz, llvm-tools-preview (scripts/setup.sh libfuzzer)"
 scripts/setup.sh libfuzzer
@@ -74,7 +68,7 @@ for t in "${targets[@]}"; do
   cargo fuzz coverage --sanitizer none --target-dir "$cargo_target" "$t" "${corpora[@]}" \
     >"$out/profiles/$t.log" 2>&1 || { tail -n 30 "$out/profiles/$t.log" >&2; die "$t: cargo fuzz coverage failed (log: $out/profiles/$t.log)"; }
   cp "fuzz/coverage/$t/coverage.profdata" "$out/profiles/$t.profdata"
-  objects+=("$cargo_target/$triple/coverage/$triple/release/$t")
+  objects+=("$cargo_target/$triple/release/$t")
 done
 [[ ${#objects[@]} -gt 0 ]] || die "no target had a corpus"
 
@@ -90,7 +84,7 @@ for o in "${objects[@]:1}"; do object_args+=(-object "$o"); done
 "$llvm_bin/llvm-cov" show -format=html -output-dir="$out/html" -show-line-counts-or-regions \
   -instr-profile="$out/merged.profdata" -ignore-filename-regex="$ignore" "${object_args[@]}"
 
-python3 scripts/coverage-summary.py "$out/coverage.json" "$root" "${filter:-^src/}" "${targets[*]}" >"$out/summary.md"
+python3 scripts/coverage-summary.py "$out/coverage.json" "$root" "${filter:-^src/(server|harness)/}" "${targets[*]}" >"$out/summary.md"
 # The table, for the terminal; the uncovered functions stay in the file.
 sed -n '1,/^## Functions/{/^## Functions/d;p}' "$out/summary.md"
 echo "summary (with the functions no input reached): $out/summary.md"

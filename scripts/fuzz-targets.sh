@@ -24,6 +24,20 @@ options_of() {
        section == "libfuzzer" && /=/ { gsub(/[ \t\r]/, ""); print }' "$1"
 }
 
+# selected_targets [TARGET...]: the targets named, each once in the order
+# given, or every target when none is; fails, listing the targets, on an
+# unknown name. Use as `list=$(selected_targets "${names[@]}") || exit 2`.
+selected_targets() {
+  local all t
+  mapfile -t all < <(fuzz_targets)
+  [[ ${#all[@]} -gt 0 ]] || { echo "fuzz/Cargo.toml declares no [[bin]] targets" >&2; return 1; }
+  [[ $# -gt 0 ]] || { printf '%s\n' "${all[@]}"; return 0; }
+  for t in "$@"; do
+    [[ " ${all[*]} " == *" $t "* ]] || { echo "unknown target $t; targets are: ${all[*]}" >&2; return 1; }
+  done
+  printf '%s\n' "$@" | awk '!seen[$0]++'
+}
+
 # target_options TARGET: the options of fuzz/options/TARGET.options.
 target_options() { options_of "fuzz/options/$1.options"; }
 

@@ -80,17 +80,8 @@ case "$engine" in libfuzzer|afl|honggfuzz) ;; *) die "unknown engine '$engine'; 
 # would move the binaries elsewhere.
 unset CARGO_TARGET_DIR
 
-mapfile -t all_targets < <(fuzz_targets)
-[[ ${#all_targets[@]} -gt 0 ]] || die "fuzz/Cargo.toml declares no [[bin]] targets"
-if [[ ${#targets[@]} -eq 0 ]]; then
-  targets=("${all_targets[@]}")
-else
-  for t in "${targets[@]}"; do
-    [[ " ${all_targets[*]} " == *" $t "* ]] || die "unknown target $t; targets are: ${all_targets[*]}"
-  done
-  # Each target once, in the order given.
-  mapfile -t targets < <(printf '%s\n' "${targets[@]}" | awk '!seen[$0]++')
-fi
+selected=$(selected_targets ${targets[@]+"${targets[@]}"}) || exit 2
+mapfile -t targets <<<"$selected"
 
 # ---------------------------------------------------------------- engines --
 
