@@ -41,9 +41,11 @@ out=target/capture
 captures=corpus/captures
 mkdir -p "$out" "$captures"
 
+# Capturing on loopback needs root (Debian's dumpcap is not setuid by
+# default), as does installing tshark.
+sudo=""; [[ $(id -u) -eq 0 ]] || sudo=sudo
 step "set-up: tshark"
 if ! command -v tshark >/dev/null; then
-  sudo=""; [[ $(id -u) -eq 0 ]] || sudo=sudo
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends tshark
 fi
@@ -51,7 +53,6 @@ install_clients
 
 step "build: cargo build --release --bin kafka-fuzz"
 cargo build --release --locked --bin kafka-fuzz
-bin=target/release/kafka-fuzz
 
 capture_pid=
 stop_capture() {
@@ -74,21 +75,23 @@ capture() {
   start_server "$out/$name.server.out" "$out/$name.server.log" --listen "127.0.0.1:$port"
   export KAFKA_FUZZ_BOOTSTRAP=$server_address
   rm -f "$file"
-  tshark -i lo -f "tcp port $port" -w "$file" -q 2>"$out/$name.tshark.log" &
+  $sudo tshark -i lo -f "tcp port $port" -w "$file" -q 2>"$out/$name.tshark.log" &
   capture_pid=$!
   # tshark says so on stderr once the capture is running.
+  local started=0
   for _ in $(seq 100); do
-    grep -q 'Capturing on' "$out/$name.tshark.log" && break
-    kill -0 "$capture_pid" 2>/dev/null || die "tshark did not start: $(cat "$out/$name.tshark.log")"
+    grep -q 'Capturing on' "$out/$name.tshark.log" && { started=1; break; }
+    kill -0 "$capture_pid" 2>/dev/null || break
     sleep 0.1
   done
+  [[ $started -eq 1 ]] || die "tshark did not start capturing: $(cat "$out/$name.tshark.log")"
   timeout --kill-after=10 120 "$@" | tee "$out/$name.client.log"
   # The last segments (a consumer's close) reach the capture.
   sleep 1
   stop_capture
   stop_server
   # tshark writes its files for root only; these are committed.
-  chmod 644 "$file"
+  $sudo chmod 644 "$file"
   echo "$file: $(stat -c %s "$file") bytes"
 }
 
@@ -99,10 +102,10 @@ capture kafkajs node "$clients/capture_workload.mjs"
 
 step "import: kafka-fuzz import-pcap (port $port)"
 rm -rf "$out/seeds"
-"$bin" import-pcap --port "$port" --out "$out/seeds" "$captures"/*.pcapng
+"$kafka_fuzz" import-pcap --port "$port" --out "$out/seeds" "$captures"/*.pcapng
 
 step "minimize: the imported seeds that add coverage, into corpus/ (scripts/corpus-minimize.sh)"
 scripts/corpus-minimize.sh --from "$out/seeds"
 
 step "stats: kafka-fuzz corpus stats corpus"
-"$bin" corpus stats corpus
+"$kafka_fuzz" corpus stats corpus

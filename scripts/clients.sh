@@ -6,6 +6,8 @@
 clients=tests/clients
 clients_out=target/clients
 venv=$clients_out/venv
+# The server binary (cargo build --release --bin kafka-fuzz).
+kafka_fuzz=target/release/kafka-fuzz
 
 # install_clients: a Python venv with confluent-kafka and kafka-python
 # ($venv), kafkajs (npm ci in tests/clients); each redone only when its
@@ -29,7 +31,7 @@ install_clients() {
   fi
 }
 
-# start_server OUT LOG SERVE-ARGS...: runs `target/release/kafka-fuzz serve
+# start_server OUT LOG SERVE-ARGS...: runs `$kafka_fuzz serve
 # SERVE-ARGS` in the background (stdout to OUT, log to LOG), waits for its
 # `listening on` line and sets server_pid and server_address. Exits the
 # script, showing the log, if it does not start.
@@ -37,7 +39,7 @@ start_server() {
   local out=$1 log=$2
   shift 2
   : >"$out"
-  RUST_LOG="${RUST_LOG:-info}" NO_COLOR=1 target/release/kafka-fuzz serve "$@" >"$out" 2>"$log" &
+  RUST_LOG="${RUST_LOG:-info}" NO_COLOR=1 "$kafka_fuzz" serve "$@" >"$out" 2>"$log" &
   server_pid=$!
   server_address=
   for _ in $(seq 100); do

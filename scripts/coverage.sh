@@ -16,8 +16,9 @@
 #   target/coverage/html/index.html   the annotated source
 #
 # and the table printed at the end. --filter keeps the files whose path
-# matches REGEX in the table (default: every file of src/). Installs what it
-# needs (scripts/setup.sh libfuzzer).
+# matches REGEX in the table (default: src/server/ and src/harness/, the code
+# the targets run; `--filter .` for every file). Installs what it needs
+# (scripts/setup.sh libfuzzer, and rustfilt).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -43,8 +44,10 @@ source scripts/fuzz-targets.sh
 selected=$(selected_targets ${targets[@]+"${targets[@]}"}) || exit 2
 mapfile -t targets <<<"$selected"
 
-step "set-up: cargo fuzz, llvm-tools-preview (scripts/setup.sh libfuzzer)"
+step "set-up: cargo fuzz, llvm-tools-preview (scripts/setup.sh libfuzzer), rustfilt"
 scripts/setup.sh libfuzzer
+# Demangles the function names of the summary.
+command -v rustfilt >/dev/null || cargo install --locked rustfilt
 unset CARGO_TARGET_DIR RUSTFLAGS
 sysroot=$(rustc --print sysroot)
 triple=$(rustc -vV | sed -n 's/^host: //p')
@@ -75,8 +78,9 @@ done
 step "report: llvm-profdata merge, llvm-cov export/show"
 "$llvm_bin/llvm-profdata" merge -sparse "$out"/profiles/*.profdata -o "$out/merged.profdata"
 # Our code only: not the standard library, the dependencies or the glue
-# under fuzz/.
-ignore='(/rustc/|/\.cargo/|/rustlib/|/fuzz/)'
+# under fuzz/ (anchored: the checkout's own path may hold a /fuzz/).
+fuzz_glue=$(printf '%s' "$root/fuzz/" | sed 's/[][\.*^$()+?{}|]/\\&/g')
+ignore="(/rustc/|/\\.cargo/|/rustlib/|^$fuzz_glue)"
 object_args=("${objects[0]}")
 for o in "${objects[@]:1}"; do object_args+=(-object "$o"); done
 "$llvm_bin/llvm-cov" export -format=text -instr-profile="$out/merged.profdata" \

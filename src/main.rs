@@ -11,7 +11,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use kafka_fuzz::capture::read_capture;
 use kafka_fuzz::corpus::{
-    CorpusStats, Seed, SeedStore, TrafficRecorder, connection_seed, input_files, request_seeds, write_seeds,
+    ConnectionStream, CorpusStats, RESPONSES_DIR, Seed, SeedStore, TrafficRecorder, input_files, request_seeds,
+    write_seeds,
 };
 use kafka_fuzz::harness::alloc::{CountingAllocator, with_allocation_cap};
 use kafka_fuzz::harness::fatal_signal::FatalSignalReport;
@@ -109,15 +110,18 @@ enum Command {
 
 #[derive(clap::Args)]
 struct ImportPcapArgs {
-    /// Capture files (pcap or pcapng), or directories of them.
+    /// Capture files (pcap or pcapng), or directories of them (their
+    /// .pcap, .pcapng and .cap files).
     #[arg(required = true)]
     captures: Vec<PathBuf>,
     /// The Kafka server's ports: a connection to one of them is Kafka
     /// traffic, that side the server.
     #[arg(long, value_delimiter = ',', default_value = "9092")]
     port: Vec<u16>,
-    /// The corpus root the seeds go under, as OUT/<target>/<sha1>.
-    #[arg(long, default_value = "corpus")]
+    /// The corpus root the seeds go under, as OUT/<target>/<sha1>: a
+    /// staging directory, from which `scripts/corpus-minimize.sh --from OUT`
+    /// merges what adds coverage into corpus/.
+    #[arg(long)]
     out: PathBuf,
     /// Largest frame taken as one, in bytes.
     #[arg(long, default_value_t = DEFAULT_MAX_FRAME_SIZE)]
@@ -301,7 +305,7 @@ fn main() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Corpus(CorpusCommand::Stats { dir }) => {
-            let stats = CorpusStats::read(&dir).with_context(|| format!("cannot read the corpus {}", dir.display()))?;
+            let stats = CorpusStats::read(&dir)?;
             print!("{stats}");
             Ok(ExitCode::SUCCESS)
         }
@@ -383,7 +387,7 @@ fn triage(args: TriageArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn import_pcap(args: ImportPcapArgs) -> anyhow::Result<ExitCode> {
-    let files = input_files(&args.captures).context("cannot list the captures")?;
+    let files = capture_files(&args.captures)?;
     let mut store = SeedStore::new(&args.out);
     let mut failed = 0;
     for file in &files {
@@ -400,18 +404,20 @@ fn import_pcap(args: ImportPcapArgs) -> anyhow::Result<ExitCode> {
             requests += connection.requests.len();
             responses += connection.responses.len();
             skipped += connection.skipped_bytes;
-            let frames = connection.requests.iter().map(|frame| &frame[4..]);
-            let seeds = frames
-                .clone()
-                .flat_map(request_seeds)
-                .chain(connection_seed(frames))
-                .chain(
-                    (!connection.responses.is_empty())
-                        .then(|| Seed::content_addressed("responses", connection.responses.concat())),
-                );
-            for seed in seeds {
+            let mut stream = ConnectionStream::default();
+            let mut seeds = Vec::new();
+            for frame in &connection.requests {
+                // Captured frames carry their size prefix.
+                seeds.extend(request_seeds(&frame[4..]));
+                stream.push(&frame[4..]);
+            }
+            seeds.extend(stream.into_seed());
+            if !connection.responses.is_empty() {
+                seeds.push(Seed::content_addressed(RESPONSES_DIR, connection.responses.concat()));
+            }
+            for seed in &seeds {
                 store
-                    .add(&seed)
+                    .add(seed)
                     .with_context(|| format!("cannot write {}/{}/{}", args.out.display(), seed.target, seed.name))?;
             }
         }
@@ -422,11 +428,31 @@ fn import_pcap(args: ImportPcapArgs) -> anyhow::Result<ExitCode> {
             capture.skipped_packets
         );
     }
-    println!("seeds under {}:\n{}", args.out.display(), store.summary());
+    print!("seeds under {}:\n{}", args.out.display(), store.summary());
     if failed > 0 {
         anyhow::bail!("{failed} of {} captures could not be read", files.len());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The capture files named, and those of the directories named (by their
+/// extension: a directory of captures holds notes too).
+fn capture_files(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            let listed =
+                input_files(std::slice::from_ref(input)).with_context(|| format!("cannot list {}", input.display()))?;
+            let is_capture = |path: &PathBuf| {
+                path.extension()
+                    .is_some_and(|ext| ["pcap", "pcapng", "cap"].contains(&&*ext.to_string_lossy()))
+            };
+            files.extend(listed.into_iter().filter(is_capture));
+        } else {
+            files.push(input.clone());
+        }
+    }
+    Ok(files)
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -486,8 +512,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         stats.rejected.load(Ordering::Relaxed)
     );
     if let Some(recorder) = recorder {
-        recorder.finish();
-        print!("recorded seeds:\n{}", recorder.summary());
+        print!("recorded seeds:\n{}", recorder.finish());
     }
     Ok(())
 }

@@ -147,6 +147,25 @@ fn import_pcap_writes_the_seeds_of_every_request_and_connection() {
     let _ = std::fs::remove_dir_all(&out);
     let capture = captures_dir().join("librdkafka.pcapng");
     let output = kafka_fuzz(&["import-pcap", "--out", out.to_str().unwrap(), capture.to_str().unwrap()]);
+    // A directory: its captures only (frames.txt is no capture).
+    let all = out.with_extension("all");
+    let from_dir = kafka_fuzz(&[
+        "import-pcap",
+        "--out",
+        all.to_str().unwrap(),
+        captures_dir().to_str().unwrap(),
+    ]);
+    assert!(
+        from_dir.status.success(),
+        "{}",
+        String::from_utf8_lossy(&from_dir.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&from_dir.stdout)
+            .matches(" connections, ")
+            .count(),
+        3
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -179,6 +198,7 @@ fn import_pcap_writes_the_seeds_of_every_request_and_connection() {
     let table = String::from_utf8_lossy(&stats.stdout);
     assert!(table.contains("| Produce v"), "{table}");
     std::fs::remove_dir_all(&out).unwrap();
+    std::fs::remove_dir_all(&all).unwrap();
 }
 
 #[test]

@@ -244,28 +244,26 @@ async fn a_recording_server_writes_every_request_and_connection_as_seeds() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(files("dispatch"), 1, "the closed connection's stream");
+    assert_eq!(files("dispatch"), 1, "the closed connection's stream, once it closed");
     server.stop().await;
-    recorder.finish();
+    let summary = recorder.finish();
 
     assert_eq!(files("dispatch"), 2, "the open connection's stream, at the end");
     assert_eq!(files("frame_decode"), 3, "three distinct frames");
     assert_eq!(files("metadata"), 2);
     let stats = CorpusStats::read(&dir).unwrap();
-    let dispatch = &stats.targets["dispatch"];
+    let dispatch = &stats.targets["dispatch"].contents;
+    let api_versions_v3 = SeedContent::Request {
+        api_key: 18,
+        version: 3,
+    };
+    let metadata_v12 = SeedContent::Request {
+        api_key: 3,
+        version: 12,
+    };
     assert_eq!(
-        dispatch.contents[&SeedContent::Request {
-            api_key: 18,
-            version: 3
-        }],
-        2
-    );
-    assert_eq!(
-        dispatch.contents[&SeedContent::Request {
-            api_key: 3,
-            version: 12
-        }],
-        2
+        (dispatch[&api_versions_v3].seeds, dispatch[&metadata_v12].seeds),
+        (2, 2)
     );
     let closed_stream = [&api_versions[..], &metadata_one].concat();
     assert!(
@@ -274,6 +272,43 @@ async fn a_recording_server_writes_every_request_and_connection_as_seeds() {
             .any(|f| std::fs::read(f.unwrap().path()).unwrap() == closed_stream),
         "a connection's seed is exactly the bytes it sent"
     );
-    assert!(recorder.summary().contains("frame_decode"));
+    assert!(summary.contains("frame_decode"), "{summary}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `kafka-fuzz serve --record DIR`, as a user runs it: the seeds are there
+/// when it stops, and it says how many.
+#[tokio::test]
+async fn serve_record_writes_seeds_and_says_so_when_it_stops() {
+    use std::io::{BufRead, Read};
+    let dir = std::env::temp_dir().join(format!("kafka-fuzz-serve-record-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_kafka-fuzz"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--record"])
+        .arg(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(server.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let addr = line.trim().strip_prefix("listening on ").unwrap().to_owned();
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let mut client = Client::new("serve-record");
+    stream
+        .write_all(&client.request(12, metadata("serve-record")).unwrap().1)
+        .await
+        .unwrap();
+    read_response(&mut stream).await.unwrap();
+    // Still connected at SIGTERM: its stream is written at shutdown.
+    assert_eq!(unsafe { libc::kill(server.id() as i32, libc::SIGTERM) }, 0);
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert!(server.wait().unwrap().success(), "{rest}");
+    assert!(rest.contains("recorded seeds:"), "{rest}");
+    let stats = CorpusStats::read(&dir).unwrap();
+    let targets: Vec<_> = stats.targets.keys().map(String::as_str).collect();
+    assert_eq!(targets, ["differential", "dispatch", "frame_decode", "metadata"]);
     std::fs::remove_dir_all(&dir).unwrap();
 }

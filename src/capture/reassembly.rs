@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 /// The out-of-order bytes one direction may hold while waiting for a
 /// missing segment; past it, the segment is taken as lost.
-pub(super) const MAX_PENDING_BYTES: usize = 16 * 1024 * 1024;
+const MAX_PENDING_BYTES: usize = 16 * 1024 * 1024;
 
 /// Where a piece starts, which says how to find its frames.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,8 +8,8 @@ mod traffic;
 use std::path::PathBuf;
 
 pub use seeds::{Seed, generated_seeds, write_seeds};
-pub use stats::{CorpusStats, SeedContent, TargetStats};
-pub use traffic::{MAX_CONNECTION_SEED, SeedCounts, SeedStore, TrafficRecorder, connection_seed, request_seeds};
+pub use stats::{ContentCount, CorpusReadError, CorpusStats, SeedContent, TargetStats};
+pub use traffic::{ConnectionStream, RESPONSES_DIR, SeedStore, TrafficRecorder, request_seeds};
 
 /// The files named, and the files in the directories named (each
 /// directory's in name order): what replaying "these inputs" means.

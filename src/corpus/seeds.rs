@@ -16,7 +16,7 @@ use crate::harness::input::{
     VersionChoice, arbitrary_records, arbitrary_request, encode_record_batch, encode_request, seeded_bytes,
 };
 use crate::harness::targets::warm_up_frames;
-use crate::server::wire::{Codec, SUPPORTED_APIS, SupportedApi};
+use crate::server::wire::{Codec, SUPPORTED_APIS, SupportedApi, supported_api};
 
 /// One seed file: the target it belongs to, its file name, its bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,18 +52,11 @@ pub fn generated_seeds() -> Vec<Seed> {
         for version in api.versions.min..=api.versions.max {
             let frame = request_frame(*api, version);
             let name = format!("{}-v{version}", api.name.to_lowercase());
-            for target in ["frame_decode", "differential"] {
+            for (target, data) in frame_inputs(&frame) {
                 seeds.push(Seed {
                     target,
                     name: name.clone(),
-                    data: frame.to_vec(),
-                });
-            }
-            if let Some(target) = api_target(api) {
-                seeds.push(Seed {
-                    target,
-                    name: name.clone(),
-                    data: [&[RAW_STREAM][..], &frame].concat(),
+                    data,
                 });
             }
             if version == api.versions.min || version == api.versions.max {
@@ -73,11 +66,7 @@ pub fn generated_seeds() -> Vec<Seed> {
     }
     // A connection: the API targets' starting state, then every API at its
     // oldest and newest version.
-    let mut stream: Vec<u8> = Vec::new();
-    for frame in warm_up_frames() {
-        stream.extend_from_slice(&(frame.len() as u32).to_be_bytes());
-        stream.extend_from_slice(frame);
-    }
+    let mut stream: Vec<u8> = warm_up_frames().iter().flat_map(|frame| prefixed(frame)).collect();
     stream.extend_from_slice(&connection);
     seeds.push(Seed {
         target: "dispatch",
@@ -252,8 +241,27 @@ fn written_sessions() -> [(&'static str, SessionScript); 2] {
     ]
 }
 
+/// The targets that read one request frame (size prefix included), each
+/// with the bytes it reads: the decoder targets the frame as it is, the
+/// target of its API (if it has one) the frame as a raw client stream.
+pub(super) fn frame_inputs(frame: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
+    let mut inputs = vec![("frame_decode", frame.to_vec()), ("differential", frame.to_vec())];
+    let api = frame
+        .get(4..6)
+        .and_then(|key| supported_api(i16::from_be_bytes([key[0], key[1]])));
+    if let Some(target) = api.as_ref().and_then(api_target) {
+        inputs.push((target, [&[RAW_STREAM][..], frame].concat()));
+    }
+    inputs
+}
+
+/// A frame behind its 4-byte size prefix, as it goes over the wire.
+pub(super) fn prefixed(frame: &[u8]) -> Vec<u8> {
+    [&(frame.len() as u32).to_be_bytes()[..], frame].concat()
+}
+
 /// The API target that fuzzes `api`, if one does.
-pub(super) fn api_target(api: &SupportedApi) -> Option<&'static str> {
+fn api_target(api: &SupportedApi) -> Option<&'static str> {
     use kafka_protocol::messages::ApiKey;
     match api.key {
         ApiKey::Produce => Some("produce"),

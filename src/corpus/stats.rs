@@ -2,17 +2,27 @@
 //! is in them (requests by API and version, record batches by codec), read
 //! in the format that target reads.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
+use super::traffic::RESPONSES_DIR;
 use crate::harness::input::{RAW_STREAM, split_stream};
 use crate::server::wire::{BatchLimits, Codec, DEFAULT_MAX_FRAME_SIZE, decode_record_batches, supported_api};
 
 /// Directories of a corpus root that are not a target's seeds.
-const NOT_TARGETS: [&str; 3] = ["regressions", "responses", "captures"];
+const NOT_TARGETS: [&str; 3] = ["regressions", RESPONSES_DIR, "captures"];
+
+/// A corpus file or directory that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read {}: {source}", path.display())]
+pub struct CorpusReadError {
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
 
 /// The statistics of every target directory under a corpus root.
 #[derive(Debug, Default)]
@@ -24,8 +34,15 @@ pub struct CorpusStats {
 #[derive(Debug, Default)]
 pub struct TargetStats {
     pub sizes: Vec<usize>,
-    /// What the seeds hold, with how many times.
-    pub contents: BTreeMap<SeedContent, usize>,
+    /// What the seeds hold: how many seeds hold each, in how many frames
+    /// (a `dispatch` seed holds a whole connection).
+    pub contents: BTreeMap<SeedContent, ContentCount>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ContentCount {
+    pub seeds: usize,
+    pub frames: usize,
 }
 
 /// One thing a seed holds. Ordered by api key, then version.
@@ -56,25 +73,32 @@ impl fmt::Display for SeedContent {
 
 impl CorpusStats {
     /// Reads every file of every target directory under `root`.
-    pub fn read(root: &Path) -> std::io::Result<Self> {
+    pub fn read(root: &Path) -> Result<Self, CorpusReadError> {
         let mut stats = Self::default();
-        let mut dirs: Vec<_> = std::fs::read_dir(root)?.collect::<Result<_, _>>()?;
-        dirs.sort_by_key(|entry| entry.file_name());
-        for dir in dirs {
-            let name = dir.file_name().to_string_lossy().into_owned();
-            if !dir.file_type()?.is_dir() || NOT_TARGETS.contains(&name.as_str()) || name.starts_with('.') {
+        for dir in sorted_entries(root)? {
+            let name = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if !dir.is_dir() || NOT_TARGETS.contains(&name.as_str()) || name.starts_with('.') {
                 continue;
             }
             let mut target = TargetStats::default();
-            for file in std::fs::read_dir(dir.path())? {
-                let file = file?;
-                if !file.file_type()?.is_file() || file.file_name().to_string_lossy().starts_with('.') {
+            for file in sorted_entries(&dir)? {
+                if !file.is_file() || file.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) {
                     continue;
                 }
-                let data = std::fs::read(file.path())?;
+                let data = std::fs::read(&file).map_err(|source| CorpusReadError {
+                    path: file.clone(),
+                    source,
+                })?;
                 target.sizes.push(data.len());
-                for content in seed_contents(&name, &data) {
-                    *target.contents.entry(content).or_default() += 1;
+                let contents = seed_contents(&name, &data);
+                for content in &contents {
+                    target.contents.entry(*content).or_default().frames += 1;
+                }
+                for content in contents.into_iter().collect::<BTreeSet<_>>() {
+                    target.contents.entry(content).or_default().seeds += 1;
                 }
             }
             target.sizes.sort_unstable();
@@ -82,6 +106,21 @@ impl CorpusStats {
         }
         Ok(stats)
     }
+}
+
+/// The entries of a directory, by name.
+fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, CorpusReadError> {
+    let error = |source| CorpusReadError {
+        path: dir.to_owned(),
+        source,
+    };
+    let mut entries = std::fs::read_dir(dir)
+        .map_err(error)?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(error)?;
+    entries.sort();
+    Ok(entries)
 }
 
 /// What one seed of `target` holds, read as that target reads it.
@@ -151,9 +190,9 @@ impl fmt::Display for CorpusStats {
             )?;
         }
         for (name, target) in &self.targets {
-            writeln!(f, "\n{name}:\n\n| holds | count |\n|---|---:|")?;
+            writeln!(f, "\n{name}:\n\n| holds | seeds | frames |\n|---|---:|---:|")?;
             for (content, count) in &target.contents {
-                writeln!(f, "| {content} | {count} |")?;
+                writeln!(f, "| {content} | {} | {} |", count.seeds, count.frames)?;
             }
         }
         Ok(())
@@ -190,18 +229,24 @@ mod tests {
             Seed::content_addressed("record_batch", [&[RAW_STREAM][..], &zstd].concat()),
             Seed::content_addressed("metadata", vec![GENERATED, 1, 2, 3]),
             Seed::content_addressed("regressions", vec![1]),
+            // A connection that asked for Metadata v12 twice.
+            Seed::content_addressed("dispatch", [frames.concat(), frames[0].to_vec()].concat()),
         ] {
             store.add(&seed).unwrap();
         }
         let stats = CorpusStats::read(&dir).unwrap();
         assert_eq!(
             stats.targets.keys().collect::<Vec<_>>(),
-            ["differential", "frame_decode", "metadata", "record_batch"],
+            ["differential", "dispatch", "frame_decode", "metadata", "record_batch"],
             "regressions are not a target"
         );
         let metadata = &stats.targets["metadata"];
         assert_eq!(metadata.sizes.len(), 3);
-        let contents: Vec<_> = metadata.contents.iter().map(|(c, n)| (c.to_string(), *n)).collect();
+        let contents: Vec<_> = metadata
+            .contents
+            .iter()
+            .map(|(c, n)| (c.to_string(), n.seeds))
+            .collect();
         assert_eq!(
             contents,
             [
@@ -212,20 +257,30 @@ mod tests {
             "by api, then version, numerically"
         );
         let decoder = &stats.targets["frame_decode"];
+        let api_versions_v3 = SeedContent::Request {
+            api_key: 18,
+            version: 3,
+        };
+        assert_eq!(decoder.contents[&api_versions_v3].seeds, 1);
+        let dispatch = &stats.targets["dispatch"].contents;
+        let metadata_v12 = dispatch[&SeedContent::Request {
+            api_key: 3,
+            version: 12,
+        }];
+        assert_eq!(metadata_v12, ContentCount { seeds: 1, frames: 2 });
+        let seeds_and_frames: Vec<_> = dispatch.values().map(|c| (c.seeds, c.frames)).collect();
         assert_eq!(
-            decoder.contents[&SeedContent::Request {
-                api_key: 18,
-                version: 3
-            }],
-            1
+            seeds_and_frames,
+            [(1, 1), (1, 2), (1, 1)],
+            "Metadata v9, v12, ApiVersions v3"
         );
-        assert_eq!(
-            stats.targets["record_batch"].contents[&SeedContent::Batch(Codec::Zstd)],
-            1
-        );
+        let zstd = &stats.targets["record_batch"].contents[&SeedContent::Batch(Codec::Zstd)];
+        assert_eq!(zstd.seeds, 1);
         let table = stats.to_string();
         assert!(table.contains("| metadata | 3 |"), "{table}");
-        assert!(table.contains("| record batch, zstd | 1 |"), "{table}");
+        assert!(table.contains("| record batch, zstd | 1 | 1 |"), "{table}");
+        let missing = CorpusStats::read(&dir.join("missing")).unwrap_err();
+        assert!(missing.to_string().contains("missing"), "{missing}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,26 +1,32 @@
 //! Seeds from real traffic: the request frames a client sent, each in the
-//! format every target that fuzzes it reads, and a connection's whole
-//! request stream for `dispatch`. Names are the SHA-1 of the contents, as
-//! libFuzzer names its corpus files, so a frame seen twice is stored once.
+//! format every target that fuzzes it reads, and a connection's request
+//! stream for `dispatch`. Names are the SHA-1 of the contents, as libFuzzer
+//! names its corpus files, so a frame seen twice is stored once.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Sender, channel};
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
 
 use bytes::Bytes;
 use kafka_protocol::messages::RequestKind;
 
-use super::seeds::{Seed, api_target};
+use super::seeds::{Seed, frame_inputs, prefixed};
 use crate::harness::input::RAW_STREAM;
 use crate::server::net::TrafficObserver;
-use crate::server::wire::{decode_request_ignoring_trailing_bytes, supported_api};
+use crate::server::wire::decode_request_ignoring_trailing_bytes;
 
-/// The longest connection stream kept as a `dispatch` seed: the target
-/// reads at most its `max_len` (64 KiB) anyway, and a recording server must
-/// not hold a long-lived producer's whole stream in memory.
-pub const MAX_CONNECTION_SEED: usize = 1 << 20;
+/// Where a corpus keeps the responses of imported connections (not a
+/// target: kept for later use, e.g. client-side fuzzing).
+pub const RESPONSES_DIR: &str = "responses";
+
+/// The longest connection stream kept as a `dispatch` seed. Well above the
+/// 64 KiB the target's options give libFuzzer (a user may raise that), and
+/// bounded so that a recording server does not hold a long-lived producer's
+/// whole stream in memory.
+const MAX_CONNECTION_SEED: usize = 1 << 20;
 
 impl Seed {
     /// A seed named by the SHA-1 of its contents.
@@ -31,31 +37,20 @@ impl Seed {
 }
 
 /// The seeds one request frame (as a client sent it, size prefix excluded)
-/// gives: the frame for `frame_decode` and `differential`, for its API's
-/// target when it has one, and each Produce partition's record batches for
-/// `record_batch`.
+/// gives: the frame for each target that reads it, and each Produce
+/// partition's record batches for `record_batch`.
 pub fn request_seeds(frame: &[u8]) -> Vec<Seed> {
-    let prefixed = prefixed(frame);
-    let mut seeds = vec![
-        Seed::content_addressed("frame_decode", prefixed.clone()),
-        Seed::content_addressed("differential", prefixed.clone()),
-    ];
-    let api = frame
-        .get(..2)
-        .and_then(|key| supported_api(i16::from_be_bytes([key[0], key[1]])));
-    if let Some(target) = api.as_ref().and_then(api_target) {
-        seeds.push(Seed::content_addressed(target, [&[RAW_STREAM][..], &prefixed].concat()));
-    }
-    // A frame our decoder refuses still seeds the decoder targets above.
+    let mut seeds: Vec<_> = frame_inputs(&prefixed(frame))
+        .into_iter()
+        .map(|(target, data)| Seed::content_addressed(target, data))
+        .collect();
+    // A frame our decoder refuses still seeds the decoder targets. Bytes
+    // past the body are ignored, as the server ignores them.
     if let Ok(request) = decode_request_ignoring_trailing_bytes(Bytes::copy_from_slice(frame))
         && let RequestKind::Produce(produce) = request.body
     {
-        for records in produce
-            .topic_data
-            .iter()
-            .flat_map(|topic| &topic.partition_data)
-            .filter_map(|p| p.records.as_ref())
-        {
+        let batches = produce.topic_data.iter().flat_map(|topic| &topic.partition_data);
+        for records in batches.filter_map(|partition| partition.records.as_ref()) {
             seeds.push(Seed::content_addressed(
                 "record_batch",
                 [&[RAW_STREAM][..], records].concat(),
@@ -65,25 +60,29 @@ pub fn request_seeds(frame: &[u8]) -> Vec<Seed> {
     seeds
 }
 
-/// The `dispatch` seed of a connection: its request frames, in order, each
-/// behind its size prefix, up to [`MAX_CONNECTION_SEED`] bytes of whole
-/// frames. `None` for a connection that sent nothing.
-pub fn connection_seed<'a>(frames: impl IntoIterator<Item = &'a [u8]>) -> Option<Seed> {
-    let mut stream = Vec::new();
-    for frame in frames {
-        if stream.len() + 4 + frame.len() > MAX_CONNECTION_SEED {
-            break;
-        }
-        stream.extend_from_slice(&prefixed(frame));
-    }
-    (!stream.is_empty()).then(|| Seed::content_addressed("dispatch", stream))
+/// One connection's request stream, as a `dispatch` seed: its frames in
+/// order behind their size prefixes, up to [`MAX_CONNECTION_SEED`] bytes.
+/// The seed is a prefix of the connection: after a frame that did not fit,
+/// none is kept.
+#[derive(Debug, Default)]
+pub struct ConnectionStream {
+    stream: Vec<u8>,
+    full: bool,
 }
 
-fn prefixed(frame: &[u8]) -> Vec<u8> {
-    let mut prefixed = Vec::with_capacity(4 + frame.len());
-    prefixed.extend_from_slice(&(frame.len() as u32).to_be_bytes());
-    prefixed.extend_from_slice(frame);
-    prefixed
+impl ConnectionStream {
+    /// Adds a request frame (size prefix excluded).
+    pub fn push(&mut self, frame: &[u8]) {
+        self.full |= self.stream.len() + 4 + frame.len() > MAX_CONNECTION_SEED;
+        if !self.full {
+            self.stream.extend_from_slice(&prefixed(frame));
+        }
+    }
+
+    /// The `dispatch` seed; none for a connection that sent nothing.
+    pub fn into_seed(self) -> Option<Seed> {
+        (!self.stream.is_empty()).then(|| Seed::content_addressed("dispatch", self.stream))
+    }
 }
 
 /// A corpus directory seeds are added to, as `<root>/<target>/<name>`,
@@ -96,9 +95,9 @@ pub struct SeedStore {
 
 /// Seeds a [`SeedStore`] was given for one target.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct SeedCounts {
-    pub added: usize,
-    pub already_there: usize,
+struct SeedCounts {
+    added: usize,
+    already_there: usize,
 }
 
 impl SeedStore {
@@ -133,10 +132,6 @@ impl SeedStore {
         Ok(true)
     }
 
-    pub fn counts(&self) -> &BTreeMap<&'static str, SeedCounts> {
-        &self.counts
-    }
-
     /// One line per target: seeds added and already there.
     pub fn summary(&self) -> String {
         let mut summary = String::new();
@@ -152,88 +147,79 @@ impl SeedStore {
 }
 
 /// Records what a running server receives as seeds under a corpus root:
-/// each request frame as it arrives (so a crash loses nothing), and each
-/// connection's stream when it closes, or at [`TrafficRecorder::finish`].
+/// each request frame's seeds as it arrives, each connection's stream when
+/// it closes or at [`TrafficRecorder::finish`]. A thread of its own writes
+/// the files, so no connection waits for the disk.
 #[derive(Debug)]
 pub struct TrafficRecorder {
-    store: Mutex<SeedStore>,
-    /// The frames of every open connection so far, up to
-    /// [`MAX_CONNECTION_SEED`] bytes each.
-    open: Mutex<HashMap<u64, ConnectionFrames>>,
-    failures: AtomicU64,
-}
-
-#[derive(Debug, Default)]
-struct ConnectionFrames {
-    frames: Vec<Bytes>,
-    bytes: usize,
+    /// To the writer; `None` once finished (seeds after that are dropped:
+    /// the server is shutting down).
+    seeds: Mutex<Option<Sender<Seed>>>,
+    writer: Mutex<Option<JoinHandle<String>>>,
+    open: Mutex<HashMap<u64, ConnectionStream>>,
 }
 
 impl TrafficRecorder {
     pub fn new(root: impl Into<PathBuf>) -> Self {
+        let (sender, receiver) = channel::<Seed>();
+        let mut store = SeedStore::new(root);
+        let writer = std::thread::spawn(move || {
+            let mut failures = 0;
+            for seed in receiver {
+                if let Err(error) = store.add(&seed) {
+                    failures += 1;
+                    let at = store.root().join(seed.target).join(&seed.name);
+                    tracing::warn!("cannot write seed {}: {error}", at.display());
+                }
+            }
+            let mut summary = store.summary();
+            if failures > 0 {
+                let _ = writeln!(summary, "  {failures} seeds could not be written (see the log)");
+            }
+            summary
+        });
         Self {
-            store: Mutex::new(SeedStore::new(root)),
+            seeds: Mutex::new(Some(sender)),
+            writer: Mutex::new(Some(writer)),
             open: Mutex::new(HashMap::new()),
-            failures: AtomicU64::new(0),
         }
     }
 
-    /// Writes the stream of every connection still open.
-    pub fn finish(&self) {
+    /// Writes the stream of every connection still open, waits for every
+    /// seed to be on disk, and returns, per target, the seeds added and
+    /// already there.
+    pub fn finish(&self) -> String {
         let open = std::mem::take(&mut *lock(&self.open));
         for (_, connection) in open {
-            self.store_connection(connection);
+            self.send(connection.into_seed());
+        }
+        lock(&self.seeds).take();
+        match lock(&self.writer).take().map(JoinHandle::join) {
+            Some(Ok(summary)) => summary,
+            Some(Err(_)) => "  the seed writer stopped early (see the log)\n".to_owned(),
+            None => "  already finished\n".to_owned(),
         }
     }
 
-    /// Per target, seeds added and already there; and writes that failed.
-    pub fn summary(&self) -> String {
-        let mut summary = lock(&self.store).summary();
-        let failures = self.failures.load(Ordering::Relaxed);
-        if failures > 0 {
-            let _ = writeln!(summary, "  {failures} seeds could not be written (see the log)");
-        }
-        summary
-    }
-
-    fn add(&self, seed: &Seed) {
-        let mut store = lock(&self.store);
-        if let Err(error) = store.add(seed) {
-            self.failures.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(
-                "cannot write seed {}/{}/{}: {error}",
-                store.root().display(),
-                seed.target,
-                seed.name
-            );
-        }
-    }
-
-    fn store_connection(&self, connection: ConnectionFrames) {
-        if let Some(seed) = connection_seed(connection.frames.iter().map(|frame| &frame[..])) {
-            self.add(&seed);
+    fn send(&self, seeds: impl IntoIterator<Item = Seed>) {
+        if let Some(sender) = lock(&self.seeds).as_ref() {
+            for seed in seeds {
+                // The writer ends only when every sender is gone.
+                let _ = sender.send(seed);
+            }
         }
     }
 }
 
 impl TrafficObserver for TrafficRecorder {
     fn request(&self, connection: u64, frame: &Bytes) {
-        for seed in request_seeds(frame) {
-            self.add(&seed);
-        }
-        let mut open = lock(&self.open);
-        let kept = open.entry(connection).or_default();
-        if kept.bytes + 4 + frame.len() <= MAX_CONNECTION_SEED {
-            kept.bytes += 4 + frame.len();
-            kept.frames.push(frame.clone());
-        }
+        self.send(request_seeds(frame));
+        lock(&self.open).entry(connection).or_default().push(frame);
     }
 
     fn closed(&self, connection: u64) {
-        let kept = lock(&self.open).remove(&connection);
-        if let Some(kept) = kept {
-            self.store_connection(kept);
-        }
+        let stream = lock(&self.open).remove(&connection);
+        self.send(stream.and_then(ConnectionStream::into_seed));
     }
 }
 
@@ -329,14 +315,23 @@ mod tests {
 
     #[test]
     fn a_connection_seed_is_its_frames_in_order_within_the_bound() {
-        let frames: [&[u8]; 2] = [b"first", b"second!"];
-        let seed = connection_seed(frames).unwrap();
+        let mut stream = ConnectionStream::default();
+        stream.push(b"first");
+        stream.push(b"second!");
+        let seed = stream.into_seed().unwrap();
         assert_eq!(seed.target, "dispatch");
         assert_eq!(seed.data, b"\0\0\0\x05first\0\0\0\x07second!");
-        assert!(connection_seed(std::iter::empty()).is_none());
+        assert!(ConnectionStream::default().into_seed().is_none());
         let big = vec![0u8; MAX_CONNECTION_SEED / 2];
-        let seed = connection_seed([&big[..], &big[..], b"x"]).unwrap();
-        assert_eq!(seed.data.len(), 4 + big.len(), "only whole frames that fit");
+        let mut stream = ConnectionStream::default();
+        for frame in [&big[..], &big[..], b"x"] {
+            stream.push(frame);
+        }
+        assert_eq!(
+            stream.into_seed().unwrap().data.len(),
+            4 + big.len(),
+            "a prefix of whole frames"
+        );
     }
 
     fn temp_dir(name: &str) -> PathBuf {
@@ -358,39 +353,33 @@ mod tests {
             1,
             "no partial file left"
         );
-        assert_eq!(
-            store.counts()["fetch"],
-            SeedCounts {
-                added: 1,
-                already_there: 1
-            }
-        );
-        assert!(store.summary().contains("fetch"));
+        assert_eq!(store.summary(), "  fetch              1 new,      1 already there\n");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
-    fn the_recorder_writes_frames_at_once_and_connections_when_they_close() {
+    fn the_recorder_writes_every_frame_and_each_connection_once() {
         let dir = temp_dir("recorder");
         let recorder = TrafficRecorder::new(&dir);
         let metadata = frame(Client::new("t").request(12, MetadataRequest::default()).unwrap().1);
         recorder.request(1, &metadata);
         recorder.request(2, &metadata);
         recorder.request(1, &metadata);
-        let files = |target: &str| std::fs::read_dir(dir.join(target)).map_or(0, |d| d.count());
-        assert_eq!((files("frame_decode"), files("metadata"), files("dispatch")), (1, 1, 0));
         recorder.closed(1);
-        assert_eq!(files("dispatch"), 1);
-        let stream = std::fs::read_dir(dir.join("dispatch"))
+        // Connection 2 is still open: written by finish.
+        let summary = recorder.finish();
+        let files = |target: &str| std::fs::read_dir(dir.join(target)).map_or(0, |d| d.count());
+        assert_eq!((files("frame_decode"), files("metadata"), files("dispatch")), (1, 1, 2));
+        assert!(
+            summary.contains("frame_decode       1 new,      2 already there"),
+            "{summary}"
+        );
+        let streams: Vec<_> = std::fs::read_dir(dir.join("dispatch"))
             .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path();
-        assert_eq!(std::fs::read(stream).unwrap().len(), 2 * (4 + metadata.len()));
-        // Connection 2 is still open: written at the end.
-        recorder.finish();
-        assert_eq!(files("dispatch"), 2);
+            .map(|f| std::fs::read(f.unwrap().path()).unwrap().len())
+            .collect();
+        assert!(streams.contains(&(2 * (4 + metadata.len()))), "{streams:?}");
+        assert!(streams.contains(&(4 + metadata.len())), "{streams:?}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
