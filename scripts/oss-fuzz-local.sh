@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the OSS-Fuzz / ClusterFuzzLite build here, without Docker, the way the
 # builder image does, then checks what it produced and runs every target once
-# over its seed corpus. Exits non-zero when the build fails, $OUT lacks
-# anything OSS-Fuzz needs, or a target fails on a seed.
+# over its seed corpus (a coverage build must write its profile). Exits
+# non-zero when the build fails, $OUT lacks anything OSS-Fuzz needs, or a
+# target fails on a seed.
 #
 #   scripts/oss-fuzz-local.sh [--sanitizer address|coverage|none]
 #
@@ -110,6 +111,10 @@ for t in "${targets[@]}"; do
   status=ok
   (cd "$run" && LLVM_PROFILE_FILE=$run/%m.profraw \
     "$OUT/$t" -runs=0 -dict="$OUT/$t.dict" "${flags[@]}" "$seeds" >"$log" 2>&1) || status=FAILED
+  # A coverage build is for its profile: no profile, no report.
+  if [[ $sanitizer == coverage && $status == ok ]] && ! compgen -G "$run/*.profraw" >/dev/null; then
+    status="FAILED (no .profraw written)"
+  fi
   inited=$(grep -m1 'INITED' "$log" || true)
   cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$inited") ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$inited")
   if [[ $status != ok ]]; then
