@@ -408,6 +408,22 @@ mod tests {
     }
 
     #[test]
+    fn packets_on_an_unsupported_link_beside_the_kafka_traffic_are_skipped() {
+        let frames = requests(2);
+        let packets = Flow::v4(40000).connection(&frames.concat(), &[30]);
+        let mut blocks: Vec<NgPacket> = packets
+            .iter()
+            .map(|packet| NgPacket::Enhanced(0, Link::Ethernet.frame(packet)))
+            .collect();
+        // Interface 1 is of link type 105 (802.11), not decoded here.
+        blocks.insert(1, NgPacket::Enhanced(1, vec![0xaa; 40]));
+        blocks.push(NgPacket::Enhanced(1, vec![0xbb; 12]));
+        let capture = read(&pcapng(false, &[1, 105], &blocks));
+        assert_eq!(capture.connections[0].requests, frames);
+        assert_eq!(capture.skipped_packets, 2);
+    }
+
+    #[test]
     fn a_packet_on_an_interface_not_described_is_malformed() {
         let packet = Flow::v4(40000).to_server(1, "S", &[]);
         let error = try_read(&pcapng(false, &[101], &[NgPacket::Enhanced(1, packet.clone())])).unwrap_err();

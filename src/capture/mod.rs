@@ -34,8 +34,8 @@ use packet::{Decoded, UnsupportedLinkType};
 pub struct Capture {
     /// In order of their first packet.
     pub connections: Vec<CapturedConnection>,
-    /// Packets whose headers could not be read (truncated or malformed), and
-    /// IP fragments.
+    /// Packets whose headers could not be read (truncated or malformed), IP
+    /// fragments, and packets on links of a type not decoded here.
     pub skipped_packets: usize,
 }
 
@@ -95,20 +95,32 @@ pub fn read_capture_bytes(
 ) -> Result<Capture, CaptureError> {
     let mut connections = Connections::new(ports);
     let mut skipped_packets = 0;
+    // A pcapng may hold interfaces of link types not decoded here beside
+    // the one with the Kafka traffic: their packets are skipped. Only a
+    // capture of nothing else is an error, naming the first such packet.
+    let mut unsupported = None;
+    let mut decoded_any = false;
     for packet in Packets::new(name, data)? {
         let packet = packet?;
         match packet::decode(packet.link_type, packet.data) {
-            Ok(Decoded::Tcp(segment)) => connections.segment(&segment),
-            Ok(Decoded::Other) => {}
+            Ok(Decoded::Tcp(segment)) => {
+                decoded_any = true;
+                connections.segment(&segment);
+            }
+            Ok(Decoded::Other) => decoded_any = true,
             Ok(Decoded::Skipped) => skipped_packets += 1,
             Err(UnsupportedLinkType) => {
-                return Err(CaptureError::UnsupportedLinkType {
-                    name: name.to_owned(),
-                    link_type: packet.link_type,
-                    packet: packet.number,
-                });
+                skipped_packets += 1;
+                unsupported.get_or_insert((packet.link_type, packet.number));
             }
         }
+    }
+    if let (Some((link_type, packet)), false) = (unsupported, decoded_any) {
+        return Err(CaptureError::UnsupportedLinkType {
+            name: name.to_owned(),
+            link_type,
+            packet,
+        });
     }
     Ok(Capture {
         connections: connections.finish(max_frame_size),
