@@ -38,6 +38,9 @@ target_dir=${CARGO_TARGET_DIR:-$WORK/cargo-target}
 
 case "$sanitizer" in
   coverage)
+    # Build scripts and proc macros are instrumented too and write a profile
+    # when they run: into $WORK, not the checkout.
+    LLVM_PROFILE_FILE=$WORK/build-profiles/%m.profraw \
     cargo build --manifest-path fuzz/Cargo.toml --locked --bins --target-dir "$target_dir"
     bin_dir=$target_dir/debug ;;
   address|none)
