@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use kafka_fuzz::attack::{AttackCase, Budget, CaseGenerator, RemoteServer, run_attack, target_address};
 use kafka_fuzz::capture::read_capture;
 use kafka_fuzz::corpus::{
     ConnectionStream, CorpusStats, RESPONSES_DIR, Seed, SeedStore, TrafficRecorder, input_files, request_seeds,
@@ -64,12 +65,23 @@ enum Command {
     /// Run inputs (files, or every file of a directory) through a fuzz
     /// target, as the fuzz binaries do, allocation cap included: a crasher
     /// crashes here too, with its report.
+    ///
+    /// With --addr, play session files (saved by `attack`) against a server
+    /// over TCP instead, printing each request and answer; exits 2 when one
+    /// breaks the server.
     Replay {
         /// The target, e.g. produce (see `kafka-fuzz targets`).
-        #[arg(long, short)]
-        target: String,
+        #[arg(long, short, required_unless_present = "addr", conflicts_with = "addr")]
+        target: Option<String>,
+        /// A server to replay session files against, HOST:PORT.
+        #[arg(long)]
+        addr: Option<String>,
+        /// Allow an --addr that is not a loopback address.
+        #[arg(long, requires = "addr")]
+        allow_remote: bool,
         /// Abort an input that runs longer than this many seconds, printing
-        /// the frames it is in (as a timeout).
+        /// the frames it is in (as a timeout). With --addr: how long each
+        /// answer is awaited [default: 5].
         #[arg(long)]
         timeout: Option<f64>,
         /// Do not print what a script input (a session) does step by step.
@@ -78,6 +90,13 @@ enum Command {
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
     },
+    /// Attack a running server over TCP (any language): generated and
+    /// corpus-mutated client streams on real connections, every answer
+    /// checked, and after each case a fresh connection must get an
+    /// ApiVersions answer. Cases that kill, hang or confuse the server are
+    /// saved as session files for `replay --addr`. Exits 2 when a fault
+    /// was found.
+    Attack(AttackArgs),
     /// Protocol-state coverage of a corpus: run every input through a
     /// target and count the distinct (api, version, error code) tuples of
     /// the responses, with a table of the error codes never answered.
@@ -106,6 +125,40 @@ enum Command {
     /// request stream for `dispatch` (as `serve --record` does), and each
     /// connection's responses under OUT/responses/.
     ImportPcap(ImportPcapArgs),
+}
+
+#[derive(clap::Args)]
+struct AttackArgs {
+    /// The server, HOST:PORT.
+    #[arg(long)]
+    addr: String,
+    /// Allow an address that is not loopback: hostile traffic goes to
+    /// another machine.
+    #[arg(long)]
+    allow_remote: bool,
+    /// Seconds to attack for [default: 60, unless --cases is given].
+    #[arg(long)]
+    time: Option<f64>,
+    /// Most cases to play.
+    #[arg(long)]
+    cases: Option<u64>,
+    /// Seconds each answer, and each probe, is awaited.
+    #[arg(long, default_value_t = 5.0)]
+    timeout: f64,
+    /// Corpus root whose client streams are mutated (its dispatch,
+    /// frame_decode, differential, produce, fetch and metadata seeds)
+    /// [default: corpus, if there is one].
+    #[arg(long, conflicts_with = "no_corpus")]
+    corpus: Option<PathBuf>,
+    /// Generated cases only.
+    #[arg(long)]
+    no_corpus: bool,
+    /// The seed cases come from [default: from the clock; the report gives it].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Where session files, report.md and report.json go.
+    #[arg(long, default_value = "attack-findings")]
+    out: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -250,12 +303,21 @@ fn main() -> anyhow::Result<ExitCode> {
             })
         }
         Command::Replay {
+            addr: Some(addr),
+            allow_remote,
+            timeout,
+            quiet,
+            inputs,
+            ..
+        } => replay_remote(&addr, allow_remote, timeout, quiet, &inputs),
+        Command::Replay {
             target,
             timeout,
             quiet,
             inputs,
+            ..
         } => {
-            let target = known_target(&target)?;
+            let target = known_target(target.as_deref().unwrap_or_default())?;
             let run = target.explain.filter(|_| !quiet).unwrap_or(target.run);
             let time_limit = timeout.map(|value| seconds(value, "--timeout")).transpose()?;
             let files = input_files(&inputs).context("cannot list the inputs")?;
@@ -293,6 +355,7 @@ fn main() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Triage(args) => triage(args),
+        Command::Attack(args) => attack(args),
         Command::Targets => {
             for target in targets::TARGETS {
                 println!("{:<14} {}", target.name, target.about);
@@ -380,6 +443,107 @@ fn triage(args: TriageArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(if report.new_bugs() == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
+fn attack(args: AttackArgs) -> anyhow::Result<ExitCode> {
+    let addr = target_address(&args.addr, args.allow_remote)?;
+    let server = RemoteServer {
+        addr,
+        timeout: seconds(args.timeout, "--timeout")?,
+    };
+    let budget = Budget {
+        time: match (args.time, args.cases) {
+            (Some(time), _) => Some(seconds(time, "--time")?),
+            (None, Some(_)) => None,
+            (None, None) => Some(Duration::from_secs(60)),
+        },
+        cases: args.cases,
+    };
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_nanos() as u64)
+    });
+    let mut generator = CaseGenerator::new(seed);
+    let corpus = match (args.no_corpus, args.corpus) {
+        (true, _) => None,
+        (false, Some(dir)) => Some(dir),
+        (false, None) => Some(PathBuf::from("corpus")).filter(|dir| dir.is_dir()),
+    };
+    if let Some(dir) = &corpus {
+        let streams = generator
+            .load_corpus(dir)
+            .with_context(|| format!("cannot read the corpus {}", dir.display()))?;
+        eprintln!("attack: {streams} client streams from {}", dir.display());
+    }
+    eprintln!("attack: {addr}, seed {seed}");
+    let mut last_line = std::time::Instant::now();
+    let summary = run_attack(&server, &generator, seed, budget, &args.out, |progress| {
+        if last_line.elapsed() >= Duration::from_secs(1) {
+            last_line = std::time::Instant::now();
+            eprintln!(
+                "attack: {} cases ({:.0}/s), {} faults, {:.0} s",
+                progress.cases,
+                progress.cases as f64 / progress.elapsed.as_secs_f64().max(1e-9),
+                progress.findings,
+                progress.elapsed.as_secs_f64()
+            );
+        }
+    })?;
+    print!("{summary}");
+    println!("\n{}", summary.line());
+    println!("report: {}", args.out.join("report.md").display());
+    Ok(if summary.findings.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
+/// Plays session files against a server, printing each exchange.
+fn replay_remote(
+    addr: &str,
+    allow_remote: bool,
+    timeout: Option<f64>,
+    quiet: bool,
+    inputs: &[PathBuf],
+) -> anyhow::Result<ExitCode> {
+    let server = RemoteServer {
+        addr: target_address(addr, allow_remote)?,
+        timeout: seconds(timeout.unwrap_or(5.0), "--timeout")?,
+    };
+    let files = input_files(inputs).context("cannot list the inputs")?;
+    let mut faults = 0;
+    for file in &files {
+        let case = AttackCase::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+        println!(
+            "{}: {} frames, {} tail bytes",
+            file.display(),
+            case.frames.len(),
+            case.tail.len()
+        );
+        let mut stdout = std::io::stdout();
+        let transcript = (!quiet).then_some(&mut stdout as &mut dyn std::io::Write);
+        let outcome = server.play(&case, transcript);
+        match outcome.fault.or_else(|| server.probe().err()) {
+            Some(fault) => {
+                faults += 1;
+                println!("{}: {}: {}", file.display(), fault.kind.name(), fault.detail);
+            }
+            None => println!("{}: the server survived and answers", file.display()),
+        }
+    }
+    println!(
+        "{} of {} session files broke the server at {}",
+        faults,
+        files.len(),
+        server.addr
+    );
+    Ok(if faults == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(2)

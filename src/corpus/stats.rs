@@ -125,21 +125,36 @@ fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, CorpusReadError> {
 
 /// What one seed of `target` holds, read as that target reads it.
 fn seed_contents(target: &str, data: &[u8]) -> Vec<SeedContent> {
-    match target {
-        "frame_decode" | "differential" | "dispatch" => requests_of(data),
-        "produce" | "fetch" | "metadata" | "record_batch" => match data.split_first() {
-            Some((mode, rest)) if mode % 2 == RAW_STREAM => {
-                if target == "record_batch" {
-                    batches_of(rest)
-                } else {
-                    requests_of(rest)
-                }
-            }
-            Some(_) => vec![SeedContent::Other("generated")],
-            None => vec![SeedContent::Other("empty")],
+    let is_stream_target = RAW_STREAM_TARGETS.contains(&target) || API_TARGETS.contains(&target);
+    match (target, data.split_first()) {
+        ("session", _) => vec![SeedContent::Other("script")],
+        ("record_batch", Some((mode, rest))) if mode % 2 == RAW_STREAM => batches_of(rest),
+        (_, None) if is_stream_target || target == "record_batch" => vec![SeedContent::Other("empty")],
+        ("record_batch", Some(_)) => vec![SeedContent::Other("generated")],
+        _ if is_stream_target => match client_stream(target, data) {
+            Some(stream) => requests_of(stream),
+            None => vec![SeedContent::Other("generated")],
         },
-        "session" => vec![SeedContent::Other("script")],
         _ => vec![SeedContent::Other("unknown format")],
+    }
+}
+
+/// Targets whose seeds are client streams.
+const RAW_STREAM_TARGETS: [&str; 3] = ["frame_decode", "differential", "dispatch"];
+/// Targets whose seeds are a mode byte, then a client stream (raw mode) or
+/// generator bytes.
+const API_TARGETS: [&str; 3] = ["produce", "fetch", "metadata"];
+
+/// The client stream (size-prefixed request frames, as sent on a
+/// connection) a seed of `target` holds, if it holds one: the whole seed of
+/// a raw-stream target, the rest of an API target's seed in raw mode.
+pub fn client_stream<'a>(target: &str, data: &'a [u8]) -> Option<&'a [u8]> {
+    if RAW_STREAM_TARGETS.contains(&target) {
+        return Some(data);
+    }
+    match data.split_first() {
+        Some((mode, rest)) if API_TARGETS.contains(&target) && mode % 2 == RAW_STREAM => Some(rest),
+        _ => None,
     }
 }
 

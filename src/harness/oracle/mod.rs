@@ -13,7 +13,7 @@ pub use differential::{counts_are_bounded, differential_check};
 pub use error_codes::{
     ErrorCodeAt, IllegalErrorCode, check_error_codes, kafka_error_name, legal_error_codes, response_error_codes,
 };
-pub use response::{check_exchange, read_exchange};
+pub use response::{check_exchange, read_exchange, request_label};
 pub use roundtrip::{check_batch_roundtrip, check_request_roundtrip};
 
 use std::fmt;

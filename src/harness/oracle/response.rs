@@ -27,16 +27,7 @@ pub fn read_exchange(request: &Bytes, exchange: &Exchange) -> Result<Option<Resp
         return Ok(None);
     };
     let api = ApiKey::try_from(prefix.api_key).ok();
-    let what = || match api {
-        Some(api) => format!(
-            "{api:?} v{} (correlation id {})",
-            prefix.api_version, prefix.correlation_id
-        ),
-        None => format!(
-            "api key {} v{} (correlation id {})",
-            prefix.api_key, prefix.api_version, prefix.correlation_id
-        ),
-    };
+    let what = || label(&prefix);
     match exchange {
         Exchange::Closed { .. } | Exchange::Pending => Ok(None),
         Exchange::NoResponse => match api {
@@ -67,6 +58,28 @@ pub fn read_exchange(request: &Bytes, exchange: &Exchange) -> Result<Option<Resp
                 None => Ok(None),
             }
         }
+    }
+}
+
+/// How reports name the request `frame` (without its size prefix): API,
+/// version and correlation id.
+pub fn request_label(frame: &[u8]) -> String {
+    match header_prefix(frame) {
+        Some(prefix) => label(&prefix),
+        None => format!("a {}-byte frame, too short for a request header", frame.len()),
+    }
+}
+
+fn label(prefix: &HeaderPrefix) -> String {
+    match ApiKey::try_from(prefix.api_key) {
+        Ok(api) => format!(
+            "{api:?} v{} (correlation id {})",
+            prefix.api_version, prefix.correlation_id
+        ),
+        Err(_) => format!(
+            "api key {} v{} (correlation id {})",
+            prefix.api_key, prefix.api_version, prefix.correlation_id
+        ),
     }
 }
 

@@ -1,0 +1,217 @@
+//! Attack cases: what one connection sends, and where it came from. A case
+//! is stored as a client stream (size-prefixed request frames, then any
+//! bytes after a size prefix a server must refuse), the format of the
+//! `dispatch` target's seeds: a case that breaks a server over TCP is also
+//! an input for an in-process adapter of it.
+
+use std::path::{Path, PathBuf};
+
+use arbitrary::Unstructured;
+use bytes::Bytes;
+
+use crate::corpus::{client_stream, input_files};
+use crate::harness::input::{Malformation, generated_stream, join_frames, seeded_bytes, split_stream};
+use crate::server::wire::{DEFAULT_MAX_FRAME_SIZE, SUPPORTED_APIS};
+
+/// Corpus directories whose seeds hold client streams.
+const STREAM_CORPORA: [&str; 6] = [
+    "dispatch",
+    "frame_decode",
+    "differential",
+    "produce",
+    "fetch",
+    "metadata",
+];
+
+/// Most APIs one generated case mixes.
+const MAX_GENERATED_APIS: usize = 4;
+
+/// Generator bytes per case: far more than a case reads.
+const CASE_ENTROPY: usize = 4096;
+
+/// What one connection sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttackCase {
+    /// Request frames, without size prefixes, each sent behind its true one.
+    pub frames: Vec<Bytes>,
+    /// Sent raw after the frames: a size prefix the server must refuse
+    /// (negative, or larger than any request), and what follows it.
+    pub tail: Bytes,
+    /// Where the case came from, for the report.
+    pub origin: String,
+}
+
+impl AttackCase {
+    /// The case a client stream holds: its frames as a server's framing
+    /// splits them, and from a refused size prefix on, the rest as tail.
+    pub fn from_stream(stream: &[u8], origin: impl Into<String>) -> Self {
+        let split = split_stream(stream, DEFAULT_MAX_FRAME_SIZE);
+        let tail = match split.framing_error {
+            Some(error) => Bytes::copy_from_slice(&stream[error.offset.min(stream.len())..]),
+            None => Bytes::new(),
+        };
+        Self {
+            frames: split.frames,
+            tail,
+            origin: origin.into(),
+        }
+    }
+
+    /// The bytes the case sends, as one client stream: a session file.
+    pub fn to_stream(&self) -> Vec<u8> {
+        let mut stream = join_frames(self.frames.iter().map(|frame| &frame[..]));
+        stream.extend_from_slice(&self.tail);
+        stream
+    }
+
+    /// Reads a session file.
+    pub fn read(path: &Path) -> std::io::Result<Self> {
+        Ok(Self::from_stream(&std::fs::read(path)?, path.display().to_string()))
+    }
+}
+
+/// Cases from a seed: generated requests of any API and version (each
+/// maybe malformed), and corpus streams (recorded or captured client
+/// sessions, generated seeds) with one frame damaged. Case `n` of a seed is
+/// always the same case.
+#[derive(Debug, Clone)]
+pub struct CaseGenerator {
+    seed: u64,
+    corpus: Vec<(PathBuf, Vec<u8>)>,
+}
+
+impl CaseGenerator {
+    pub fn new(seed: u64) -> Self {
+        Self {
+            seed,
+            corpus: Vec::new(),
+        }
+    }
+
+    /// Adds the client streams of the seeds under `root/<target>/` for
+    /// every target whose seeds hold one; returns how many.
+    pub fn load_corpus(&mut self, root: &Path) -> std::io::Result<usize> {
+        let before = self.corpus.len();
+        for target in STREAM_CORPORA {
+            let dir = root.join(target);
+            if !dir.is_dir() {
+                continue;
+            }
+            for file in input_files(&[dir])? {
+                let data = std::fs::read(&file)?;
+                if let Some(stream) = client_stream(target, &data).filter(|stream| !stream.is_empty()) {
+                    self.corpus.push((file, stream.to_vec()));
+                }
+            }
+        }
+        Ok(self.corpus.len() - before)
+    }
+
+    pub fn corpus_len(&self) -> usize {
+        self.corpus.len()
+    }
+
+    /// Case number `index`: even ones generated, odd ones from the corpus
+    /// (generated too when there is none).
+    pub fn case(&self, index: u64) -> AttackCase {
+        let entropy = seeded_bytes(self.seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15), CASE_ENTROPY);
+        let mut u = Unstructured::new(&entropy);
+        if index % 2 == 1 && !self.corpus.is_empty() {
+            self.mutated(&mut u)
+        } else {
+            generated(&mut u)
+        }
+    }
+
+    /// A corpus stream with one frame malformed.
+    fn mutated(&self, u: &mut Unstructured) -> AttackCase {
+        let pick = u.choose_index(self.corpus.len()).unwrap_or(0);
+        let (path, stream) = &self.corpus[pick];
+        let mut case = AttackCase::from_stream(stream, "");
+        let name = path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let corpus = path
+            .parent()
+            .and_then(Path::file_name)
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        case.origin = format!("corpus {corpus}/{name}");
+        if case.frames.is_empty() {
+            return case;
+        }
+        let at = u.choose_index(case.frames.len()).unwrap_or(0);
+        match u.arbitrary::<Malformation>() {
+            Ok(malformation) => {
+                let (frame, size_prefix) = malformation.apply(&case.frames[at]);
+                case.origin += &format!(", frame {at}: {malformation:?}");
+                // A lying prefix ends the stream there, as it would on a
+                // real connection: the frame after it is what it claims.
+                let mut stream = join_frames(case.frames[..at].iter().map(|f| &f[..]));
+                let size = size_prefix.unwrap_or(i32::try_from(frame.len()).unwrap_or(i32::MAX));
+                stream.extend_from_slice(&size.to_be_bytes());
+                stream.extend_from_slice(&frame);
+                stream.extend_from_slice(&join_frames(case.frames[at + 1..].iter().map(|f| &f[..])));
+                AttackCase::from_stream(&stream, case.origin)
+            }
+            Err(_) => case,
+        }
+    }
+}
+
+/// Generated requests of one to four APIs in a row, each maybe malformed.
+fn generated(u: &mut Unstructured) -> AttackCase {
+    let mut stream = Vec::new();
+    let mut apis = Vec::new();
+    for index in 0..MAX_GENERATED_APIS {
+        if index > 0 && !u.arbitrary().unwrap_or(false) {
+            break;
+        }
+        let Ok(api) = u.choose(SUPPORTED_APIS) else {
+            break;
+        };
+        apis.push(api.name);
+        stream.extend_from_slice(&generated_stream(u, *api));
+    }
+    AttackCase::from_stream(&stream, format!("generated {}", apis.join(", ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_case_survives_its_session_file() {
+        let generator = CaseGenerator::new(7);
+        for index in 0..200 {
+            let case = generator.case(index);
+            let read = AttackCase::from_stream(&case.to_stream(), case.origin.clone());
+            assert_eq!(read, case, "case {index}");
+        }
+    }
+
+    #[test]
+    fn a_refused_size_prefix_and_what_follows_are_the_tail() {
+        let mut stream = join_frames([&b"abcdefgh"[..]]);
+        stream.extend_from_slice(&[0x7f, 0xff, 0xff, 0xff, 1, 2, 3]);
+        let case = AttackCase::from_stream(&stream, "test");
+        assert_eq!(case.frames, [Bytes::from_static(b"abcdefgh")]);
+        assert_eq!(&case.tail[..], &[0x7f, 0xff, 0xff, 0xff, 1, 2, 3]);
+        assert_eq!(case.to_stream(), stream);
+    }
+
+    #[test]
+    fn cases_are_reproducible_and_mix_generated_and_corpus() {
+        let root = std::env::temp_dir().join(format!("kafka-fuzz-attack-case-{}", std::process::id()));
+        let dispatch = root.join("dispatch");
+        std::fs::create_dir_all(&dispatch).unwrap();
+        let frame = b"\x00\x12\x00\x00\x00\x00\x00\x01\xff\xff";
+        std::fs::write(dispatch.join("seed"), join_frames([&frame[..]])).unwrap();
+        let mut generator = CaseGenerator::new(42);
+        assert_eq!(generator.load_corpus(&root).unwrap(), 1);
+        std::fs::remove_dir_all(&root).unwrap();
+        let cases: Vec<_> = (0..40).map(|i| generator.case(i)).collect();
+        assert_eq!(cases, (0..40).map(|i| generator.case(i)).collect::<Vec<_>>());
+        assert!(cases.iter().any(|c| c.origin.starts_with("corpus dispatch/seed")));
+        assert!(cases.iter().any(|c| c.origin.starts_with("generated")));
+    }
+}
