@@ -32,7 +32,7 @@ done
 
 # shellcheck source=scripts/fuzz-targets.sh
 source scripts/fuzz-targets.sh
-selected=$(selected_targets "${targets[@]}") || exit 2
+selected=$(selected_targets "" "${targets[@]}") || exit 2
 mapfile -t targets <<<"$selected"
 scripts/setup.sh libfuzzer >/dev/null
 unset CARGO_TARGET_DIR

@@ -34,7 +34,7 @@ done
 
 # shellcheck source=scripts/fuzz-targets.sh
 source scripts/fuzz-targets.sh
-selected=$(selected_targets ${targets[@]+"${targets[@]}"}) || exit 2
+selected=$(selected_targets "" ${targets[@]+"${targets[@]}"}) || exit 2
 mapfile -t targets <<<"$selected"
 count() { [[ -d $1 ]] && find "$1" -maxdepth 1 -type f | wc -l || echo 0; }
 

@@ -41,7 +41,7 @@ done
 
 # shellcheck source=scripts/fuzz-targets.sh
 source scripts/fuzz-targets.sh
-selected=$(selected_targets ${targets[@]+"${targets[@]}"}) || exit 2
+selected=$(selected_targets "" ${targets[@]+"${targets[@]}"}) || exit 2
 mapfile -t targets <<<"$selected"
 
 step "set-up: cargo fuzz, llvm-tools-preview (scripts/setup.sh libfuzzer), rustfilt"

@@ -2,17 +2,35 @@
 # coverage.sh, oss-fuzz-build.sh, oss-fuzz-local.sh): what the targets are,
 # their options and their seeds, in one place. Run from the repository root.
 
-# fuzz_targets: the targets, one per line: the [[bin]]s of the fuzz crate
-# (what `cargo fuzz list` prints), so a new target needs no change anywhere;
-# bins behind required-features (the test-only `planted`) are left out.
+# fuzz_targets [FEATURES]: the targets, one per line: the [[bin]]s of the
+# fuzz crate (what `cargo fuzz list` prints), so a new target needs no change
+# anywhere. Bins behind required-features (the test-only `planted`, the
+# third-party adapters that crash on known upstream bugs) are listed only
+# when FEATURES (comma-separated) holds every feature they require.
 fuzz_targets() {
-  awk '
+  awk -v features=",${1:-}," '
     function flush() { if (name != "" && !gated) print name; name = ""; gated = 0; inbin = 0 }
     /^\[\[bin\]\]/ { flush(); inbin = 1; next }
     /^\[/ { flush() }
     inbin && /^[ \t]*name[ \t]*=/ { name = $0; sub(/^[^"]*"/, "", name); sub(/".*/, "", name) }
-    inbin && /^[ \t]*required-features[ \t]*=/ { gated = 1 }
+    inbin && /^[ \t]*required-features[ \t]*=/ {
+      rest = $0; sub(/^[^[]*\[/, "", rest)
+      while (match(rest, /"[^"]*"/)) {
+        f = substr(rest, RSTART + 1, RLENGTH - 2); rest = substr(rest, RSTART + RLENGTH)
+        if (index(features, "," f ",") == 0) gated = 1
+      }
+    }
     END { flush() }' fuzz/Cargo.toml
+}
+
+# crate_features FEATURES: of the fuzz crate's FEATURES (comma-separated),
+# those the kafka-fuzz crate declares too (tansu, planted-bugs), for
+# building the kafka-fuzz tool that replays and triages their targets.
+crate_features() {
+  local declared
+  declared=$(awk '/^\[features\]/ { on = 1; next } /^\[/ { on = 0 }
+                  on && /^[a-z0-9_-]+[ \t]*=/ { sub(/[ \t]*=.*/, ""); print }' Cargo.toml)
+  tr ',' '\n' <<<"$1" | grep -Fx "$declared" | paste -sd, - || true
 }
 
 # options_of FILE: the [libfuzzer] section of a libFuzzer options file as
@@ -24,12 +42,14 @@ options_of() {
        section == "libfuzzer" && /=/ { gsub(/[ \t\r]/, ""); print }' "$1"
 }
 
-# selected_targets [TARGET...]: the targets named, each once in the order
-# given, or every target when none is; fails, listing the targets, on an
-# unknown name. Use as `list=$(selected_targets "${names[@]}") || exit 2`.
+# selected_targets FEATURES [TARGET...]: the targets named, each once in
+# the order given, or every target when none is (of those FEATURES enables,
+# see fuzz_targets); fails, listing the targets, on an unknown name. Use as
+# `list=$(selected_targets "$features" "${names[@]}") || exit 2`.
 selected_targets() {
   local all t
-  mapfile -t all < <(fuzz_targets)
+  mapfile -t all < <(fuzz_targets "$1")
+  shift
   [[ ${#all[@]} -gt 0 ]] || { echo "fuzz/Cargo.toml declares no [[bin]] targets" >&2; return 1; }
   [[ $# -gt 0 ]] || { printf '%s\n' "${all[@]}"; return 0; }
   for t in "$@"; do
@@ -44,11 +64,21 @@ target_options() { options_of "fuzz/options/$1.options"; }
 # option TARGET KEY: one value of target_options (empty when unset).
 option() { target_options "$1" | sed -n "s/^$2=//p" | tail -n1; }
 
+# seed_corpus TARGET: the corpus a target starts from: its own, or for a
+# third-party adapter's target the one of the target whose inputs it reads.
+seed_corpus() {
+  case $1 in
+    kafka_protocol_decode|tansu_request) echo frame_decode ;;
+    kafka_protocol_records|tansu_records) echo record_batch ;;
+    *) echo "$1" ;;
+  esac
+}
+
 # seed_dirs TARGET: the committed seed directories of a target that exist:
 # the corpus, then the regressions. They are only ever read.
 seed_dirs() {
   local d
-  for d in "corpus/$1" "corpus/regressions/$1"; do [[ -d $d ]] && printf '%s\n' "$d"; done
+  for d in "corpus/$(seed_corpus "$1")" "corpus/regressions/$1"; do [[ -d $d ]] && printf '%s\n' "$d"; done
   return 0
 }
 

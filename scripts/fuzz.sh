@@ -10,7 +10,7 @@ cd "$root"
 usage() {
   cat <<'EOF'
 Usage: scripts/fuzz.sh [--engine libfuzzer|afl|honggfuzz] [--time SECONDS]
-                       [--jobs N] [--asan] [TARGET...]
+                       [--jobs N] [--asan] [--features LIST] [TARGET...]
 
 Builds the fuzz targets (fuzz/, one binary per target) for one engine and runs
 every target, or the named ones, for SECONDS each, then prints a table per
@@ -33,6 +33,12 @@ corpus size, crashes.
                dependencies, which plain runs only see when they crash. Plain
                runs already catch panics, aborts, OOM, timeouts and the
                harness's over-allocation checks.
+  --features L fuzz crate features (comma-separated) to build with; they
+               also make the targets behind them selectable: third-party
+               (kafka_protocol_decode, kafka_protocol_records: they crash
+               on a known upstream bug) and tansu (tansu_request,
+               tansu_records). Without TARGETs, every target they enable
+               runs too.
   -h, --help   this text.
 
 Seeds: corpus/<target>/ and corpus/regressions/<target>/ (read-only), with the
@@ -54,7 +60,7 @@ source scripts/crash-files.sh
 # shellcheck source=scripts/fuzz-targets.sh
 source scripts/fuzz-targets.sh
 
-engine=libfuzzer time_budget=60 jobs=$(nproc) asan=0 targets=()
+engine=libfuzzer time_budget=60 jobs=$(nproc) asan=0 features= targets=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --engine) [[ $# -ge 2 ]] || die "--engine needs a value"; engine=$2; shift 2 ;;
@@ -64,6 +70,8 @@ while [[ $# -gt 0 ]]; do
     --jobs|-j) [[ $# -ge 2 ]] || die "--jobs needs a value"; jobs=$2; shift 2 ;;
     --jobs=*) jobs=${1#*=}; shift ;;
     --asan) asan=1; shift ;;
+    --features) [[ $# -ge 2 ]] || die "--features needs a value"; features=$2; shift 2 ;;
+    --features=*) features=${1#*=}; shift ;;
     -h|--help) usage; exit 0 ;;
     --) shift; targets+=("$@"); break ;;
     -*) die "unknown option $1 (see --help)" ;;
@@ -80,7 +88,7 @@ case "$engine" in libfuzzer|afl|honggfuzz) ;; *) die "unknown engine '$engine'; 
 # would move the binaries elsewhere.
 unset CARGO_TARGET_DIR
 
-selected=$(selected_targets ${targets[@]+"${targets[@]}"}) || exit 2
+selected=$(selected_targets "$features" ${targets[@]+"${targets[@]}"}) || exit 2
 mapfile -t targets <<<"$selected"
 
 # ---------------------------------------------------------------- engines --
@@ -142,15 +150,16 @@ build_target() {
   case "$engine" in
     libfuzzer)
       if [[ $asan -eq 1 ]]; then
-        cargo +nightly fuzz build --sanitizer address --target-dir "$root/fuzz/target/asan" "$t"
+        cargo +nightly fuzz build --sanitizer address --target-dir "$root/fuzz/target/asan" \
+          --features "$features" "$t"
       else
-        cargo fuzz build --sanitizer none "$t"
+        cargo fuzz build --sanitizer none --features "$features" "$t"
       fi ;;
     afl)
-      (cd fuzz && cargo afl build --release --no-default-features --features afl \
+      (cd fuzz && cargo afl build --release --no-default-features --features "afl${features:+,$features}" \
         --target-dir target/afl --bin "$t") ;;
     honggfuzz)
-      (cd fuzz && HFUZZ_BUILD_ARGS="--no-default-features --features honggfuzz" \
+      (cd fuzz && HFUZZ_BUILD_ARGS="--no-default-features --features honggfuzz${features:+,$features}" \
         cargo hfuzz build --bin "$t") ;;
   esac
 }
@@ -577,7 +586,8 @@ for t in "${crashed[@]}"; do
   [[ ${#files[@]} -gt 0 ]] || continue
   echo
   say "triage: $t"
-  scripts/triage.sh --engine "$engine" --target "$t" $([[ $asan -eq 1 ]] && echo --asan) "${files[@]}" || any_bad=1
+  scripts/triage.sh --engine "$engine" --target "$t" --features "$features" \
+    $([[ $asan -eq 1 ]] && echo --asan) "${files[@]}" || any_bad=1
 done
 
 [[ $interrupted -eq 1 ]] && exit 130

@@ -11,7 +11,7 @@ cd "$root"
 usage() {
   cat <<'USAGE'
 Usage: scripts/triage.sh [--target T] [--engine E] [--asan] [--promote]
-                         [--timeout S] [FILE...]
+                         [--timeout S] [--features LIST] [FILE...]
 
 Without FILEs: every crash file the engines left for target T (or for every
 target that has some):
@@ -29,6 +29,9 @@ With FILEs: those files, which came from target T (--target is then needed).
   --promote    file each new bug's minimized input as
                corpus/regressions/T/<bug id>, replayed by `cargo test`.
   --timeout S  seconds before an input counts as hanging (default 10).
+  --features L the fuzz crate features the target was built with (as given
+               to scripts/fuzz.sh): kafka-fuzz is built with those it has,
+               e.g. tansu for the tansu_* targets.
   -h, --help   this text.
 
 Reports: fuzz/triage/T/report.md (a table of distinct bugs, then details
@@ -39,7 +42,7 @@ USAGE
 
 die() { echo "triage.sh: $*" >&2; exit 2; }
 
-target="" engine="" asan=0 promote=() timeout=10 files=()
+target="" engine="" asan=0 promote=() timeout=10 features="" files=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --target|-t) [[ $# -ge 2 ]] || die "--target needs a value"; target=$2; shift 2 ;;
@@ -50,6 +53,8 @@ while [[ $# -gt 0 ]]; do
     --promote) promote=(--promote); shift ;;
     --timeout) [[ $# -ge 2 ]] || die "--timeout needs a value"; timeout=$2; shift 2 ;;
     --timeout=*) timeout=${1#*=}; shift ;;
+    --features) [[ $# -ge 2 ]] || die "--features needs a value"; features=$2; shift 2 ;;
+    --features=*) features=${1#*=}; shift ;;
     -h|--help) usage; exit 0 ;;
     -*) die "unknown option $1 (see --help)" ;;
     *) files+=("$1"); shift ;;
@@ -60,10 +65,12 @@ case "$engine" in ""|libfuzzer|afl|honggfuzz) ;; *) die "unknown engine $engine"
 
 # shellcheck source=scripts/crash-files.sh
 source scripts/crash-files.sh
+# shellcheck source=scripts/fuzz-targets.sh
+source scripts/fuzz-targets.sh
 
 unset CARGO_TARGET_DIR
 echo "==> building kafka-fuzz (release)"
-cargo build --release --locked --quiet --bin kafka-fuzz
+cargo build --release --locked --quiet --bin kafka-fuzz --features "$(crate_features "$features")"
 kafka_fuzz=target/release/kafka-fuzz
 mapfile -t known_targets < <("$kafka_fuzz" targets | awk '{ print $1 }')
 if [[ -n $target ]]; then

@@ -6,6 +6,7 @@
 //! - [`triage`]: from crash artifacts to distinct, minimized, reported bugs.
 //! - [`capture`]: Kafka frames from pcap and pcapng captures of real traffic.
 
+pub mod adapters;
 pub mod attack;
 pub mod capture;
 pub mod corpus;

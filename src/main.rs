@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use kafka_fuzz::adapters::adapter_targets;
 use kafka_fuzz::attack::{AttackCase, Budget, CaseGenerator, RemoteServer, run_attack, target_address};
 use kafka_fuzz::capture::read_capture;
 use kafka_fuzz::corpus::{
@@ -357,8 +358,8 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::Triage(args) => triage(args),
         Command::Attack(args) => attack(args),
         Command::Targets => {
-            for target in targets::TARGETS {
-                println!("{:<14} {}", target.name, target.about);
+            for target in targets::TARGETS.iter().chain(adapter_targets()) {
+                println!("{:<22} {}", target.name, target.about);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -387,7 +388,7 @@ fn main() -> anyhow::Result<ExitCode> {
 /// The target called `name`, or an error listing the targets.
 fn known_target(name: &str) -> anyhow::Result<&'static targets::FuzzTarget> {
     targets::target(name).with_context(|| {
-        let names: Vec<_> = targets::TARGETS.iter().map(|t| t.name).collect();
+        let names: Vec<_> = targets::TARGETS.iter().chain(adapter_targets()).map(|t| t.name).collect();
         format!("unknown target {name}; the targets are {}", names.join(", "))
     })
 }

@@ -17,15 +17,35 @@ pub struct CountingAllocator;
 pub const OVER_ALLOCATION_MARKER: &str = "kafka-fuzz: over-allocation:";
 
 /// Every input may hold this many bytes at once, whatever its size: room for
-/// a broker's fixed state and one capped decompression.
+/// a broker's fixed state and one capped decompression. A server of one's
+/// own that needs more sets `ALLOCATION_FLOOR_VARIABLE` (in MiB).
 pub const CAP_FLOOR: usize = 32 * 1024 * 1024;
+
+/// The environment variable that replaces `CAP_FLOOR`, in MiB.
+pub const ALLOCATION_FLOOR_VARIABLE: &str = "KAFKA_FUZZ_ALLOCATION_FLOOR_MB";
 /// ... plus this many per input byte: a decoded request is a small multiple
 /// of its frame (structs, reference counts), and a broker keeps what it logs.
 pub const CAP_PER_INPUT_BYTE: usize = 64;
 
 /// The most one input of `input_len` bytes may allocate at once.
-pub const fn allocation_cap(input_len: usize) -> usize {
-    CAP_FLOOR.saturating_add(CAP_PER_INPUT_BYTE.saturating_mul(input_len))
+pub fn allocation_cap(input_len: usize) -> usize {
+    allocation_floor().saturating_add(CAP_PER_INPUT_BYTE.saturating_mul(input_len))
+}
+
+/// `CAP_FLOOR`, or what `ALLOCATION_FLOOR_VARIABLE` says: read once, before
+/// any input runs (reading it allocates).
+fn allocation_floor() -> usize {
+    static FLOOR: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *FLOOR.get_or_init(|| match std::env::var(ALLOCATION_FLOOR_VARIABLE) {
+        Ok(mib) => match mib.trim().parse::<usize>() {
+            Ok(mib) => mib.saturating_mul(1024 * 1024),
+            Err(_) => {
+                eprintln!("kafka-fuzz: {ALLOCATION_FLOOR_VARIABLE}={mib} is not a number of MiB; using {CAP_FLOOR} bytes");
+                CAP_FLOOR
+            }
+        },
+        Err(_) => CAP_FLOOR,
+    })
 }
 
 thread_local! {
@@ -72,12 +92,16 @@ fn over_allocation(requested: usize, would_be_live: usize, capped: CappedInput) 
     disarm_allocation_cap();
     super::fatal_signal::cancel_time_limit();
     // Formatted on the stack: the heap is what just failed us.
-    let mut line = StackText::<320>::default();
+    let mut line = StackText::<480>::default();
     let _ = writeln!(
         line,
         "{OVER_ALLOCATION_MARKER} an allocation of {requested} bytes would hold {would_be_live} bytes live, \
          over the cap of {} bytes for an input of {} bytes",
         capped.cap, capped.input_len
+    );
+    let _ = writeln!(
+        line,
+        "(a server that needs more fixed state: {ALLOCATION_FLOOR_VARIABLE}=<MiB> raises the floor)"
     );
     let mut stderr = std::io::stderr().lock();
     let _ = stderr.write_all(line.as_bytes());

@@ -73,6 +73,23 @@ pub trait ServerUnderTest {
     }
 }
 
+/// A Kafka implementation's codec to fuzz on its own, for code that has a
+/// decoder but no server to drive (a protocol crate), or to reach a
+/// server's decoder without its broker. Only bytes cross it; a refusal is
+/// a reason, whatever the implementation's error type.
+pub trait DecoderUnderTest {
+    /// Decodes one request frame (without its size prefix), as the
+    /// implementation reads requests off a connection, and encodes what it
+    /// read again (without a size prefix). A Produce's record batches are
+    /// read as its server would read them before storing them.
+    fn reencode_request(&mut self, frame: &[u8]) -> Result<Vec<u8>, String>;
+
+    /// Reads a Produce partition's `records` bytes (record batches) the way
+    /// the implementation's storage does, inflating compressed ones: how
+    /// many records they hold.
+    fn count_records(&mut self, records: &[u8]) -> Result<usize, String>;
+}
+
 /// Resets `server` and hands it `frames`, their answers unchecked.
 fn reset_and_handle<S: ServerUnderTest + ?Sized>(server: &mut S, frames: &[Bytes]) {
     server.reset();

@@ -20,9 +20,10 @@ use super::input::{
 };
 use super::oracle::{
     Oracle, Violation, check_batch_roundtrip, check_exchange, check_request_roundtrip, differential_check,
+    request_label,
 };
 use super::session::Session;
-use super::target::{Exchange, FUZZING_BATCH_LIMITS, ReferenceServer, ServerUnderTest};
+use super::target::{DecoderUnderTest, Exchange, FUZZING_BATCH_LIMITS, ReferenceServer, ServerUnderTest};
 use crate::server::wire::{Codec, decode_record_batches, decode_request, supported_api};
 
 /// A fuzz target: its name (the binary's, the corpus directory's) and entry.
@@ -88,14 +89,17 @@ pub const TARGETS: &[FuzzTarget] = &[
     },
 ];
 
-/// The target called `name` (with the `planted-bugs` feature, the
-/// test-only `planted` too).
+/// The target called `name`: one of `TARGETS`, a third-party adapter's
+/// (`adapters`), or with the `planted-bugs` feature the test-only `planted`.
 pub fn target(name: &str) -> Option<&'static FuzzTarget> {
     #[cfg(feature = "planted-bugs")]
     if name == super::planted::PLANTED.name {
         return Some(&super::planted::PLANTED);
     }
-    TARGETS.iter().find(|target| target.name == name)
+    TARGETS
+        .iter()
+        .chain(crate::adapters::adapter_targets())
+        .find(|target| target.name == name)
 }
 
 /// Largest frame a target splits off a stream: inputs are far smaller, so
@@ -277,16 +281,8 @@ pub fn warm_up_frames() -> &'static [Bytes] {
 pub fn record_batch(data: &[u8]) {
     let limits = FUZZING_BATCH_LIMITS;
     let decode = |bytes| decode_record_batches(bytes, limits);
-    let Some((&mode, rest)) = data.split_first() else {
+    let Some((bytes, expected)) = batch_input(data) else {
         return;
-    };
-    let (bytes, expected) = if mode % 2 == GENERATED {
-        match generated_batch(&mut Unstructured::new(rest)) {
-            Some(generated) => generated,
-            None => return,
-        }
-    } else {
-        (Bytes::copy_from_slice(rest), None)
     };
     let decoded = decode(bytes);
     if let Some(records) = expected {
@@ -305,6 +301,17 @@ pub fn record_batch(data: &[u8]) {
     }
     if let Ok(batches) = decoded {
         enforce(check_batch_roundtrip(&batches, decode));
+    }
+}
+
+/// The record batches a `record_batch` input holds, and their records when
+/// they were generated and left intact.
+fn batch_input(data: &[u8]) -> Option<(Bytes, Option<Vec<kafka_protocol::records::Record>>)> {
+    let (&mode, rest) = data.split_first()?;
+    if mode % 2 == GENERATED {
+        generated_batch(&mut Unstructured::new(rest))
+    } else {
+        Some((Bytes::copy_from_slice(rest), None))
     }
 }
 
@@ -360,4 +367,62 @@ pub fn differential(data: &[u8]) {
     for frame in split_stream(data, MAX_FRAME_SIZE).frames {
         enforce(differential_check(&frame));
     }
+}
+
+/// `frame_decode` for another implementation's codec: every frame of a raw
+/// stream decoded and encoded again; what it encoded must decode, and
+/// encode to the same bytes (re-encoding is a fixed point, so nothing read
+/// was lost or invented).
+pub fn request_roundtrip_on(decoder: &mut impl DecoderUnderTest, data: &[u8]) {
+    for frame in split_stream(data, MAX_FRAME_SIZE).frames {
+        let Ok(first) = decoder.reencode_request(&frame) else {
+            continue;
+        };
+        let violation = |detail: String| {
+            Violation::new(
+                Oracle::RequestRoundtrip,
+                format!("{}: {detail}", request_label(&frame)),
+            )
+        };
+        match decoder.reencode_request(&first) {
+            Ok(second) if second == first => {}
+            Ok(second) => enforce(Err(violation(format!(
+                "re-encoding is not stable:\nfirst  {}\nsecond {}",
+                hex(&first),
+                hex(&second)
+            )))),
+            Err(error) => enforce(Err(violation(format!(
+                "its own encoding {} is refused: {error}",
+                hex(&first)
+            )))),
+        }
+    }
+}
+
+/// `record_batch` for another implementation's codec: the batches read as
+/// its storage reads them; generated batches left intact must be read,
+/// with every record.
+pub fn records_on(decoder: &mut impl DecoderUnderTest, data: &[u8]) {
+    let Some((bytes, expected)) = batch_input(data) else {
+        return;
+    };
+    let counted = decoder.count_records(&bytes);
+    if let Some(records) = expected {
+        let violation = |detail| Violation::new(Oracle::BatchRoundtrip, detail);
+        match counted {
+            Ok(count) if count == records.len() => {}
+            Ok(count) => enforce(Err(violation(format!(
+                "a batch of {} records kafka-protocol encoded is read as {count} records",
+                records.len()
+            )))),
+            Err(error) => enforce(Err(violation(format!(
+                "a batch of {} records kafka-protocol encoded is refused: {error}",
+                records.len()
+            )))),
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

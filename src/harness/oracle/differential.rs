@@ -96,7 +96,7 @@ fn served_api_and_version(frame: &[u8]) -> Option<(ApiKey, i16)> {
 
 /// `kafka-protocol`'s decoding of a whole frame, as strict as ours: bytes
 /// after the body are an error.
-fn reference_decode(api: ApiKey, version: i16, mut frame: Bytes) -> Result<Request, String> {
+pub fn reference_decode(api: ApiKey, version: i16, mut frame: Bytes) -> Result<Request, String> {
     let header =
         RequestHeader::decode(&mut frame, api.request_header_version(version)).map_err(|e| format!("header: {e:#}"))?;
     let body = RequestKind::decode(api, &mut frame, version).map_err(|e| format!("body: {e:#}"))?;

@@ -9,7 +9,7 @@ pub mod model;
 mod response;
 mod roundtrip;
 
-pub use differential::{counts_are_bounded, differential_check};
+pub use differential::{counts_are_bounded, differential_check, reference_decode};
 pub use error_codes::{
     ErrorCodeAt, IllegalErrorCode, check_error_codes, kafka_error_name, legal_error_codes, response_error_codes,
 };

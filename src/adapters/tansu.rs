@@ -1,0 +1,103 @@
+//! Tansu (an Apache-Kafka-compatible broker) through `tansu-sans-io` 0.6,
+//! its protocol crate: request frames as its broker reads and writes them,
+//! and Produce record batches inflated as its storage engines do before
+//! storing them (`inflated::Batch::try_from(deflated::Batch)`: the Postgres,
+//! Limbo and Slate engines of `tansu-storage` 0.6).
+
+use bytes::Bytes;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{ApiKey, ProduceRequest};
+use kafka_protocol::protocol::StrBytes;
+use tansu_sans_io::Frame;
+use tansu_sans_io::record::inflated;
+
+use crate::harness::client::Client;
+use crate::harness::input::join_frames;
+use crate::harness::target::DecoderUnderTest;
+use crate::harness::targets::{FuzzTarget, records_on, request_roundtrip_on};
+
+pub const TARGETS: &[FuzzTarget] = &[
+    FuzzTarget {
+        name: "tansu_request",
+        run: tansu_request,
+        about: "third party: Tansu's request decoder and encoder on raw frames, Produce batches inflated",
+        explain: None,
+    },
+    FuzzTarget {
+        name: "tansu_records",
+        run: tansu_records,
+        about: "third party: record batches read and inflated as Tansu's storage engines do",
+        explain: None,
+    },
+];
+
+pub fn tansu_request(data: &[u8]) {
+    request_roundtrip_on(&mut TansuCodec, data);
+}
+
+pub fn tansu_records(data: &[u8]) {
+    records_on(&mut TansuCodec, data);
+}
+
+/// `tansu_sans_io::Frame` for requests, `deflated`/`inflated` batches for
+/// records.
+#[derive(Debug, Default)]
+pub struct TansuCodec;
+
+impl DecoderUnderTest for TansuCodec {
+    fn reencode_request(&mut self, frame: &[u8]) -> Result<Vec<u8>, String> {
+        let decoded = decode(&join_frames([frame]))?;
+        inflate_produced(&decoded)?;
+        let encoded = Frame::request(decoded.header, decoded.body).map_err(|e| e.to_string())?;
+        Ok(encoded[4..].to_vec())
+    }
+
+    fn count_records(&mut self, records: &[u8]) -> Result<usize, String> {
+        // The batches reach storage the one way Tansu's broker has: in a
+        // Produce request, split into batches by its decoder.
+        let partition = PartitionProduceData::default()
+            .with_index(0)
+            .with_records(Some(Bytes::copy_from_slice(records)));
+        let topic = TopicProduceData::default()
+            .with_name(StrBytes::from_static_str("topic-a").into())
+            .with_partition_data(vec![partition]);
+        let produce = ProduceRequest::default()
+            .with_acks(1)
+            .with_timeout_ms(1000)
+            .with_topic_data(vec![topic]);
+        let (_, frame) = Client::new("kafka-fuzz")
+            .request(PRODUCE_VERSION, produce)
+            .map_err(|e| e.to_string())?;
+        inflate_produced(&decode(&frame)?)
+    }
+}
+
+/// The Produce version the records are sent in: the one Tansu's own
+/// clients and librdkafka send.
+const PRODUCE_VERSION: i16 = 9;
+
+/// A request frame, size prefix included (Tansu reads it as part of the
+/// frame).
+fn decode(prefixed: &[u8]) -> Result<Frame, String> {
+    Frame::request_from_bytes(prefixed).map_err(|e| e.to_string())
+}
+
+/// Inflates a Produce's record batches as storage does; how many records.
+fn inflate_produced(frame: &Frame) -> Result<usize, String> {
+    if frame.api_key().map_err(|e| e.to_string())? != ApiKey::Produce as i16 {
+        return Ok(0);
+    }
+    let produce = tansu_sans_io::ProduceRequest::try_from(frame.body.clone()).map_err(|e| e.to_string())?;
+    let batches = produce
+        .topic_data
+        .into_iter()
+        .flatten()
+        .flat_map(|topic| topic.partition_data.into_iter().flatten())
+        .filter_map(|partition| partition.records)
+        .flat_map(|records| records.batches);
+    let mut count = 0;
+    for batch in batches {
+        count += inflated::Batch::try_from(batch).map_err(|e| e.to_string())?.records.len();
+    }
+    Ok(count)
+}
