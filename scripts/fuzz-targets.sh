@@ -69,6 +69,7 @@ option() { target_options "$1" | sed -n "s/^$2=//p" | tail -n1; }
 seed_corpus() {
   case $1 in
     kafka_protocol_decode|tansu_request) echo frame_decode ;;
+    tansu_differential) echo differential ;;
     kafka_protocol_records|tansu_records) echo record_batch ;;
     *) echo "$1" ;;
   esac

@@ -10,7 +10,8 @@ cd "$root"
 usage() {
   cat <<'EOF'
 Usage: scripts/fuzz.sh [--engine libfuzzer|afl|honggfuzz] [--time SECONDS]
-                       [--jobs N] [--asan] [--features LIST] [TARGET...]
+                       [--jobs N] [--asan] [--features LIST] [--keep-going]
+                       [TARGET...]
 
 Builds the fuzz targets (fuzz/, one binary per target) for one engine and runs
 every target, or the named ones, for SECONDS each, then prints a table per
@@ -39,6 +40,10 @@ corpus size, crashes.
                on a known upstream bug) and tansu (tansu_request,
                tansu_records). Without TARGETs, every target they enable
                runs too.
+  --keep-going libFuzzer: do not stop at the first crash (fork mode, crashes,
+               OOMs and timeouts ignored), as a campaign against code with
+               known bugs needs; every crash file goes to triage at the end.
+               AFL++ and honggfuzz always keep going.
   -h, --help   this text.
 
 Seeds: corpus/<target>/ and corpus/regressions/<target>/ (read-only), with the
@@ -60,7 +65,7 @@ source scripts/crash-files.sh
 # shellcheck source=scripts/fuzz-targets.sh
 source scripts/fuzz-targets.sh
 
-engine=libfuzzer time_budget=60 jobs=$(nproc) asan=0 features= targets=()
+engine=libfuzzer time_budget=60 jobs=$(nproc) asan=0 features= keep_going=0 targets=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --engine) [[ $# -ge 2 ]] || die "--engine needs a value"; engine=$2; shift 2 ;;
@@ -70,6 +75,7 @@ while [[ $# -gt 0 ]]; do
     --jobs|-j) [[ $# -ge 2 ]] || die "--jobs needs a value"; jobs=$2; shift 2 ;;
     --jobs=*) jobs=${1#*=}; shift ;;
     --asan) asan=1; shift ;;
+    --keep-going) keep_going=1; shift ;;
     --features) [[ $# -ge 2 ]] || die "--features needs a value"; features=$2; shift 2 ;;
     --features=*) features=${1#*=}; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -238,7 +244,12 @@ launch() {
       local workdir=fuzz/logs/libfuzzer-$t.workers
       rm -rf "$workdir"
       set -m
-      if [[ $w -gt 1 ]]; then
+      if [[ $keep_going -eq 1 ]]; then
+        # Fork mode: each job a child process, a crash ends the job only.
+        mkdir -p "$workdir"
+        (cd "$workdir" && exec "$root/$bin" "${args[@]}" "-fork=$w" -ignore_crashes=1 -ignore_ooms=1 \
+          -ignore_timeouts=1) >"$log" 2>&1 &
+      elif [[ $w -gt 1 ]]; then
         # -jobs=N -workers=N: N whole fuzzing processes sharing the corpus
         # dir, each logging to fuzz-<i>.log in the current dir. Measured
         # here against -fork=N (which restarts short jobs): 1.7x the
@@ -357,7 +368,7 @@ read_stats() {
   case "$engine" in
     libfuzzer)
       local logs=("$log")
-      [[ ${workers_of[$t]:-1} -gt 1 ]] && logs=(fuzz/logs/libfuzzer-"$t".workers/fuzz-*.log)
+      [[ $keep_going -eq 0 && ${workers_of[$t]:-1} -gt 1 ]] && logs=(fuzz/logs/libfuzzer-"$t".workers/fuzz-*.log)
       if [[ -f ${logs[0]} ]]; then
         # Per log (one per worker): status lines "#N ... cov: C ft: F ...",
         # and from print_final_stats stat::number_of_executed_units and

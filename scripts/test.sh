@@ -24,6 +24,9 @@ cargo clippy --all-targets --locked -- -D warnings
 step "cargo clippy --all-targets --features planted-bugs -- -D warnings (the test-only target)"
 cargo clippy --all-targets --locked --features planted-bugs -- -D warnings
 
+step "cargo clippy --all-targets --features tansu -- -D warnings (the Tansu adapter)"
+cargo clippy --all-targets --locked --features tansu -- -D warnings
+
 step "cargo test"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
@@ -31,6 +34,10 @@ cargo test --locked 2>&1 | tee "$log"
 
 step "cargo test --features planted-bugs --test triage (triage end to end on four planted bugs)"
 cargo test --locked --features planted-bugs --test triage 2>&1 | tee -a "$log"
+
+step "cargo test --features tansu --lib adapters --test trophies (the Tansu adapter; every trophy still reproduces)"
+cargo test --locked --features tansu --lib adapters 2>&1 | tee -a "$log"
+cargo test --locked --features tansu --test trophies 2>&1 | tee -a "$log"
 
 step "client tests: real Kafka clients against kafka-fuzz serve (scripts/client-tests.sh)"
 client_status=0

@@ -388,7 +388,11 @@ fn main() -> anyhow::Result<ExitCode> {
 /// The target called `name`, or an error listing the targets.
 fn known_target(name: &str) -> anyhow::Result<&'static targets::FuzzTarget> {
     targets::target(name).with_context(|| {
-        let names: Vec<_> = targets::TARGETS.iter().chain(adapter_targets()).map(|t| t.name).collect();
+        let names: Vec<_> = targets::TARGETS
+            .iter()
+            .chain(adapter_targets())
+            .map(|t| t.name)
+            .collect();
         format!("unknown target {name}; the targets are {}", names.join(", "))
     })
 }

@@ -69,3 +69,42 @@ impl DecoderUnderTest for KafkaProtocolCodec {
         Ok(sets.iter().map(|set| set.records.len()).sum())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::messages::MetadataRequest;
+
+    use super::*;
+    use crate::harness::client::Client;
+    use crate::harness::input::encode_entries;
+    use crate::server::wire::Codec;
+
+    #[test]
+    fn a_valid_request_reencodes_to_itself() {
+        let (_, frame) = Client::new("adapter").request(12, MetadataRequest::default()).unwrap();
+        let frame = &frame[4..];
+        assert_eq!(KafkaProtocolCodec.reencode_request(frame).unwrap(), frame);
+    }
+
+    #[test]
+    fn refusals_say_why() {
+        let error = KafkaProtocolCodec.reencode_request(&[0x7f, 0x7f, 0, 0]).unwrap_err();
+        assert_eq!(error, "unknown api key 32639");
+        let error = KafkaProtocolCodec.reencode_request(&[0, 3, 0x7f, 0]).unwrap_err();
+        assert_eq!(error, "Metadata has no version 32512");
+        let (_, frame) = Client::new("adapter").request(12, MetadataRequest::default()).unwrap();
+        let error = KafkaProtocolCodec
+            .reencode_request(&[&frame[4..], &[1][..]].concat())
+            .unwrap_err();
+        assert_eq!(error, "1 bytes after the body");
+    }
+
+    #[test]
+    fn records_are_counted_across_batches() {
+        let entries = [(None, Some(Bytes::from_static(b"v")))];
+        let one = encode_entries(&entries, None, 0, Codec::Gzip).unwrap();
+        let two = [&one[..], &one[..]].concat();
+        assert_eq!(KafkaProtocolCodec.count_records(&two), Ok(2));
+        assert!(KafkaProtocolCodec.count_records(&two[..two.len() - 1]).is_err());
+    }
+}

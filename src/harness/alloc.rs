@@ -40,7 +40,9 @@ fn allocation_floor() -> usize {
         Ok(mib) => match mib.trim().parse::<usize>() {
             Ok(mib) => mib.saturating_mul(1024 * 1024),
             Err(_) => {
-                eprintln!("kafka-fuzz: {ALLOCATION_FLOOR_VARIABLE}={mib} is not a number of MiB; using {CAP_FLOOR} bytes");
+                eprintln!(
+                    "kafka-fuzz: {ALLOCATION_FLOOR_VARIABLE}={mib} is not a number of MiB; using {CAP_FLOOR} bytes"
+                );
                 CAP_FLOOR
             }
         },

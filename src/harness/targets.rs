@@ -378,12 +378,8 @@ pub fn request_roundtrip_on(decoder: &mut impl DecoderUnderTest, data: &[u8]) {
         let Ok(first) = decoder.reencode_request(&frame) else {
             continue;
         };
-        let violation = |detail: String| {
-            Violation::new(
-                Oracle::RequestRoundtrip,
-                format!("{}: {detail}", request_label(&frame)),
-            )
-        };
+        let violation =
+            |detail: String| Violation::new(Oracle::RequestRoundtrip, format!("{}: {detail}", request_label(&frame)));
         match decoder.reencode_request(&first) {
             Ok(second) if second == first => {}
             Ok(second) => enforce(Err(violation(format!(
@@ -394,6 +390,33 @@ pub fn request_roundtrip_on(decoder: &mut impl DecoderUnderTest, data: &[u8]) {
             Err(error) => enforce(Err(violation(format!(
                 "its own encoding {} is refused: {error}",
                 hex(&first)
+            )))),
+        }
+    }
+}
+
+/// `differential` for another implementation's codec: a frame our decoder
+/// accepts must be accepted, and what it writes back must read as the same
+/// request. (Frames ours refuses are left out: ours is strict by design,
+/// and leniency is no crash.)
+pub fn differential_on(decoder: &mut impl DecoderUnderTest, data: &[u8]) {
+    for frame in split_stream(data, MAX_FRAME_SIZE).frames {
+        let Ok(ours) = decode_request(frame.clone()) else {
+            continue;
+        };
+        let violation =
+            |detail: String| Violation::new(Oracle::Differential, format!("{}: {detail}", request_label(&frame)));
+        match decoder
+            .reencode_request(&frame)
+            .map(|theirs| decode_request(Bytes::from(theirs)))
+        {
+            Ok(Ok(theirs)) if theirs == ours => {}
+            Ok(Ok(theirs)) => enforce(Err(violation(format!(
+                "read differently:\nours   {ours:?}\ntheirs {theirs:?}"
+            )))),
+            Ok(Err(error)) => enforce(Err(violation(format!("what it writes back does not decode: {error}")))),
+            Err(error) => enforce(Err(violation(format!(
+                "a request our decoder accepts is refused: {error}"
             )))),
         }
     }

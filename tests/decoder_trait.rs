@@ -1,0 +1,136 @@
+//! Another implementation's codec plugs into the decoder targets through
+//! `DecoderUnderTest`: a faithful one passes the seeds, and each kind of
+//! flaw is caught by the target meant for it, with the oracle named.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use bytes::Bytes;
+use kafka_fuzz::corpus::generated_seeds;
+use kafka_fuzz::harness::input::{GENERATED, encode_request, seeded_bytes};
+use kafka_fuzz::harness::target::{DecoderUnderTest, FUZZING_BATCH_LIMITS};
+use kafka_fuzz::harness::targets::{differential_on, records_on, request_roundtrip_on};
+use kafka_fuzz::server::wire::{decode_record_batches, decode_request};
+
+#[derive(Clone, Copy, PartialEq)]
+enum Flaw {
+    None,
+    /// Writes back one byte more each time.
+    GrowsOnEachEncoding,
+    /// Forgets the client id: stable, but not what the client sent.
+    DropsClientId,
+    /// Refuses every Produce.
+    RefusesProduce,
+    /// Loses the last record of every read.
+    LosesARecord,
+}
+
+/// Our own decoder and `kafka-protocol`'s encoder, with a flaw.
+struct Codec(Flaw);
+
+impl DecoderUnderTest for Codec {
+    fn reencode_request(&mut self, frame: &[u8]) -> Result<Vec<u8>, String> {
+        let mut request = decode_request(Bytes::copy_from_slice(frame)).map_err(|e| e.to_string())?;
+        match self.0 {
+            Flaw::DropsClientId => request.header.client_id = None,
+            Flaw::RefusesProduce if request.header.request_api_key == 0 => return Err("no Produce here".into()),
+            _ => {}
+        }
+        let mut encoded = encode_request(&request.header, &request.body).map_err(|e| e.to_string())?[4..].to_vec();
+        if self.0 == Flaw::GrowsOnEachEncoding {
+            encoded.push(0);
+        }
+        Ok(encoded)
+    }
+
+    fn count_records(&mut self, records: &[u8]) -> Result<usize, String> {
+        let batches =
+            decode_record_batches(Bytes::copy_from_slice(records), FUZZING_BATCH_LIMITS).map_err(|e| e.to_string())?;
+        let count: usize = batches.iter().map(|batch| batch.records.len()).sum();
+        Ok(match self.0 {
+            Flaw::LosesARecord => count.saturating_sub(1),
+            _ => count,
+        })
+    }
+}
+
+type Target = fn(&mut Codec, &[u8]);
+
+/// Each decoder target, and the corpus whose inputs it reads.
+const TARGETS: [(&str, &str, Target); 3] = [
+    ("request_roundtrip_on", "frame_decode", |c, d| {
+        request_roundtrip_on(c, d)
+    }),
+    ("records_on", "record_batch", |c, d| records_on(c, d)),
+    ("differential_on", "differential", |c, d| differential_on(c, d)),
+];
+
+/// The first input a target fails on with `flaw`, as (target, message):
+/// the generated seeds, and for `record_batch` generated batches too (its
+/// seeds are raw batches, whose records the target does not know).
+fn first_failure(flaw: Flaw) -> Option<(&'static str, String)> {
+    let seeds = generated_seeds();
+    for (name, corpus, run) in TARGETS {
+        let mut inputs: Vec<Vec<u8>> = seeds
+            .iter()
+            .filter(|seed| seed.target == corpus)
+            .map(|seed| seed.data.clone())
+            .collect();
+        if corpus == "record_batch" {
+            inputs.extend((0..50).map(|seed| [&[GENERATED][..], &seeded_bytes(seed, 1024)].concat()));
+        }
+        for input in &inputs {
+            let mut codec = Codec(flaw);
+            // The test catches the target's panic only to report it.
+            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| run(&mut codec, input))) {
+                let message = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .unwrap_or_else(|| "non-string panic".into());
+                return Some((name, message));
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn a_faithful_codec_passes_every_seed() {
+    assert_eq!(first_failure(Flaw::None), None);
+}
+
+#[test]
+fn an_encoding_that_grows_is_caught_by_the_roundtrip() {
+    let (target, message) = first_failure(Flaw::GrowsOnEachEncoding).expect("caught");
+    assert_eq!(target, "request_roundtrip_on");
+    assert!(message.starts_with("oracle violation [request-roundtrip]"), "{message}");
+    assert!(message.contains("its own encoding"), "{message}");
+}
+
+#[test]
+fn a_stable_loss_is_caught_by_the_differential() {
+    let (target, message) = first_failure(Flaw::DropsClientId).expect("caught");
+    assert_eq!(
+        target, "differential_on",
+        "a fixed point passes the roundtrip: {message}"
+    );
+    assert!(message.starts_with("oracle violation [differential]"), "{message}");
+    assert!(message.contains("read differently"), "{message}");
+}
+
+#[test]
+fn refusing_valid_requests_is_caught_by_the_differential() {
+    let (target, message) = first_failure(Flaw::RefusesProduce).expect("caught");
+    assert_eq!(target, "differential_on");
+    assert!(
+        message.contains("Produce v") && message.contains("no Produce here"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_lost_record_is_caught_by_the_records_target() {
+    let (target, message) = first_failure(Flaw::LosesARecord).expect("caught");
+    assert_eq!(target, "records_on");
+    assert!(message.starts_with("oracle violation [batch-roundtrip]"), "{message}");
+    assert!(message.contains("is read as"), "{message}");
+}
