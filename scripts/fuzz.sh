@@ -180,7 +180,8 @@ trap 'interrupted=1' INT TERM
 states_tool=${CARGO_TARGET_DIR:-target}/release/kafka-fuzz
 printf '==> building kafka-fuzz (protocol-state counts) ... '
 start=$SECONDS
-if cargo build --release --locked --quiet --bin kafka-fuzz >fuzz/logs/build-kafka-fuzz.log 2>&1; then
+if cargo build --release --locked --quiet --bin kafka-fuzz --features "$(crate_features "$features")" \
+  >fuzz/logs/build-kafka-fuzz.log 2>&1; then
   echo "ok ($((SECONDS - start))s)"
 else
   echo "FAILED, no state counts (log: fuzz/logs/build-kafka-fuzz.log)"

@@ -387,8 +387,9 @@ pub fn request_roundtrip_on(decoder: &mut impl DecoderUnderTest, data: &[u8]) {
                 hex(&first),
                 hex(&second)
             )))),
+            // The first line is what triage groups by: no bytes in it.
             Err(error) => enforce(Err(violation(format!(
-                "its own encoding {} is refused: {error}",
+                "its own encoding is refused: {error}\nencoding {}",
                 hex(&first)
             )))),
         }
