@@ -73,8 +73,12 @@ for ((i = 1; i <= runs; i++)); do
   fi
   printf '[%d/%d] %s\n' "$i" "$runs" "${crash:+crashed after ${seconds}s}"
 done
-median=$(printf '%s\n' "${times[@]}" | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
+if [[ ${#times[@]} -eq 0 ]]; then
+  median="none crashed"
+else
+  median=$(printf '%s\n' "${times[@]}" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }')s
+fi
 echo
-echo "$target from $start_label: ${#times[@]} of $runs runs crashed; median time to first crash ${median}s (process start included)"
+echo "$target from $start_label: ${#times[@]} of $runs runs crashed; median time to first crash: $median (process start included)"
 echo
 echo "$table"

@@ -6,9 +6,10 @@
 # fuzz crate (what `cargo fuzz list` prints), so a new target needs no change
 # anywhere. Bins behind required-features (the test-only `planted`, the
 # third-party adapters that crash on known upstream bugs) are listed only
-# when FEATURES (comma-separated) holds every feature they require.
+# when FEATURES (comma-separated), or a feature they imply, holds every
+# feature they require.
 fuzz_targets() {
-  awk -v features=",${1:-}," '
+  awk -v features=",$(implied_features "${1:-}")," '
     function flush() { if (name != "" && !gated) print name; name = ""; gated = 0; inbin = 0 }
     /^\[\[bin\]\]/ { flush(); inbin = 1; next }
     /^\[/ { flush() }
@@ -23,6 +24,30 @@ fuzz_targets() {
     END { flush() }' fuzz/Cargo.toml
 }
 
+# implied_features FEATURES: FEATURES (comma-separated) and every fuzz-crate
+# feature they enable in turn (tansu enables third-party), comma-separated.
+implied_features() {
+  local -A seen=()
+  local queue f
+  IFS=", " read -ra queue <<<"$1"
+  while [[ ${#queue[@]} -gt 0 ]]; do
+    f=${queue[0]}
+    queue=("${queue[@]:1}")
+    [[ -n $f && -z ${seen[$f]:-} ]] || continue
+    seen[$f]=1
+    mapfile -t -O "${#queue[@]}" queue < <(awk -v f="$f" '
+      /^\[features\]/ { on = 1; next } /^\[/ { on = 0 }
+      on && $1 == f && /=/ {
+        rest = $0; sub(/^[^[]*\[/, "", rest)
+        while (match(rest, /"[^"]*"/)) {
+          g = substr(rest, RSTART + 1, RLENGTH - 2); rest = substr(rest, RSTART + RLENGTH)
+          if (index(g, "/") == 0 && index(g, ":") == 0) print g
+        }
+      }' fuzz/Cargo.toml)
+  done
+  (IFS=,; echo "${!seen[*]}")
+}
+
 # crate_features FEATURES: of the fuzz crate's FEATURES (comma-separated),
 # those the kafka-fuzz crate declares too (tansu, planted-bugs), for
 # building the kafka-fuzz tool that replays and triages their targets.
@@ -30,7 +55,7 @@ crate_features() {
   local declared
   declared=$(awk '/^\[features\]/ { on = 1; next } /^\[/ { on = 0 }
                   on && /^[a-z0-9_-]+[ \t]*=/ { sub(/[ \t]*=.*/, ""); print }' Cargo.toml)
-  tr ',' '\n' <<<"$1" | grep -Fx "$declared" | paste -sd, - || true
+  tr ', ' '\n\n' <<<"$1" | grep -Fx "$declared" | paste -sd, - || true
 }
 
 # options_of FILE: the [libfuzzer] section of a libFuzzer options file as

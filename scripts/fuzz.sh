@@ -38,7 +38,8 @@ corpus size, crashes.
                also make the targets behind them selectable: third-party
                (kafka_protocol_decode, kafka_protocol_records: they crash
                on a known upstream bug) and tansu (tansu_request,
-               tansu_records). Without TARGETs, every target they enable
+               tansu_records, tansu_differential; it implies
+               third-party). Without TARGETs, every target they enable
                runs too.
   --keep-going libFuzzer: do not stop at the first crash (fork mode, crashes,
                OOMs and timeouts ignored), as a campaign against code with
@@ -581,7 +582,7 @@ echo "$summary"
 {
   echo "# Last fuzzing run"
   echo
-  echo "$(date -u '+%Y-%m-%d %H:%M UTC'), \`scripts/fuzz.sh --engine $engine --time $time_budget --jobs $jobs$([[ $asan -eq 1 ]] && echo ' --asan') ${targets[*]}\`"
+  echo "$(date -u '+%Y-%m-%d %H:%M UTC'), \`scripts/fuzz.sh --engine $engine --time $time_budget --jobs $jobs$([[ $asan -eq 1 ]] && echo ' --asan')$([[ -n $features ]] && echo " --features $features")$([[ $keep_going -eq 1 ]] && echo ' --keep-going') ${targets[*]}\`"
   echo
   echo "$table"
   echo

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use kafka_fuzz::adapters::adapter_targets;
-use kafka_fuzz::attack::{AttackCase, Budget, CaseGenerator, RemoteServer, run_attack, target_address};
+use kafka_fuzz::attack::{AttackCase, Budget, CaseGenerator, REPORT_FILES, RemoteServer, run_attack, target_address};
 use kafka_fuzz::capture::read_capture;
 use kafka_fuzz::corpus::{
     ConnectionStream, CorpusStats, RESPONSES_DIR, Seed, SeedStore, TrafficRecorder, input_files, request_seeds,
@@ -397,9 +397,14 @@ fn known_target(name: &str) -> anyhow::Result<&'static targets::FuzzTarget> {
     })
 }
 
-/// A command-line duration in seconds.
+/// A command-line duration in seconds: more than zero (a zero timeout
+/// would call every answer late) and at most a year.
 fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
-    Duration::try_from_secs_f64(value).with_context(|| format!("{flag}: expected a positive number of seconds"))
+    const YEAR: f64 = 365.0 * 24.0 * 3600.0;
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|duration| !duration.is_zero() && value <= YEAR)
+        .with_context(|| format!("{flag}: expected a number of seconds above 0 and at most {YEAR}, got {value}"))
 }
 
 fn triage(args: TriageArgs) -> anyhow::Result<ExitCode> {
@@ -521,7 +526,16 @@ fn replay_remote(
         addr: target_address(addr, allow_remote)?,
         timeout: seconds(timeout.unwrap_or(5.0), "--timeout")?,
     };
-    let files = input_files(inputs).context("cannot list the inputs")?;
+    // An attack's output directory holds its reports beside the sessions.
+    let files: Vec<PathBuf> = input_files(inputs)
+        .context("cannot list the inputs")?
+        .into_iter()
+        .filter(|file| {
+            !file
+                .file_name()
+                .is_some_and(|name| REPORT_FILES.iter().any(|report| name == *report))
+        })
+        .collect();
     let mut faults = 0;
     for file in &files {
         let case = AttackCase::read(file).with_context(|| format!("cannot read {}", file.display()))?;
@@ -534,7 +548,7 @@ fn replay_remote(
         let mut stdout = std::io::stdout();
         let transcript = (!quiet).then_some(&mut stdout as &mut dyn std::io::Write);
         let outcome = server.play(&case, transcript);
-        match outcome.fault.or_else(|| server.probe().err()) {
+        match outcome.fault {
             Some(fault) => {
                 faults += 1;
                 println!("{}: {}: {}", file.display(), fault.kind.name(), fault.detail);

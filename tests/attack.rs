@@ -6,13 +6,14 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use kafka_fuzz::harness::client::Client;
 use kafka_fuzz::server::broker::{Broker, BrokerConfig, SystemClock};
 use kafka_fuzz::server::wire::{DecodeErrorKind, FrameSplitter, decode_request};
+use kafka_protocol::messages::MetadataRequest;
 
 fn kafka_fuzz(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kafka-fuzz"))
@@ -73,49 +74,63 @@ enum Reaction {
     Die,
     /// Answer with the correlation id of another request.
     WrongCorrelationId,
+    /// Answer with a wrong correlation id, then die.
+    WrongCorrelationIdThenDie,
 }
 
 /// A tiny server in a thread: the reference broker behind `flaw`.
 struct FlawedServer {
     addr: String,
-    dead: Arc<AtomicBool>,
+    listener: Listener,
+}
+
+/// The listening socket while the server lives: dying drops it at once, so
+/// that the next connection is refused as a crashed process's would be.
+type Listener = Arc<Mutex<Option<TcpListener>>>;
+
+fn alive(listener: &Listener) -> bool {
+    listener.lock().unwrap().is_some()
 }
 
 impl FlawedServer {
     fn start(flaw: fn(&Bytes) -> Reaction) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let dead = Arc::new(AtomicBool::new(false));
+        let socket = TcpListener::bind("127.0.0.1:0").unwrap();
+        socket.set_nonblocking(true).unwrap();
+        let addr = socket.local_addr().unwrap().to_string();
+        let listener: Listener = Arc::new(Mutex::new(Some(socket)));
         let broker = Arc::new(Mutex::new(Broker::new(BrokerConfig::default(), SystemClock)));
-        let flag = Arc::clone(&dead);
+        let accepting = Arc::clone(&listener);
         std::thread::spawn(move || {
-            while !flag.load(Ordering::SeqCst) {
-                match listener.accept() {
+            loop {
+                let accepted = match accepting.lock().unwrap().as_ref() {
+                    Some(socket) => socket.accept(),
+                    None => return,
+                };
+                match accepted {
                     Ok((stream, _)) => {
-                        let (broker, dead) = (Arc::clone(&broker), Arc::clone(&flag));
-                        std::thread::spawn(move || serve_connection(stream, &broker, &dead, flaw));
+                        let (broker, listener) = (Arc::clone(&broker), Arc::clone(&accepting));
+                        std::thread::spawn(move || serve_connection(stream, &broker, &listener, flaw));
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(2)),
                 }
             }
         });
-        Self { addr, dead }
+        Self { addr, listener }
     }
 }
 
 impl Drop for FlawedServer {
     fn drop(&mut self) {
-        self.dead.store(true, Ordering::SeqCst);
+        self.listener.lock().unwrap().take();
     }
 }
 
-fn serve_connection(mut stream: TcpStream, broker: &Mutex<Broker>, dead: &AtomicBool, flaw: fn(&Bytes) -> Reaction) {
+fn serve_connection(mut stream: TcpStream, broker: &Mutex<Broker>, listener: &Listener, flaw: fn(&Bytes) -> Reaction) {
     stream.set_nonblocking(false).unwrap();
     stream.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
     let mut splitter = FrameSplitter::new(1 << 20);
     let mut buf = [0u8; 4096];
-    while !dead.load(Ordering::SeqCst) {
+    while alive(listener) {
         match stream.read(&mut buf) {
             Ok(0) => return,
             Ok(n) => splitter.push(&buf[..n]),
@@ -125,7 +140,7 @@ fn serve_connection(mut stream: TcpStream, broker: &Mutex<Broker>, dead: &Atomic
         while let Ok(Some(frame)) = splitter.next_frame() {
             let reaction = flaw(&frame);
             if let Reaction::Die = reaction {
-                dead.store(true, Ordering::SeqCst);
+                listener.lock().unwrap().take();
                 return;
             }
             let mut response = match broker.lock().unwrap().handle(frame) {
@@ -133,10 +148,14 @@ fn serve_connection(mut stream: TcpStream, broker: &Mutex<Broker>, dead: &Atomic
                 Ok(None) => continue,
                 Err(_) => return,
             };
-            if let Reaction::WrongCorrelationId = reaction {
+            if let Reaction::WrongCorrelationId | Reaction::WrongCorrelationIdThenDie = reaction {
                 response[7] ^= 1;
             }
             if stream.write_all(&response).is_err() {
+                return;
+            }
+            if let Reaction::WrongCorrelationIdThenDie = reaction {
+                listener.lock().unwrap().take();
                 return;
             }
         }
@@ -156,6 +175,14 @@ fn dies_on_huge_counts(frame: &Bytes) -> Reaction {
 fn garbles_metadata(frame: &Bytes) -> Reaction {
     match frame.get(..2) {
         Some([0, 3]) => Reaction::WrongCorrelationId,
+        _ => Reaction::Answer,
+    }
+}
+
+/// Garbles its answer to a Metadata request, then dies.
+fn garbles_metadata_then_dies(frame: &Bytes) -> Reaction {
+    match frame.get(..2) {
+        Some([0, 3]) => Reaction::WrongCorrelationIdThenDie,
         _ => Reaction::Answer,
     }
 }
@@ -281,10 +308,13 @@ fn attack_finds_a_confused_server_once_and_keeps_going() {
     }
     // The same fault in later cases is counted, not saved again.
     assert!(findings.iter().any(|f| f["repeats"].as_u64().unwrap() > 0), "{json}");
-    let file = findings[0]["file"].as_str().unwrap();
-    let replay = kafka_fuzz(&["replay", "--addr", &confused.addr, "--quiet", file]);
-    assert_eq!(replay.status.code(), Some(2), "{}", text(&replay));
-    assert!(text(&replay).contains(": confused: "), "{}", text(&replay));
+    // The output directory replays whole: its sessions, not its reports.
+    let replay = kafka_fuzz(&["replay", "--addr", &confused.addr, "--quiet", out.to_str().unwrap()]);
+    let all = text(&replay);
+    assert_eq!(replay.status.code(), Some(2), "{all}");
+    assert!(all.contains(": confused: "), "{all}");
+    let n = findings.len();
+    assert!(all.contains(&format!("{n} of {n} session files broke")), "{all}");
     std::fs::remove_dir_all(&out).unwrap();
 }
 
@@ -302,4 +332,30 @@ fn attack_refuses_a_remote_address_and_a_server_that_is_not_there() {
         "{}",
         text(&output)
     );
+}
+
+#[test]
+fn a_server_that_dies_is_reported_dead_whatever_its_connection_saw_first() {
+    let server = FlawedServer::start(garbles_metadata_then_dies);
+    let dir = scratch("garbles-then-dies");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (_, frame) = Client::new("test").request(12, MetadataRequest::default()).unwrap();
+    let session = dir.join("metadata");
+    std::fs::write(&session, &frame).unwrap();
+    let replay = kafka_fuzz(&[
+        "replay",
+        "--addr",
+        &server.addr,
+        "--timeout",
+        "2",
+        session.to_str().unwrap(),
+    ]);
+    let all = text(&replay);
+    assert_eq!(replay.status.code(), Some(2), "{all}");
+    assert!(
+        all.contains("correlation id"),
+        "the transcript shows the garbled answer: {all}"
+    );
+    assert!(all.contains("metadata: died: "), "{all}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -116,3 +116,42 @@ fn inflate_produced(frame: &Frame) -> Result<usize, String> {
     }
     Ok(count)
 }
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::messages::MetadataRequest;
+
+    use super::*;
+    use crate::harness::input::encode_entries;
+    use crate::server::wire::Codec;
+
+    #[test]
+    fn a_valid_request_reencodes_to_itself() {
+        let (_, frame) = Client::new("adapter").request(12, MetadataRequest::default()).unwrap();
+        let frame = &frame[4..];
+        assert_eq!(TansuCodec.reencode_request(frame).unwrap(), frame);
+    }
+
+    #[test]
+    fn an_unknown_api_is_refused() {
+        assert!(
+            TansuCodec
+                .reencode_request(&[0x7f, 0x7f, 0, 0, 0, 0, 0, 1, 0, 0])
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn records_are_inflated_and_counted_for_every_codec() {
+        let entries = [
+            (None, Some(Bytes::from_static(b"one"))),
+            (Some(Bytes::from_static(b"key")), Some(Bytes::from_static(b"two"))),
+        ];
+        for codec in [Codec::None, Codec::Gzip, Codec::Snappy, Codec::Lz4, Codec::Zstd] {
+            let one = encode_entries(&entries, None, 0, codec).unwrap();
+            let two = [&one[..], &one[..]].concat();
+            assert_eq!(TansuCodec.count_records(&two), Ok(4), "{codec:?}");
+            assert!(TansuCodec.count_records(&two[..two.len() - 1]).is_err(), "{codec:?}");
+        }
+    }
+}

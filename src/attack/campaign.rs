@@ -34,7 +34,7 @@ pub struct Progress {
 pub struct Finding {
     #[serde(flatten)]
     pub fault: Fault,
-    /// The case's number: `--seed` and this give the same case again.
+    /// The case's number: with the same `--seed` and corpus, the same case.
     pub case: u64,
     pub origin: String,
     /// The session file: `kafka-fuzz replay --addr HOST:PORT FILE`.
@@ -94,8 +94,7 @@ pub fn run_attack(
         summary.answered += outcome.answered as u64;
         summary.closed_by_server += u64::from(outcome.closed_by_server);
         summary.abandoned_waits += u64::from(outcome.abandoned_wait);
-        let fault = outcome.fault.or_else(|| server.probe().err());
-        if let Some(fault) = fault {
+        if let Some(fault) = outcome.fault {
             let usable = fault.kind.server_usable();
             record(&mut summary, fault, index, &case, out)?;
             if !usable {
@@ -157,11 +156,14 @@ fn write(path: &Path, contents: &[u8]) -> Result<(), AttackError> {
     std::fs::write(path, contents).map_err(io)
 }
 
-/// report.json and report.md under `out`.
+/// The reports beside the session files: a person's and a program's.
+pub const REPORT_FILES: [&str; 2] = ["report.md", "report.json"];
+
 fn write_report(summary: &AttackSummary, out: &Path) -> Result<(), AttackError> {
-    let json = serde_json::to_vec_pretty(summary).expect("an attack summary serializes");
-    write(&out.join("report.json"), &json)?;
-    write(&out.join("report.md"), summary.to_string().as_bytes())
+    let [markdown, json] = REPORT_FILES;
+    write(&out.join(markdown), summary.to_string().as_bytes())?;
+    let report = serde_json::to_vec_pretty(summary).expect("an attack summary serializes");
+    write(&out.join(json), &report)
 }
 
 impl AttackSummary {
@@ -192,8 +194,8 @@ impl fmt::Display for AttackSummary {
         writeln!(f, "# kafka-fuzz attack on {}\n", self.addr)?;
         writeln!(
             f,
-            "Seed {} ({} corpus streams), {:.1} s. `kafka-fuzz attack --seed {}` plays the same cases.\n",
-            self.seed, self.corpus_streams, self.elapsed_secs, self.seed
+            "Seed {} ({} corpus streams), {:.1} s. `kafka-fuzz attack --addr {} --seed {}` with the same corpus plays the same cases.\n",
+            self.seed, self.corpus_streams, self.elapsed_secs, self.addr, self.seed
         )?;
         writeln!(
             f,

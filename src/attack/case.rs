@@ -9,19 +9,9 @@ use std::path::{Path, PathBuf};
 use arbitrary::Unstructured;
 use bytes::Bytes;
 
-use crate::corpus::{client_stream, input_files};
+use crate::corpus::{client_stream, input_files, stream_targets};
 use crate::harness::input::{Malformation, generated_stream, join_frames, seeded_bytes, split_stream};
 use crate::server::wire::{DEFAULT_MAX_FRAME_SIZE, SUPPORTED_APIS};
-
-/// Corpus directories whose seeds hold client streams.
-const STREAM_CORPORA: [&str; 6] = [
-    "dispatch",
-    "frame_decode",
-    "differential",
-    "produce",
-    "fetch",
-    "metadata",
-];
 
 /// Most APIs one generated case mixes.
 const MAX_GENERATED_APIS: usize = 4;
@@ -34,25 +24,35 @@ const CASE_ENTROPY: usize = 4096;
 pub struct AttackCase {
     /// Request frames, without size prefixes, each sent behind its true one.
     pub frames: Vec<Bytes>,
-    /// Sent raw after the frames: a size prefix the server must refuse
-    /// (negative, or larger than any request), and what follows it.
+    /// Sent raw after the frames, then the connection half-closed: a size
+    /// prefix the server must refuse (negative, or larger than any request)
+    /// or one that claims more bytes than follow, and what follows it.
     pub tail: Bytes,
     /// Where the case came from, for the report.
     pub origin: String,
 }
 
 impl AttackCase {
-    /// The case a client stream holds: its frames as a server's framing
-    /// splits them, and from a refused size prefix on, the rest as tail.
+    /// The case a client stream holds: its whole frames as a server's
+    /// framing splits them, and from the first size prefix that is refused
+    /// or claims more bytes than follow, the rest as tail, sent as it is.
     pub fn from_stream(stream: &[u8], origin: impl Into<String>) -> Self {
-        let split = split_stream(stream, DEFAULT_MAX_FRAME_SIZE);
-        let tail = match split.framing_error {
-            Some(error) => Bytes::copy_from_slice(&stream[error.offset.min(stream.len())..]),
-            None => Bytes::new(),
-        };
+        let mut frames = split_stream(stream, DEFAULT_MAX_FRAME_SIZE).frames;
+        let mut whole = 0;
+        let mut complete = 0;
+        // Only a frame behind a prefix that tells its true size is whole.
+        for frame in &frames {
+            let prefix = stream.get(whole..whole + 4).and_then(|p| <[u8; 4]>::try_from(p).ok());
+            if prefix.map(u32::from_be_bytes) != u32::try_from(frame.len()).ok() {
+                break;
+            }
+            whole += 4 + frame.len();
+            complete += 1;
+        }
+        frames.truncate(complete);
         Self {
-            frames: split.frames,
-            tail,
+            frames,
+            tail: Bytes::copy_from_slice(&stream[whole..]),
             origin: origin.into(),
         }
     }
@@ -92,7 +92,7 @@ impl CaseGenerator {
     /// every target whose seeds hold one; returns how many.
     pub fn load_corpus(&mut self, root: &Path) -> std::io::Result<usize> {
         let before = self.corpus.len();
-        for target in STREAM_CORPORA {
+        for target in stream_targets() {
             let dir = root.join(target);
             if !dir.is_dir() {
                 continue;
@@ -197,6 +197,19 @@ mod tests {
         assert_eq!(case.frames, [Bytes::from_static(b"abcdefgh")]);
         assert_eq!(&case.tail[..], &[0x7f, 0xff, 0xff, 0xff, 1, 2, 3]);
         assert_eq!(case.to_stream(), stream);
+    }
+
+    #[test]
+    fn a_size_prefix_claiming_more_than_follows_is_sent_as_it_is() {
+        let mut stream = join_frames([&b"abcdefgh"[..]]);
+        stream.extend_from_slice(&[0, 0, 0, 200, 1, 2, 3]);
+        let case = AttackCase::from_stream(&stream, "test");
+        assert_eq!(case.frames, [Bytes::from_static(b"abcdefgh")]);
+        assert_eq!(&case.tail[..], &[0, 0, 0, 200, 1, 2, 3]);
+        assert_eq!(case.to_stream(), stream);
+        let short = AttackCase::from_stream(&[0, 0], "test");
+        assert!(short.frames.is_empty());
+        assert_eq!(&short.tail[..], &[0, 0]);
     }
 
     #[test]

@@ -9,12 +9,13 @@ mod campaign;
 mod case;
 mod remote;
 
-pub use campaign::{AttackSummary, Budget, Finding, Progress, run_attack};
+pub use campaign::{AttackSummary, Budget, Finding, Progress, REPORT_FILES, run_attack};
 pub use case::{AttackCase, CaseGenerator};
 pub use remote::{CaseOutcome, Fault, FaultKind, RemoteServer};
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AttackError {
@@ -40,7 +41,8 @@ pub enum AttackError {
 
 /// The address `addr` (HOST:PORT) names: a loopback one unless
 /// `allow_remote`, so that a typo never aims hostile traffic at another
-/// machine.
+/// machine. Of several (`localhost` is `::1` and `127.0.0.1`), the first
+/// that takes a connection now: the others would look like a dead server.
 pub fn target_address(addr: &str, allow_remote: bool) -> Result<SocketAddr, AttackError> {
     let resolved: Vec<SocketAddr> = addr
         .to_socket_addrs()
@@ -55,8 +57,11 @@ pub fn target_address(addr: &str, allow_remote: bool) -> Result<SocketAddr, Atta
             resolved: *remote,
         });
     }
+    let listening = |candidate: &&SocketAddr| TcpStream::connect_timeout(candidate, Duration::from_secs(1)).is_ok();
     resolved
-        .first()
+        .iter()
+        .find(listening)
+        .or(resolved.first())
         .copied()
         .ok_or_else(|| AttackError::NoAddress { addr: addr.to_owned() })
 }
@@ -81,5 +86,15 @@ mod tests {
             target_address("no-port", false),
             Err(AttackError::Resolve { .. })
         ));
+    }
+
+    #[test]
+    fn of_several_addresses_the_one_that_listens() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        assert_eq!(
+            target_address(&format!("localhost:{port}"), false).unwrap(),
+            listener.local_addr().unwrap()
+        );
     }
 }

@@ -94,15 +94,33 @@ pub struct RemoteServer {
 }
 
 impl RemoteServer {
-    /// Plays `case` on a new connection, writing each request and answer to
-    /// `transcript` if given.
+    /// Plays `case` on a new connection, then probes the server, writing
+    /// each request and answer to `transcript` if given. A server the probe
+    /// finds dead or unresponsive is the fault, whatever the case's
+    /// connection saw before: that is what its user needs to know first.
     pub fn play(&self, case: &AttackCase, mut transcript: Option<&mut dyn Write>) -> CaseOutcome {
-        let mut outcome = CaseOutcome::default();
         let mut note = |line: String| {
             if let Some(out) = transcript.as_mut() {
                 let _ = writeln!(out, "{line}");
             }
         };
+        let mut outcome = self.converse(case, &mut note);
+        let probe = self.probe();
+        note(match &probe {
+            Ok(()) => "probe: a fresh connection gets ApiVersions".into(),
+            Err(fault) => format!("probe: {} ({})", fault.kind.name(), fault.detail),
+        });
+        outcome.fault = match (outcome.fault, probe.err()) {
+            (_, Some(down)) if !down.kind.server_usable() => Some(down),
+            (Some(fault), _) => Some(fault),
+            (None, probe) => probe,
+        };
+        outcome
+    }
+
+    /// The case's own connection: every frame sent, every answer checked.
+    fn converse(&self, case: &AttackCase, note: &mut impl FnMut(String)) -> CaseOutcome {
+        let mut outcome = CaseOutcome::default();
         let mut stream = match self.connect() {
             Ok(stream) => stream,
             Err(fault) => {
@@ -162,10 +180,16 @@ impl RemoteServer {
                 outcome.fault = Some(Fault::new(kind, format!("{violation} within {:?}", self.timeout)));
                 return outcome;
             }
+            if matches!(exchange, Exchange::NoResponse) {
+                // An answer may still come, and would be read as the next
+                // request's: the rest of the case cannot be judged.
+                note("   silence accepted: the case stops here".into());
+                return outcome;
+            }
         }
         if !case.tail.is_empty() {
             note(format!(
-                "-> {} bytes behind a size prefix no server accepts",
+                "-> {} bytes from a size prefix that is refused or claims more than follows",
                 case.tail.len()
             ));
             // Whether the server closes or waits, it must survive: the probe
@@ -226,9 +250,11 @@ impl RemoteServer {
 
     fn connect(&self) -> Result<TcpStream, Fault> {
         let stream = TcpStream::connect_timeout(&self.addr, self.timeout).map_err(|error| {
+            // Only a refusal says nobody listens any more; a timeout or a
+            // reset is a server too busy or too broken to take the call.
             let kind = match error.kind() {
-                ErrorKind::TimedOut | ErrorKind::WouldBlock => FaultKind::Unresponsive,
-                _ => FaultKind::Died,
+                ErrorKind::ConnectionRefused => FaultKind::Died,
+                _ => FaultKind::Unresponsive,
             };
             Fault::new(kind, format!("cannot connect to {}: {error}", self.addr))
         })?;
@@ -263,7 +289,10 @@ fn may_wait(frame: &[u8]) -> bool {
 
 /// One response frame (size prefix included) within `timeout`.
 fn read_answer(stream: &mut TcpStream, timeout: Duration) -> Result<Answer, Violation> {
-    let deadline = Instant::now() + timeout;
+    // A timeout too long to add is as good as none.
+    let deadline = Instant::now()
+        .checked_add(timeout)
+        .unwrap_or_else(|| Instant::now() + Duration::from_secs(u32::MAX.into()));
     let mut prefix = [0u8; 4];
     match read_until(stream, &mut prefix, deadline) {
         Filled::All => {}

@@ -8,7 +8,7 @@ mod traffic;
 use std::path::PathBuf;
 
 pub use seeds::{Seed, generated_seeds, write_seeds};
-pub use stats::{ContentCount, CorpusReadError, CorpusStats, SeedContent, TargetStats, client_stream};
+pub use stats::{ContentCount, CorpusReadError, CorpusStats, SeedContent, TargetStats, client_stream, stream_targets};
 pub use traffic::{ConnectionStream, RESPONSES_DIR, SeedStore, TrafficRecorder, request_seeds};
 
 /// The files named, and the files in the directories named (each

@@ -13,7 +13,7 @@ use crate::harness::input::{RAW_STREAM, split_stream};
 use crate::server::wire::{BatchLimits, Codec, DEFAULT_MAX_FRAME_SIZE, decode_record_batches, supported_api};
 
 /// Directories of a corpus root that are not a target's seeds.
-const NOT_TARGETS: [&str; 3] = ["regressions", RESPONSES_DIR, "captures"];
+const NOT_TARGETS: [&str; 4] = ["regressions", "trophies", RESPONSES_DIR, "captures"];
 
 /// A corpus file or directory that could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -144,6 +144,11 @@ const RAW_STREAM_TARGETS: [&str; 3] = ["frame_decode", "differential", "dispatch
 /// Targets whose seeds are a mode byte, then a client stream (raw mode) or
 /// generator bytes.
 const API_TARGETS: [&str; 3] = ["produce", "fetch", "metadata"];
+
+/// Every target whose seeds may hold a client stream.
+pub fn stream_targets() -> impl Iterator<Item = &'static str> {
+    RAW_STREAM_TARGETS.into_iter().chain(API_TARGETS)
+}
 
 /// The client stream (size-prefixed request frames, as sent on a
 /// connection) a seed of `target` holds, if it holds one: the whole seed of
