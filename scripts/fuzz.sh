@@ -177,11 +177,12 @@ trap 'interrupted=1' INT TERM
 
 # kafka-fuzz itself counts the protocol states (api, version, error code)
 # each target's corpus reaches, for the table; built before fuzzing so the
-# build does not compete with the fuzzers for cores.
-states_tool=${CARGO_TARGET_DIR:-target}/release/kafka-fuzz
+# build does not compete with the fuzzers for cores (in triage's profile:
+# triage.sh then finds it built).
+states_tool=${CARGO_TARGET_DIR:-target}/triage/kafka-fuzz
 printf '==> building kafka-fuzz (protocol-state counts) ... '
 start=$SECONDS
-if cargo build --release --locked --quiet --bin kafka-fuzz --features "$(crate_features "$features")" \
+if cargo build --profile triage --locked --quiet --bin kafka-fuzz --features "$(crate_features "$features")" \
   >fuzz/logs/build-kafka-fuzz.log 2>&1; then
   echo "ok ($((SECONDS - start))s)"
 else

@@ -69,9 +69,10 @@ source scripts/crash-files.sh
 source scripts/fuzz-targets.sh
 
 unset CARGO_TARGET_DIR
-echo "==> building kafka-fuzz (release)"
-cargo build --release --locked --quiet --bin kafka-fuzz --features "$(crate_features "$features")"
-kafka_fuzz=target/release/kafka-fuzz
+# The triage profile: overflow checks on, as in the fuzz binaries.
+echo "==> building kafka-fuzz (profile triage)"
+cargo build --profile triage --locked --quiet --bin kafka-fuzz --features "$(crate_features "$features")"
+kafka_fuzz=target/triage/kafka-fuzz
 mapfile -t known_targets < <("$kafka_fuzz" targets | awk '{ print $1 }')
 if [[ -n $target ]]; then
   [[ " ${known_targets[*]} " == *" $target "* ]] || die "unknown target $target; targets are: ${known_targets[*]}"

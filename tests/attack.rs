@@ -151,11 +151,13 @@ fn serve_connection(mut stream: TcpStream, broker: &Mutex<Broker>, listener: &Li
             if let Reaction::WrongCorrelationId | Reaction::WrongCorrelationIdThenDie = reaction {
                 response[7] ^= 1;
             }
-            if stream.write_all(&response).is_err() {
-                return;
-            }
-            if let Reaction::WrongCorrelationIdThenDie = reaction {
+            // Dead before the answer leaves: the client's probe, which
+            // follows the answer, can only find it dead.
+            let dies = matches!(reaction, Reaction::WrongCorrelationIdThenDie);
+            if dies {
                 listener.lock().unwrap().take();
+            }
+            if stream.write_all(&response).is_err() || dies {
                 return;
             }
         }
@@ -353,7 +355,7 @@ fn a_server_that_dies_is_reported_dead_whatever_its_connection_saw_first() {
     let all = text(&replay);
     assert_eq!(replay.status.code(), Some(2), "{all}");
     assert!(
-        all.contains("correlation id"),
+        all.contains("confused violation"),
         "the transcript shows the garbled answer: {all}"
     );
     assert!(all.contains("metadata: died: "), "{all}");

@@ -175,6 +175,21 @@ impl AttackSummary {
         }
     }
 
+    /// The command that plays this campaign's cases again.
+    fn rerun_command(&self) -> String {
+        let remote = self
+            .addr
+            .parse::<std::net::SocketAddr>()
+            .is_ok_and(|addr| !addr.ip().is_loopback());
+        format!(
+            "kafka-fuzz attack --addr {}{} --seed {}{}",
+            self.addr,
+            if remote { " --allow-remote" } else { "" },
+            self.seed,
+            if self.corpus_streams == 0 { " --no-corpus" } else { "" }
+        )
+    }
+
     /// One line: what ran and what it found.
     pub fn line(&self) -> String {
         format!(
@@ -194,8 +209,16 @@ impl fmt::Display for AttackSummary {
         writeln!(f, "# kafka-fuzz attack on {}\n", self.addr)?;
         writeln!(
             f,
-            "Seed {} ({} corpus streams), {:.1} s. `kafka-fuzz attack --addr {} --seed {}` with the same corpus plays the same cases.\n",
-            self.seed, self.corpus_streams, self.elapsed_secs, self.addr, self.seed
+            "Seed {} ({} corpus streams), {:.1} s. `{}` plays the same cases{}.\n",
+            self.seed,
+            self.corpus_streams,
+            self.elapsed_secs,
+            self.rerun_command(),
+            if self.corpus_streams == 0 {
+                ""
+            } else {
+                " from the same corpus"
+            }
         )?;
         writeln!(
             f,

@@ -2,7 +2,9 @@
 //! is stored as a client stream (size-prefixed request frames, then any
 //! bytes after a size prefix a server must refuse), the format of the
 //! `dispatch` target's seeds: a case that breaks a server over TCP is also
-//! an input for an in-process adapter of it.
+//! an input for an in-process adapter of it (which sees a tail whose prefix
+//! claims more than follows as a frame cut short, since a fuzz target
+//! cannot half-close a connection).
 
 use std::path::{Path, PathBuf};
 

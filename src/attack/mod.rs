@@ -58,12 +58,12 @@ pub fn target_address(addr: &str, allow_remote: bool) -> Result<SocketAddr, Atta
         });
     }
     let listening = |candidate: &&SocketAddr| TcpStream::connect_timeout(candidate, Duration::from_secs(1)).is_ok();
-    resolved
-        .iter()
-        .find(listening)
-        .or(resolved.first())
-        .copied()
-        .ok_or_else(|| AttackError::NoAddress { addr: addr.to_owned() })
+    let chosen = match resolved[..] {
+        [] => None,
+        [only] => Some(only),
+        _ => resolved.iter().find(listening).or(resolved.first()).copied(),
+    };
+    chosen.ok_or_else(|| AttackError::NoAddress { addr: addr.to_owned() })
 }
 
 #[cfg(test)]

@@ -202,13 +202,18 @@ impl RemoteServer {
 
     /// A fresh connection's ApiVersions v0: the server is up and answers.
     /// A server going down may still take a connection it never serves: a
-    /// second look tells an unresponsive server from a dead one.
+    /// second look tells an unresponsive server from a dead one, and from
+    /// one that was only slow once (a hang, which lets the campaign go on).
     pub fn probe(&self) -> Result<(), Fault> {
         match self.probe_once() {
             Err(fault) if fault.kind == FaultKind::Unresponsive => {
                 std::thread::sleep(Duration::from_millis(100));
                 match self.probe_once() {
                     Err(again) if again.kind == FaultKind::Died => Err(again),
+                    Ok(()) => Err(Fault::new(
+                        FaultKind::Hung,
+                        format!("{}; a second connection was answered", fault.detail),
+                    )),
                     _ => Err(fault),
                 }
             }
