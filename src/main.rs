@@ -286,6 +286,8 @@ fn main() -> anyhow::Result<ExitCode> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
+        // Colour codes only for a person: triage reports quote this output.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match Cli::parse().command {
         Command::Decode {
@@ -669,6 +671,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         partial_frame_timeout: Duration::from_secs(args.partial_frame_timeout_secs),
     };
     let stats = Arc::new(ServerStats::default());
+    let shutdown = shutdown_signal();
     // Scripts read this line to learn the port.
     println!("listening on {local}");
     tracing::info!(
@@ -679,15 +682,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let broker = Broker::new(config, SystemClock);
     let recorder = args.record.map(|dir| Arc::new(TrafficRecorder::new(dir)));
     let observer = recorder.clone().map(|recorder| recorder as Arc<dyn TrafficObserver>);
-    net::serve(
-        listener,
-        broker,
-        limits,
-        Arc::clone(&stats),
-        observer,
-        shutdown_signal(),
-    )
-    .await?;
+    net::serve(listener, broker, limits, Arc::clone(&stats), observer, shutdown).await?;
     println!(
         "stopped: {} connections, {} requests, {} connections closed for bad input",
         stats.connections.load(Ordering::Relaxed),
@@ -700,19 +695,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let mut terminate = match signal(SignalKind::terminate()) {
-        Ok(terminate) => terminate,
-        Err(error) => {
-            tracing::warn!("cannot watch SIGTERM: {error}");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+/// Ctrl-C or SIGTERM. SIGTERM is watched from the call on, not from the
+/// first poll: a script that stops the server as soon as it says it listens
+/// must not kill it before it can write what it recorded.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    let terminate = signal(SignalKind::terminate());
+    async move {
+        match terminate {
+            Ok(mut terminate) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            },
+            Err(error) => {
+                tracing::warn!("cannot watch SIGTERM: {error}");
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
     }
 }
 

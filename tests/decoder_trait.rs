@@ -6,10 +6,14 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use bytes::Bytes;
 use kafka_fuzz::corpus::generated_seeds;
-use kafka_fuzz::harness::input::{GENERATED, encode_request, seeded_bytes};
+use kafka_fuzz::harness::client::Client;
+use kafka_fuzz::harness::input::{GENERATED, encode_entries, encode_request, seeded_bytes};
 use kafka_fuzz::harness::target::{DecoderUnderTest, FUZZING_BATCH_LIMITS};
 use kafka_fuzz::harness::targets::{differential_on, records_on, request_roundtrip_on};
-use kafka_fuzz::server::wire::{decode_record_batches, decode_request};
+use kafka_fuzz::server::wire::{Codec as BatchCodec, DecodeErrorKind, decode_record_batches, decode_request};
+use kafka_protocol::messages::ProduceRequest;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::protocol::StrBytes;
 
 #[derive(Clone, Copy, PartialEq)]
 enum Flaw {
@@ -22,6 +26,8 @@ enum Flaw {
     RefusesProduce,
     /// Loses the last record of every read.
     LosesARecord,
+    /// Reads batches whose CRC-32C does not match (as no records).
+    IgnoresCrc,
 }
 
 /// Our own decoder and `kafka-protocol`'s encoder, with a flaw.
@@ -43,8 +49,13 @@ impl DecoderUnderTest for Codec {
     }
 
     fn count_records(&mut self, records: &[u8]) -> Result<usize, String> {
-        let batches =
-            decode_record_batches(Bytes::copy_from_slice(records), FUZZING_BATCH_LIMITS).map_err(|e| e.to_string())?;
+        let batches = match decode_record_batches(Bytes::copy_from_slice(records), FUZZING_BATCH_LIMITS) {
+            Ok(batches) => batches,
+            Err(error) if self.0 == Flaw::IgnoresCrc && matches!(error.kind, DecodeErrorKind::CrcMismatch { .. }) => {
+                return Ok(0);
+            }
+            Err(error) => return Err(error.to_string()),
+        };
         let count: usize = batches.iter().map(|batch| batch.records.len()).sum();
         Ok(match self.0 {
             Flaw::LosesARecord => count.saturating_sub(1),
@@ -80,17 +91,46 @@ fn first_failure(flaw: Flaw) -> Option<(&'static str, String)> {
         }
         for input in &inputs {
             let mut codec = Codec(flaw);
-            // The test catches the target's panic only to report it.
-            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| run(&mut codec, input))) {
-                let message = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .unwrap_or_else(|| "non-string panic".into());
+            if let Some(message) = panic_message(|| run(&mut codec, input)) {
                 return Some((name, message));
             }
         }
     }
     None
+}
+
+/// What `f` panicked with, if it did. The test catches the target's panic
+/// only to report it.
+fn panic_message(f: impl FnOnce()) -> Option<String> {
+    catch_unwind(AssertUnwindSafe(f)).err().map(|panic| {
+        panic
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_else(|| "non-string panic".into())
+    })
+}
+
+/// One record batch of one record; `corrupt` flips a bit of its value, so
+/// that its CRC-32C no longer matches.
+fn one_record_batch(corrupt: bool) -> Vec<u8> {
+    let entries = [(None, Some(Bytes::from_static(b"value")))];
+    let mut batch = encode_entries(&entries, None, 0, BatchCodec::None).unwrap().to_vec();
+    if corrupt {
+        *batch.last_mut().unwrap() ^= 1;
+    }
+    batch
+}
+
+/// A client stream of one Produce v9 carrying `records`.
+fn produce_stream(records: Vec<u8>) -> Bytes {
+    let partition = PartitionProduceData::default()
+        .with_index(0)
+        .with_records(Some(records.into()));
+    let topic = TopicProduceData::default()
+        .with_name(StrBytes::from_static_str("topic-a").into())
+        .with_partition_data(vec![partition]);
+    let produce = ProduceRequest::default().with_acks(1).with_topic_data(vec![topic]);
+    Client::new("test").request(9, produce).unwrap().1
 }
 
 #[test]
@@ -133,4 +173,35 @@ fn a_lost_record_is_caught_by_the_records_target() {
     assert_eq!(target, "records_on");
     assert!(message.starts_with("oracle violation [batch-roundtrip]"), "{message}");
     assert!(message.contains("is read as"), "{message}");
+}
+
+#[test]
+fn accepting_a_batch_whose_crc_does_not_match_is_caught_by_the_records_target() {
+    // Even mode byte: the batch's raw bytes.
+    let input = [&[0][..], &one_record_batch(true)].concat();
+    let message = panic_message(|| records_on(&mut Codec(Flaw::IgnoresCrc), &input)).expect("caught");
+    assert!(message.starts_with("oracle violation [batch-integrity]"), "{message}");
+    assert!(message.contains("CRC-32C mismatch"), "{message}");
+    assert_eq!(panic_message(|| records_on(&mut Codec(Flaw::None), &input)), None);
+    let intact = [&[0][..], &one_record_batch(false)].concat();
+    assert_eq!(
+        panic_message(|| records_on(&mut Codec(Flaw::IgnoresCrc), &intact)),
+        None
+    );
+}
+
+#[test]
+fn refusing_a_produce_whose_batch_is_corrupt_agrees_with_kafka() {
+    let corrupt = produce_stream(one_record_batch(true));
+    assert_eq!(
+        panic_message(|| differential_on(&mut Codec(Flaw::RefusesProduce), &corrupt)),
+        None,
+        "Kafka refuses that batch too (CORRUPT_MESSAGE)"
+    );
+    let intact = produce_stream(one_record_batch(false));
+    let message = panic_message(|| differential_on(&mut Codec(Flaw::RefusesProduce), &intact)).expect("caught");
+    assert!(
+        message.contains("a request our decoder accepts is refused"),
+        "{message}"
+    );
 }

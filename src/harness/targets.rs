@@ -24,7 +24,7 @@ use super::oracle::{
 };
 use super::session::Session;
 use super::target::{DecoderUnderTest, Exchange, FUZZING_BATCH_LIMITS, ReferenceServer, ServerUnderTest};
-use crate::server::wire::{Codec, decode_record_batches, decode_request, supported_api};
+use crate::server::wire::{Codec, DecodeErrorKind, decode_record_batches, decode_request, supported_api};
 
 /// A fuzz target: its name (the binary's, the corpus directory's) and entry.
 #[derive(Debug, Clone, Copy)]
@@ -416,6 +416,7 @@ pub fn differential_on(decoder: &mut impl DecoderUnderTest, data: &[u8]) {
                 "read differently:\nours   {ours:?}\ntheirs {theirs:?}"
             )))),
             Ok(Err(error)) => enforce(Err(violation(format!("what it writes back does not decode: {error}")))),
+            Err(_) if carries_refused_batch(&ours.body) => {}
             Err(error) => enforce(Err(violation(format!(
                 "a request our decoder accepts is refused: {error}"
             )))),
@@ -423,14 +424,39 @@ pub fn differential_on(decoder: &mut impl DecoderUnderTest, data: &[u8]) {
     }
 }
 
+/// Whether a Produce carries record batches our decoder refuses. An
+/// implementation that reads the batches along with the request (Tansu
+/// does) refuses such a request whole, where Kafka answers the partition
+/// CORRUPT_MESSAGE: both refuse the batch, so they agree.
+fn carries_refused_batch(request: &RequestKind) -> bool {
+    let RequestKind::Produce(produce) = request else {
+        return false;
+    };
+    produce
+        .topic_data
+        .iter()
+        .flat_map(|topic| &topic.partition_data)
+        .filter_map(|partition| partition.records.clone())
+        .any(|records| decode_record_batches(records, FUZZING_BATCH_LIMITS).is_err())
+}
+
 /// `record_batch` for another implementation's codec: the batches read as
 /// its storage reads them; generated batches left intact must be read,
-/// with every record.
+/// with every record, and a batch whose CRC-32C does not match its bytes
+/// must be refused, as Kafka's log validation refuses it.
 pub fn records_on(decoder: &mut impl DecoderUnderTest, data: &[u8]) {
     let Some((bytes, expected)) = batch_input(data) else {
         return;
     };
     let counted = decoder.count_records(&bytes);
+    if let (Ok(count), Err(ours)) = (&counted, decode_record_batches(bytes.clone(), FUZZING_BATCH_LIMITS))
+        && matches!(ours.kind, DecodeErrorKind::CrcMismatch { .. })
+    {
+        enforce(Err(Violation::new(
+            Oracle::BatchIntegrity,
+            format!("a batch whose CRC-32C does not match is read (records: {count}): {ours}"),
+        )));
+    }
     if let Some(records) = expected {
         let violation = |detail| Violation::new(Oracle::BatchRoundtrip, detail);
         match counted {

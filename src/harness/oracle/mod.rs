@@ -37,6 +37,8 @@ pub enum Oracle {
     /// A decoded record batch, re-encoded and decoded again, has the same
     /// records.
     BatchRoundtrip,
+    /// A record batch whose CRC-32C does not match its bytes is refused.
+    BatchIntegrity,
     /// Our decoder and `kafka-protocol`'s agree on acceptance and values.
     Differential,
     /// A session's answers agree with the model of logs, producers and
@@ -55,6 +57,7 @@ impl Oracle {
             Oracle::Answered => "answered",
             Oracle::RequestRoundtrip => "request-roundtrip",
             Oracle::BatchRoundtrip => "batch-roundtrip",
+            Oracle::BatchIntegrity => "batch-integrity",
             Oracle::Differential => "differential",
             Oracle::Model => "model",
         }
