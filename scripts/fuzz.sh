@@ -179,7 +179,7 @@ trap 'interrupted=1' INT TERM
 # each target's corpus reaches, for the table; built before fuzzing so the
 # build does not compete with the fuzzers for cores (in triage's profile:
 # triage.sh then finds it built).
-states_tool=${CARGO_TARGET_DIR:-target}/triage/kafka-fuzz
+states_tool=target/triage/kafka-fuzz
 printf '==> building kafka-fuzz (protocol-state counts) ... '
 start=$SECONDS
 if cargo build --profile triage --locked --quiet --bin kafka-fuzz --features "$(crate_features "$features")" \

@@ -6,6 +6,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -76,6 +77,8 @@ enum Reaction {
     WrongCorrelationId,
     /// Answer with a wrong correlation id, then die.
     WrongCorrelationIdThenDie,
+    /// Leave the request unanswered, the connection open.
+    Ignore,
 }
 
 /// A tiny server in a thread: the reference broker behind `flaw`.
@@ -139,9 +142,13 @@ fn serve_connection(mut stream: TcpStream, broker: &Mutex<Broker>, listener: &Li
         }
         while let Ok(Some(frame)) = splitter.next_frame() {
             let reaction = flaw(&frame);
-            if let Reaction::Die = reaction {
-                listener.lock().unwrap().take();
-                return;
+            match reaction {
+                Reaction::Die => {
+                    listener.lock().unwrap().take();
+                    return;
+                }
+                Reaction::Ignore => continue,
+                _ => {}
             }
             let mut response = match broker.lock().unwrap().handle(frame) {
                 Ok(Some(response)) => response.to_vec(),
@@ -189,6 +196,15 @@ fn garbles_metadata_then_dies(frame: &Bytes) -> Reaction {
     }
 }
 
+/// Slow to its first ApiVersions, as a server that warms up.
+fn ignores_its_first_api_versions(frame: &Bytes) -> Reaction {
+    static IGNORED: AtomicBool = AtomicBool::new(false);
+    match frame.get(..2) {
+        Some([0, 18]) if !IGNORED.swap(true, Ordering::SeqCst) => Reaction::Ignore,
+        _ => Reaction::Answer,
+    }
+}
+
 fn session_files(dir: &Path, kind: &str) -> Vec<PathBuf> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
@@ -226,7 +242,14 @@ fn attack_on_the_reference_server_finds_nothing() {
     assert!(all.contains("| 400 |"), "{all}");
     assert!(all.contains("No faults."), "{all}");
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
-    assert!(report.contains("seed 11") || report.contains("Seed 11"), "{report}");
+    assert!(report.contains("Seed 11"), "{report}");
+    assert!(
+        report.contains(&format!(
+            "`kafka-fuzz attack --addr {} --seed 11 --corpus corpus`",
+            server.addr
+        )),
+        "the rerun command names the corpus: {report}"
+    );
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(json["cases"], 400);
     assert!(json["answered"].as_u64().unwrap() > 100, "{json}");
@@ -317,6 +340,30 @@ fn attack_finds_a_confused_server_once_and_keeps_going() {
     assert!(all.contains(": confused: "), "{all}");
     let n = findings.len();
     assert!(all.contains(&format!("{n} of {n} session files broke")), "{all}");
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
+fn attack_waits_out_a_server_slow_to_its_first_answer() {
+    let slow = FlawedServer::start(ignores_its_first_api_versions);
+    let out = scratch("slow-start");
+    let output = kafka_fuzz(&[
+        "attack",
+        "--addr",
+        &slow.addr,
+        "--cases",
+        "20",
+        "--seed",
+        "3",
+        "--timeout",
+        "1",
+        "--no-corpus",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let all = text(&output);
+    assert_eq!(output.status.code(), Some(0), "a second look finds it serving: {all}");
+    assert!(all.contains("| 20 |"), "{all}");
     std::fs::remove_dir_all(&out).unwrap();
 }
 

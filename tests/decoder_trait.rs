@@ -205,3 +205,19 @@ fn refusing_a_produce_whose_batch_is_corrupt_agrees_with_kafka() {
         "{message}"
     );
 }
+
+#[test]
+fn refusing_a_produce_whose_batch_is_only_past_our_limits_is_caught() {
+    // Well-formed, but inflates past the fuzzing decompression limit: our
+    // refusal is a limit of ours, not corruption Kafka would refuse.
+    let value = Bytes::from(vec![0; FUZZING_BATCH_LIMITS.max_decompressed_size + 1]);
+    let large = encode_entries(&[(None, Some(value))], None, 0, BatchCodec::Zstd).unwrap();
+    let error = decode_record_batches(large.clone(), FUZZING_BATCH_LIMITS).unwrap_err();
+    assert!(error.kind.is_limit(), "{error}");
+    let stream = produce_stream(large.to_vec());
+    let message = panic_message(|| differential_on(&mut Codec(Flaw::RefusesProduce), &stream)).expect("caught");
+    assert!(
+        message.contains("a request our decoder accepts is refused"),
+        "{message}"
+    );
+}

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::AttackError;
 use super::case::{AttackCase, CaseGenerator};
-use super::remote::{Fault, RemoteServer};
+use super::remote::{Fault, FaultKind, RemoteServer};
 use crate::triage::signature::normalize_message;
 
 /// When a campaign stops: the first limit reached (neither: never, until
@@ -47,6 +47,8 @@ pub struct Finding {
 pub struct AttackSummary {
     pub addr: String,
     pub seed: u64,
+    /// The corpus the mutated cases came from (none: generated only).
+    pub corpus: Option<PathBuf>,
     pub corpus_streams: usize,
     pub cases: u64,
     pub requests: u64,
@@ -70,14 +72,22 @@ pub fn run_attack(
     out: &Path,
     mut progress: impl FnMut(Progress),
 ) -> Result<AttackSummary, AttackError> {
-    server.probe().map_err(|fault| AttackError::NotServing {
-        addr: server.addr,
-        detail: fault.detail,
-    })?;
+    match server.probe() {
+        // Slow to take its first connection (a cold start), then serving.
+        Ok(()) => {}
+        Err(fault) if fault.kind == FaultKind::Hung => {}
+        Err(fault) => {
+            return Err(AttackError::NotServing {
+                addr: server.addr,
+                detail: fault.detail,
+            });
+        }
+    }
     let started = Instant::now();
     let mut summary = AttackSummary {
         addr: server.addr.to_string(),
         seed,
+        corpus: generator.corpus_root().map(Path::to_owned),
         corpus_streams: generator.corpus_len(),
         ..AttackSummary::default()
     };
@@ -186,7 +196,10 @@ impl AttackSummary {
             self.addr,
             if remote { " --allow-remote" } else { "" },
             self.seed,
-            if self.corpus_streams == 0 { " --no-corpus" } else { "" }
+            match &self.corpus {
+                Some(dir) => format!(" --corpus {}", dir.display()),
+                None => " --no-corpus".into(),
+            }
         )
     }
 
@@ -209,16 +222,11 @@ impl fmt::Display for AttackSummary {
         writeln!(f, "# kafka-fuzz attack on {}\n", self.addr)?;
         writeln!(
             f,
-            "Seed {} ({} corpus streams), {:.1} s. `{}` plays the same cases{}.\n",
+            "Seed {} ({} corpus streams), {:.1} s. `{}` plays the same cases.\n",
             self.seed,
             self.corpus_streams,
             self.elapsed_secs,
             self.rerun_command(),
-            if self.corpus_streams == 0 {
-                ""
-            } else {
-                " from the same corpus"
-            }
         )?;
         writeln!(
             f,

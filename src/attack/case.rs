@@ -80,6 +80,8 @@ impl AttackCase {
 pub struct CaseGenerator {
     seed: u64,
     corpus: Vec<(PathBuf, Vec<u8>)>,
+    /// Where the corpus came from, for the command that plays it again.
+    corpus_root: Option<PathBuf>,
 }
 
 impl CaseGenerator {
@@ -87,6 +89,7 @@ impl CaseGenerator {
         Self {
             seed,
             corpus: Vec::new(),
+            corpus_root: None,
         }
     }
 
@@ -94,6 +97,7 @@ impl CaseGenerator {
     /// every target whose seeds hold one; returns how many.
     pub fn load_corpus(&mut self, root: &Path) -> std::io::Result<usize> {
         let before = self.corpus.len();
+        self.corpus_root = Some(root.to_owned());
         for target in stream_targets() {
             let dir = root.join(target);
             if !dir.is_dir() {
@@ -111,6 +115,11 @@ impl CaseGenerator {
 
     pub fn corpus_len(&self) -> usize {
         self.corpus.len()
+    }
+
+    /// The corpus root the streams were read from, if any were.
+    pub fn corpus_root(&self) -> Option<&Path> {
+        self.corpus_root.as_deref().filter(|_| !self.corpus.is_empty())
     }
 
     /// Case number `index`: even ones generated, odd ones from the corpus

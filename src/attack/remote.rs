@@ -25,10 +25,12 @@ pub enum FaultKind {
     Died,
     /// After the case, a fresh connection gets no ApiVersions answer.
     Unresponsive,
-    /// A request was neither answered nor its connection closed in time.
+    /// A request (a case's, or the probe's once) was neither answered nor
+    /// its connection closed in time.
     Hung,
     /// An answer broke a response oracle (frame, correlation id, decoding
-    /// at the request's version, error codes).
+    /// at the request's version, error codes), or the probe's connection
+    /// closed unanswered once.
     Confused,
 }
 
@@ -203,21 +205,25 @@ impl RemoteServer {
     /// A fresh connection's ApiVersions v0: the server is up and answers.
     /// A server going down may still take a connection it never serves: a
     /// second look tells an unresponsive server from a dead one, and from
-    /// one that was only slow once (a hang, which lets the campaign go on).
+    /// one that failed the first look only (it goes on taking cases).
     pub fn probe(&self) -> Result<(), Fault> {
+        let first = match self.probe_once() {
+            Err(fault) if matches!(fault.kind, FaultKind::Hung | FaultKind::Unresponsive) => fault,
+            result => return result,
+        };
+        std::thread::sleep(Duration::from_millis(100));
         match self.probe_once() {
-            Err(fault) if fault.kind == FaultKind::Unresponsive => {
-                std::thread::sleep(Duration::from_millis(100));
-                match self.probe_once() {
-                    Err(again) if again.kind == FaultKind::Died => Err(again),
-                    Ok(()) => Err(Fault::new(
-                        FaultKind::Hung,
-                        format!("{}; a second connection was answered", fault.detail),
-                    )),
-                    _ => Err(fault),
-                }
-            }
-            result => result,
+            Err(again) if again.kind == FaultKind::Died => Err(again),
+            // Slow to answer once is a hang; closing a valid request's
+            // connection once is a wrong answer.
+            Ok(()) => Err(Fault::new(
+                match first.kind {
+                    FaultKind::Hung => FaultKind::Hung,
+                    _ => FaultKind::Confused,
+                },
+                format!("{}; a second connection was answered", first.detail),
+            )),
+            Err(_) => Err(Fault::new(FaultKind::Unresponsive, first.detail)),
         }
     }
 
@@ -245,10 +251,14 @@ impl RemoteServer {
             Ok(Answer::Closed) => Err(unresponsive(
                 "a fresh connection closed without answering ApiVersions".into(),
             )),
-            Ok(Answer::TimedOut) => Err(unresponsive(format!(
-                "no ApiVersions answer on a fresh connection in {:?}",
-                self.timeout
-            ))),
+            // Told apart from a refusal only by the second look: see probe.
+            Ok(Answer::TimedOut) => Err(Fault::new(
+                FaultKind::Hung,
+                format!(
+                    "probe: no ApiVersions answer on a fresh connection in {:?}",
+                    self.timeout
+                ),
+            )),
             Err(violation) => Err(Fault::new(FaultKind::Confused, format!("probe: {violation}"))),
         }
     }

@@ -134,3 +134,17 @@ pub enum DecodeErrorKind {
     #[error("{codec} data is corrupt: {reason}")]
     CorruptCompressed { codec: &'static str, reason: String },
 }
+
+impl DecodeErrorKind {
+    /// Whether the bytes broke one of our decoding limits rather than the
+    /// format: another implementation, with other limits, may read them.
+    pub fn is_limit(&self) -> bool {
+        matches!(
+            self,
+            Self::FrameTooLarge { .. }
+                | Self::DecompressionLimit { .. }
+                | Self::DecodedRecordsLimit { .. }
+                | Self::WindowTooLarge { .. }
+        )
+    }
+}
