@@ -21,13 +21,19 @@ macro_rules! impl_wire_value {
             // zero-sized elements.
             const MIN_SIZE: usize = 1;
 
-            // Inlined into the parent's array loop, so an element is read
-            // in place rather than returned through a `Result` and copied.
             #[inline]
             fn read(reader: &mut BoundedReader, version: Version) -> Result<Self, DecodeError> {
-                // Fields absent at this version keep the schema default, as
-                // Kafka's generated decoders leave them.
                 let mut value = Self::default();
+                Self::read_into(&mut value, reader, version)?;
+                Ok(value)
+            }
+
+            // Inlined into the parent's array loop, so an element is read
+            // in place rather than returned through a `Result` and copied.
+            // Fields absent at this version keep the schema default, as
+            // Kafka's generated decoders leave them.
+            #[inline]
+            fn read_into(value: &mut Self, reader: &mut BoundedReader, version: Version) -> Result<(), DecodeError> {
                 $(
                     if version.has(field_versions!($($min, $max)?)) {
                         value.$field = WireValue::read(reader, version)?;
@@ -50,7 +56,7 @@ macro_rules! impl_wire_value {
                         _ => Ok(false),
                     })?;
                 }
-                Ok(value)
+                Ok(())
             }
         }
     )*};

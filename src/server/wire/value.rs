@@ -32,6 +32,14 @@ pub trait WireValue: Sized {
     const MIN_SIZE: usize;
 
     fn read(reader: &mut BoundedReader, version: Version) -> Result<Self, DecodeError>;
+
+    /// Reads over `slot`, which holds the type's default: an array element
+    /// is read where it will stay rather than built aside and copied in.
+    #[inline]
+    fn read_into(slot: &mut Self, reader: &mut BoundedReader, version: Version) -> Result<(), DecodeError> {
+        *slot = Self::read(reader, version)?;
+        Ok(())
+    }
 }
 
 macro_rules! fixed_size_values {
@@ -124,7 +132,7 @@ string_newtypes!(TopicName, GroupId, TransactionalId);
 /// How many bytes of array storage one remaining input byte may reserve.
 const PREALLOCATION_PER_INPUT_BYTE: usize = 16;
 
-impl<T: WireValue> WireValue for Option<Vec<T>> {
+impl<T: WireValue + Default> WireValue for Option<Vec<T>> {
     const MIN_SIZE: usize = 1;
     #[inline]
     fn read(reader: &mut BoundedReader, version: Version) -> Result<Self, DecodeError> {
@@ -137,13 +145,15 @@ impl<T: WireValue> WireValue for Option<Vec<T>> {
         let cap = reader.remaining() * PREALLOCATION_PER_INPUT_BYTE / size_of::<T>().max(1) + 1;
         let mut items = Vec::with_capacity(count.min(cap));
         for _ in 0..count {
-            items.push(T::read(reader, version)?);
+            items.push(T::default());
+            let slot = items.last_mut().expect("an element was just pushed");
+            T::read_into(slot, reader, version)?;
         }
         Ok(Some(items))
     }
 }
 
-impl<T: WireValue> WireValue for Vec<T> {
+impl<T: WireValue + Default> WireValue for Vec<T> {
     const MIN_SIZE: usize = 1;
     #[inline]
     fn read(reader: &mut BoundedReader, version: Version) -> Result<Self, DecodeError> {
