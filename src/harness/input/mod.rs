@@ -14,7 +14,9 @@ mod session;
 mod stream;
 
 pub use malformation::{HostileInt, Malformation};
-pub use record_batch::{ProducerFields, arbitrary_records, encode_entries, encode_record_batch, to_protocol_records};
+pub use record_batch::{
+    ProducerFields, arbitrary_records, encodable, encode_entries, encode_record_batch, to_protocol_records,
+};
 pub use request::{VersionedArbitrary, arbitrary_request, encode_request};
 pub use request_stream::{GENERATED, RAW_STREAM, api_request_stream, generated_stream};
 pub use script_bytes::ArbitraryBytes;

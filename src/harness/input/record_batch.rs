@@ -93,6 +93,21 @@ pub fn encode_entries(
     encode_record_batch(&records, codec)
 }
 
+/// Whether `kafka-protocol`'s batch encoder can write `records`: it writes
+/// each offset and timestamp as its distance from the smallest, computed in
+/// i64 arithmetic that overflows (a panic where overflow checks are on),
+/// and refuses offset distances beyond i32. A batch on the wire can carry
+/// any varint deltas from any base, so a decoded one may be out of its reach.
+pub fn encodable(records: &[Record]) -> bool {
+    let spread = |values: &mut dyn Iterator<Item = i64>| {
+        let (min, max) = values.fold((i64::MAX, i64::MIN), |(min, max), v| (min.min(v), max.max(v)));
+        max.checked_sub(min)
+    };
+    let offsets = spread(&mut records.iter().map(|r| r.offset));
+    let timestamps = spread(&mut records.iter().map(|r| r.timestamp));
+    records.is_empty() || (offsets.is_some_and(|spread| spread <= i64::from(i32::MAX)) && timestamps.is_some())
+}
+
 /// One magic-2 batch of `records`, compressed with `codec`: `kafka-protocol`
 /// builds it, except the gzip, lz4 and zstd payloads. Its compressors zero
 /// tens to hundreds of KiB as they start, most of a fuzz execution's time;
@@ -100,6 +115,10 @@ pub fn encode_entries(
 /// Huffman-coded data comes from the seeds), lz4 as a frame of
 /// `lz4_flex` blocks, and zstd by this thread's reused compressor.
 pub fn encode_record_batch(records: &[Record], codec: Codec) -> anyhow::Result<Bytes> {
+    anyhow::ensure!(
+        encodable(records),
+        "kafka-protocol cannot encode records whose offsets or timestamps spread this far"
+    );
     let compression = match codec {
         Codec::Snappy => Compression::Snappy,
         _ => Compression::None,
@@ -290,10 +309,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn recompressed_batches_keep_their_records_and_split() {
-        // Two producers: kafka-protocol writes two batches.
-        let record = |producer_id, offset| Record {
+    fn record(producer_id: i64, offset: i64, timestamp: i64) -> Record {
+        Record {
             transactional: false,
             control: false,
             delete_horizon: false,
@@ -303,12 +320,36 @@ mod tests {
             timestamp_type: TimestampType::Creation,
             offset,
             sequence: offset as i32,
-            timestamp: 5,
+            timestamp,
             key: None,
             value: Some(Bytes::from_static(b"value value value")),
             headers: IndexMap::new(),
-        };
-        let records = [record(1, 0), record(1, 1), record(2, 2)];
+        }
+    }
+
+    #[test]
+    fn records_out_of_kafka_protocols_reach_are_refused_not_encoded() {
+        let within = [record(1, -5, i64::MIN), record(1, i64::from(i32::MAX) - 5, -1)];
+        assert!(encodable(&within));
+        encode_record_batch(&within, Codec::None).unwrap();
+        for beyond in [
+            // Offsets apart by more than an i32, or than an i64.
+            [record(1, -5, 0), record(1, i64::from(i32::MAX) - 4, 0)],
+            [record(1, i64::MIN, 0), record(1, i64::MAX, 0)],
+            // Timestamps apart by more than an i64.
+            [record(1, 0, i64::MIN), record(1, 1, 0)],
+        ] {
+            assert!(!encodable(&beyond), "{beyond:?}");
+            let error = encode_record_batch(&beyond, Codec::None).unwrap_err();
+            assert!(error.to_string().contains("spread this far"), "{error}");
+        }
+        assert!(encodable(&[]));
+    }
+
+    #[test]
+    fn recompressed_batches_keep_their_records_and_split() {
+        // Two producers: kafka-protocol writes two batches.
+        let records = [record(1, 0, 5), record(1, 1, 5), record(2, 2, 5)];
         for codec in [Codec::Gzip, Codec::Lz4, Codec::Zstd] {
             let encoded = encode_record_batch(&records, codec).unwrap();
             let batches =
