@@ -14,7 +14,9 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::dispatcher::Broker;
+use super::dispatcher::{Answer, Broker, Waiting};
+use super::metadata::MetadataRecord;
+use super::replicas::NO_LEADER;
 use super::topics::{Topic, TopicError, check_name};
 use crate::server::wire::SUPPORTED_APIS;
 
@@ -65,20 +67,26 @@ impl Broker {
     pub(super) fn metadata(&mut self, request: MetadataRequest, version: i16) -> MetadataResponse {
         let config = &self.config;
         let auto_create = config.auto_create_topics && (version < 4 || request.allow_auto_topic_creation);
-        let (partitions, max_partitions) = (config.default_partitions, config.max_partitions_per_topic);
-        let mut broker = MetadataResponseBroker::default()
-            .with_node_id(BrokerId(config.node_id))
-            .with_host(string(&config.advertised_host))
-            .with_port(config.advertised_port);
-        broker.rack = None;
-        let mut response = MetadataResponse::default().with_brokers(vec![broker]);
+        let brokers = self
+            .view
+            .live()
+            .map(|id| {
+                let endpoint = &self.view.brokers[&id];
+                let mut broker = MetadataResponseBroker::default()
+                    .with_node_id(BrokerId(id))
+                    .with_host(string(&endpoint.host))
+                    .with_port(endpoint.port);
+                broker.rack = None;
+                broker
+            })
+            .collect();
+        let mut response = MetadataResponse::default().with_brokers(brokers);
         if version >= 1 {
-            response.controller_id = BrokerId(config.node_id);
+            response.controller_id = BrokerId(self.view.controller);
         }
         if version >= 2 {
             response.cluster_id = Some(string(&config.cluster_id));
         }
-        let node_id = config.node_id;
         // Null asks for every topic; so does an empty list at v0.
         let requested = match request.topics {
             Some(topics) if !(version == 0 && topics.is_empty()) => topics,
@@ -86,7 +94,7 @@ impl Broker {
                 response.topics = self
                     .topics
                     .iter()
-                    .map(|t| topic_metadata(t, version, node_id))
+                    .map(|t| topic_metadata(t, version))
                     .collect();
                 return response;
             }
@@ -99,19 +107,25 @@ impl Broker {
                         continue;
                     }
                     seen.push(name.clone());
-                    match self
-                        .topics
-                        .get_or_create(&name, auto_create, partitions, max_partitions)
-                    {
-                        Ok(found) => topic_metadata(found, version, node_id),
-                        Err(error) => MetadataResponseTopic::default()
+                    let created = match self.topics.get(&name) {
+                        Some(_) => Ok(()),
+                        None if auto_create => self.auto_create(&name),
+                        None => Err(ResponseError::UnknownTopicOrPartition),
+                    };
+                    match (created, self.topics.get(&name)) {
+                        (Ok(()), Some(found)) => topic_metadata(found, version),
+                        // Proposed to the quorum: Kafka's answer while a topic is created.
+                        (Ok(()), None) => MetadataResponseTopic::default()
+                            .with_error_code(ResponseError::LeaderNotAvailable.code())
+                            .with_name(Some(TopicName(name))),
+                        (Err(error), _) => MetadataResponseTopic::default()
                             .with_error_code(error.code())
                             .with_name(Some(TopicName(name))),
                     }
                 }
                 // v10+: a topic asked for by id alone.
                 None => match self.topics.by_id(topic.topic_id) {
-                    Some(found) => topic_metadata(found, version, node_id),
+                    Some(found) => topic_metadata(found, version),
                     None => {
                         let mut unknown = MetadataResponseTopic::default()
                             .with_error_code(ResponseError::UnknownTopicId.code())
@@ -127,8 +141,11 @@ impl Broker {
         response
     }
 
-    pub(super) fn create_topics(&mut self, request: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
+    /// CreateTopics: alone, topics exist when it answers; on a cluster the
+    /// answer waits until this broker's image has what the quorum committed.
+    pub(super) fn create_topics(&mut self, request: CreateTopicsRequest, version: i16) -> Answer {
         let mut response = CreateTopicsResponse::default();
+        let mut proposed = Vec::new();
         let names: Vec<&StrBytes> = request.topics.iter().map(|topic| &topic.name.0).collect();
         for topic in &request.topics {
             let name = &topic.name.0;
@@ -145,16 +162,20 @@ impl Broker {
                 self.check_creatable(topic)
             };
             match outcome {
-                Ok(partitions) => {
-                    if !request.validate_only {
-                        let created = self.topics.create(name.clone(), partitions);
-                        if version >= 7 {
-                            result.topic_id = created.id;
-                        }
-                    }
+                Ok((replicas, factor)) => {
                     if version >= 5 {
-                        result.num_partitions = partitions;
-                        result.replication_factor = 1;
+                        result.num_partitions = i32::try_from(replicas.len()).unwrap_or(i32::MAX);
+                        result.replication_factor = factor;
+                    }
+                    if !request.validate_only {
+                        self.next_request += 1;
+                        let tag = (u64::try_from(self.config.node_id).unwrap_or(0) << 40) | self.next_request;
+                        self.propose(MetadataRecord::CreateTopic {
+                            name: name.to_string(),
+                            replicas,
+                            request: Some(tag),
+                        });
+                        proposed.push((response.topics.len(), name.clone(), tag));
                     }
                 }
                 Err(refused) => {
@@ -164,15 +185,66 @@ impl Broker {
             }
             response.topics.push(result);
         }
-        response
+        let deadline_ms = self.now_ms().saturating_add(i64::from(request.timeout_ms.max(0)));
+        self.poll_created(PendingTopics { response, proposed }, version, false)
+            .with_deadline(deadline_ms)
     }
 
-    /// Kafka's checks of one CreateTopics entry; the partition count to
-    /// create when it passes.
+    /// Proposed topics again: each is answered once the image has it (ours,
+    /// or another's that won the race: TOPIC_ALREADY_EXISTS), or at the
+    /// deadline with REQUEST_TIMED_OUT.
+    pub(super) fn poll_created(&mut self, pending: PendingTopics, version: i16, expired: bool) -> Answer {
+        let PendingTopics { mut response, proposed } = pending;
+        let mut still = Vec::new();
+        for (at, name, tag) in proposed {
+            let result = &mut response.topics[at];
+            match self.topics.get(&name) {
+                Some(topic) if topic.created_by == Some(tag) => {
+                    if version >= 7 {
+                        result.topic_id = topic.id;
+                    }
+                }
+                Some(_) => {
+                    result.error_code = ResponseError::TopicAlreadyExists.code();
+                    result.error_message = Some(StrBytes::from_string(format!("Topic '{name}' already exists.")));
+                }
+                None if expired => {
+                    result.error_code = ResponseError::RequestTimedOut.code();
+                    result.error_message = Some(StrBytes::from_static_str("the metadata quorum did not commit it in time"));
+                }
+                None => still.push((at, name, tag)),
+            }
+        }
+        if still.is_empty() {
+            return Answer::Now(response.into());
+        }
+        Answer::Wait {
+            waiting: Waiting::CreateTopics(PendingTopics { response, proposed: still }),
+            deadline_ms: i64::MAX,
+        }
+    }
+
+    /// Replicas for `partitions` new partitions, `factor` each (capped by the
+    /// live brokers), spread so that leaders rotate over the brokers.
+    pub(super) fn place_replicas(&self, partitions: i32, factor: usize) -> Vec<Vec<i32>> {
+        let live: Vec<i32> = self.view.live().collect();
+        let factor = factor.clamp(1, live.len().max(1));
+        let offset = self.topics.iter().count();
+        (0..usize::try_from(partitions).unwrap_or(0))
+            .map(|partition| {
+                (0..factor)
+                    .filter_map(|k| live.get((offset + partition + k) % live.len().max(1)).copied())
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Kafka's checks of one CreateTopics entry; the replicas of each
+    /// partition to create, and the replication factor, when it passes.
     fn check_creatable(
         &self,
         topic: &kafka_protocol::messages::create_topics_request::CreatableTopic,
-    ) -> Result<i32, TopicError> {
+    ) -> Result<(Vec<Vec<i32>>, i16), TopicError> {
         let refuse = |error, message: &str| {
             Err(TopicError {
                 error,
@@ -180,29 +252,35 @@ impl Broker {
             })
         };
         check_name(&topic.name)?;
-        let node = BrokerId(self.config.node_id);
-        let partitions = if topic.assignments.is_empty() {
-            match topic.replication_factor {
-                -1 | 1 => {}
+        let live: Vec<i32> = self.view.live().collect();
+        let (partitions, replicas) = if topic.assignments.is_empty() {
+            let factor = match topic.replication_factor {
+                -1 => self.config.default_replication_factor.min(live.len()),
                 factor if factor <= 0 => {
                     return refuse(
                         ResponseError::InvalidReplicationFactor,
                         "Replication factor must be larger than 0, or -1 to use the default value.",
                     );
                 }
-                factor => {
+                factor if factor as usize > live.len() => {
                     return refuse(
                         ResponseError::InvalidReplicationFactor,
                         &format!(
-                            "Unable to replicate the partition {factor} time(s): only 1 broker(s) are registered."
+                            "Unable to replicate the partition {factor} time(s): only {} broker(s) are registered.",
+                            live.len()
                         ),
                     );
                 }
-            }
-            match topic.num_partitions {
+                factor => factor as usize,
+            };
+            let partitions = match topic.num_partitions {
                 -1 => self.config.default_partitions,
                 count => count,
-            }
+            };
+            // The count is checked before anything is placed for it.
+            self.topics
+                .check_new(&topic.name, partitions, self.config.max_partitions_per_topic)?;
+            (partitions, self.place_replicas(partitions, factor))
         } else {
             if topic.num_partitions != -1 || topic.replication_factor != -1 {
                 return refuse(
@@ -215,33 +293,49 @@ impl Broker {
                 .iter()
                 .enumerate()
                 .all(|(at, assignment)| usize::try_from(assignment.partition_index) == Ok(at));
-            if !consecutive || topic.assignments.iter().any(|a| a.broker_ids != [node]) {
+            let factor = topic.assignments.first().map_or(0, |a| a.broker_ids.len());
+            let valid = |ids: &[BrokerId]| {
+                ids.len() == factor
+                    && ids.iter().all(|id| live.contains(&id.0))
+                    && ids.iter().enumerate().all(|(at, id)| !ids[..at].contains(id))
+            };
+            if !consecutive || factor == 0 || !topic.assignments.iter().all(|a| valid(&a.broker_ids)) {
                 return refuse(
                     ResponseError::InvalidReplicaAssignment,
-                    "Partitions must be numbered from 0 and assigned to this broker alone.",
+                    "Partitions must be numbered from 0, each with the same number of distinct live brokers.",
                 );
             }
-            i32::try_from(topic.assignments.len()).unwrap_or(i32::MAX)
+            let replicas = topic
+                .assignments
+                .iter()
+                .map(|a| a.broker_ids.iter().map(|id| id.0).collect())
+                .collect();
+            (i32::try_from(topic.assignments.len()).unwrap_or(i32::MAX), replicas)
         };
         self.topics
             .check_new(&topic.name, partitions, self.config.max_partitions_per_topic)?;
-        Ok(partitions)
+        let factor = replicas.first().map_or(0, Vec::len);
+        Ok((replicas, i16::try_from(factor).unwrap_or(i16::MAX)))
     }
 
     pub(super) fn find_coordinator(&self, request: FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {
-        let config = &self.config;
         // Key types: 0 a group, 1 a transactional id.
         let error = match request.key_type {
             0 | 1 => None,
             _ => Some(ResponseError::InvalidRequest),
         };
-        let (node_id, host, port) = match error {
-            None => (
-                BrokerId(config.node_id),
-                string(&config.advertised_host),
-                config.advertised_port,
-            ),
-            Some(_) => (BrokerId(-1), StrBytes::default(), -1),
+        // The coordinator of every group: the first live broker (alone,
+        // this one). Group state is not replicated: when that broker is
+        // fenced, groups move to the next and start afresh.
+        let coordinator = self
+            .view
+            .live()
+            .next()
+            .map(|id| (id, &self.view.brokers[&id]));
+        let (node_id, host, port) = match (error, coordinator) {
+            (None, Some((id, endpoint))) => (BrokerId(id), string(&endpoint.host), endpoint.port),
+            (None, None) => (BrokerId(-1), StrBytes::default(), -1),
+            (Some(_), _) => (BrokerId(-1), StrBytes::default(), -1),
         };
         let code = error.map_or(0, |e| e.code());
         let mut response = FindCoordinatorResponse::default();
@@ -268,18 +362,22 @@ impl Broker {
     }
 }
 
-fn topic_metadata(topic: &Topic, version: i16, node_id: i32) -> MetadataResponseTopic {
-    let node = BrokerId(node_id);
+fn topic_metadata(topic: &Topic, version: i16) -> MetadataResponseTopic {
+    let ids = |ids: &[i32]| ids.iter().copied().map(BrokerId).collect::<Vec<_>>();
     let partitions = (0..)
         .zip(&topic.partitions)
-        .map(|(index, _)| {
+        .map(|(index, replica)| {
+            let assignment = &replica.assignment;
             let mut partition = MetadataResponsePartition::default()
                 .with_partition_index(index)
-                .with_leader_id(node)
-                .with_replica_nodes(vec![node])
-                .with_isr_nodes(vec![node]);
+                .with_leader_id(BrokerId(assignment.leader))
+                .with_replica_nodes(ids(&assignment.replicas))
+                .with_isr_nodes(ids(&assignment.isr));
+            if assignment.leader == NO_LEADER {
+                partition.error_code = ResponseError::LeaderNotAvailable.code();
+            }
             if version >= 7 {
-                partition.leader_epoch = 0;
+                partition.leader_epoch = assignment.leader_epoch;
             }
             partition
         })
@@ -291,4 +389,12 @@ fn topic_metadata(topic: &Topic, version: i16, node_id: i32) -> MetadataResponse
         response.topic_id = topic.id;
     }
     response
+}
+
+/// CreateTopics proposed to the quorum: the response, and for each proposed
+/// topic its place in it, its name and the tag of its record.
+#[derive(Debug)]
+pub struct PendingTopics {
+    response: CreateTopicsResponse,
+    proposed: Vec<(usize, StrBytes, u64)>,
 }

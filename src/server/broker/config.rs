@@ -33,6 +33,13 @@ pub struct BrokerConfig {
     pub max_transaction_timeout_ms: i32,
     /// Bounds on decoding the record batches of a Produce request.
     pub batch_limits: BatchLimits,
+    /// `min.insync.replicas`: acks=all needs this many in-sync replicas.
+    pub min_insync_replicas: usize,
+    /// `default.replication.factor`, capped by the brokers there are.
+    pub default_replication_factor: usize,
+    /// `replica.lag.time.max.ms`: a follower that has not caught up for this
+    /// long leaves the ISR.
+    pub replica_lag_time_max_ms: i64,
 }
 
 impl Default for BrokerConfig {
@@ -51,6 +58,9 @@ impl Default for BrokerConfig {
             max_offset_metadata_bytes: 4096,
             max_transaction_timeout_ms: 900_000,
             batch_limits: BatchLimits::default(),
+            min_insync_replicas: 1,
+            default_replication_factor: 1,
+            replica_lag_time_max_ms: 30_000,
         }
     }
 }

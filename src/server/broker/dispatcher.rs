@@ -9,7 +9,8 @@ use kafka_protocol::protocol::StrBytes;
 use super::clock::Clock;
 use super::config::BrokerConfig;
 use super::groups::{GroupSettings, Groups};
-use super::produce_api::ProducerIds;
+use super::metadata::{ClusterView, Endpoint};
+use super::produce_api::{PendingAcks, ProducerIds};
 use super::topics::Topics;
 use crate::server::wire::{
     DecodeError, DecodeErrorKind, EncodeError, HeaderPrefix, RequestError, decode_request_ignoring_trailing_bytes,
@@ -50,6 +51,10 @@ impl Parked {
 #[derive(Debug)]
 pub(super) enum Waiting {
     Fetch(kafka_protocol::messages::FetchRequest),
+    /// acks=all: the high watermark must pass every appended batch.
+    Produce(PendingAcks),
+    /// Topics proposed to the quorum, until this broker's image has them.
+    CreateTopics(super::cluster_api::PendingTopics),
     Join {
         group_id: StrBytes,
         member_id: StrBytes,
@@ -66,6 +71,16 @@ pub(super) enum Answer {
     Now(ResponseKind),
     Nothing,
     Wait { waiting: Waiting, deadline_ms: i64 },
+}
+
+impl Answer {
+    /// A first wait's deadline.
+    pub(super) fn with_deadline(self, deadline_ms: i64) -> Self {
+        match self {
+            Answer::Wait { waiting, .. } => Answer::Wait { waiting, deadline_ms },
+            other => other,
+        }
+    }
 }
 
 /// Why a connection must be closed.
@@ -85,17 +100,38 @@ pub enum DispatchError {
     UnacknowledgedProduceFailed { correlation_id: i32, error: ResponseError },
 }
 
-/// One Kafka broker, in memory.
+/// One Kafka broker, in memory: alone, or one node of a cluster whose
+/// metadata a quorum keeps (see `metadata.rs`).
 pub struct Broker {
     pub(super) config: BrokerConfig,
     clock: Box<dyn Clock>,
     pub(super) topics: Topics,
     pub(super) groups: Groups,
     pub(super) producer_ids: ProducerIds,
+    pub(super) view: ClusterView,
+    /// Tags this broker's CreateTopics proposals.
+    pub(super) next_request: u64,
 }
 
 impl Broker {
+    /// A broker alone: every partition's only replica and leader.
     pub fn new(config: BrokerConfig, clock: impl Clock + 'static) -> Self {
+        let endpoint = Endpoint {
+            host: config.advertised_host.clone(),
+            port: config.advertised_port,
+        };
+        let view = ClusterView::single(config.node_id, endpoint);
+        Self::with_view(config, view, Topics::default(), clock)
+    }
+
+    /// One node of a cluster: its topics, leaders and ISRs come from the
+    /// metadata records the quorum commits (`apply`), its logs are
+    /// journaled for a write-ahead log.
+    pub fn replica(config: BrokerConfig, view: ClusterView, clock: impl Clock + 'static) -> Self {
+        Self::with_view(config, view, Topics::journaled(), clock)
+    }
+
+    fn with_view(config: BrokerConfig, view: ClusterView, topics: Topics, clock: impl Clock + 'static) -> Self {
         let groups = Groups::new(GroupSettings {
             min_session_timeout_ms: config.min_session_timeout_ms,
             max_session_timeout_ms: config.max_session_timeout_ms,
@@ -104,10 +140,16 @@ impl Broker {
         Self {
             config,
             clock: Box::new(clock),
-            topics: Topics::default(),
+            topics,
             groups,
             producer_ids: ProducerIds::default(),
+            view,
+            next_request: 0,
         }
+    }
+
+    pub fn topics_mut(&mut self) -> &mut Topics {
+        &mut self.topics
     }
 
     /// A broker in this one's state, on its own clock: lets a harness set a
@@ -119,6 +161,8 @@ impl Broker {
             topics: self.topics.clone(),
             groups: self.groups.clone(),
             producer_ids: self.producer_ids.clone(),
+            view: self.view.clone(),
+            next_request: self.next_request,
         }
     }
 
@@ -134,7 +178,7 @@ impl Broker {
         &self.groups
     }
 
-    pub(super) fn now_ms(&self) -> i64 {
+    pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()
     }
 
@@ -183,7 +227,7 @@ impl Broker {
         let answer = match request.body {
             RequestKind::ApiVersions(request) => Answer::Now(self.api_versions(&request, version).into()),
             RequestKind::Metadata(request) => Answer::Now(self.metadata(request, version).into()),
-            RequestKind::CreateTopics(request) => Answer::Now(self.create_topics(request, version).into()),
+            RequestKind::CreateTopics(request) => self.create_topics(request, version),
             RequestKind::FindCoordinator(request) => Answer::Now(self.find_coordinator(request, version).into()),
             RequestKind::Produce(request) => self.produce(request, version, header.correlation_id)?,
             RequestKind::InitProducerId(request) => Answer::Now(self.init_producer_id(request).into()),
@@ -217,6 +261,8 @@ impl Broker {
         } = parked;
         let answer = match waiting {
             Waiting::Fetch(request) => self.fetch(request, version, expired),
+            Waiting::Produce(pending) => self.poll_acks(pending, expired),
+            Waiting::CreateTopics(pending) => self.poll_created(pending, version, expired),
             Waiting::Join { group_id, member_id } => self.poll_join(group_id, member_id, version, expired),
             Waiting::Sync {
                 group_id,

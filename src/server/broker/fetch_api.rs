@@ -11,25 +11,17 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::dispatcher::{Answer, Broker, Waiting};
 use super::log::PartitionLog;
+use super::replica_api::led;
 
 /// READ_COMMITTED: with no transactions, the same records, plus an (empty)
 /// list of aborted transactions.
 const READ_COMMITTED: i8 = 1;
 
-/// Kafka's check of the leader epoch a client believes in: -1 skips it, an
-/// older one is fenced, a newer one is unknown. This broker's epoch is 0.
-fn check_leader_epoch(epoch: i32) -> Result<(), ResponseError> {
-    match epoch {
-        -1 | 0 => Ok(()),
-        newer if newer > 0 => Err(ResponseError::UnknownLeaderEpoch),
-        _ => Err(ResponseError::FencedLeaderEpoch),
-    }
-}
-
 impl Broker {
     /// Fetch. Without `expired`, a fetch that finds fewer than `min_bytes`
     /// waits (up to `max_wait_ms`) for more; errors answer at once.
     pub(super) fn fetch(&mut self, request: FetchRequest, version: i16, expired: bool) -> Answer {
+        let node = self.config.node_id;
         let mut response = FetchResponse::default();
         if version >= 7 {
             // Fetch sessions are declined (the broker never hands out a
@@ -62,16 +54,11 @@ impl Broker {
                     .unwrap_or(0)
                     .min(remaining);
                 let read = (|| -> Result<(&PartitionLog, Bytes), ResponseError> {
-                    if version >= 9 {
-                        check_leader_epoch(partition.current_leader_epoch)?;
-                    }
                     let name = name.as_ref().ok_or(ResponseError::UnknownTopicId)?;
-                    let log = self
-                        .topics
-                        .partition(name, partition.partition)
-                        .ok_or(ResponseError::UnknownTopicOrPartition)?;
+                    let epoch = if version >= 9 { partition.current_leader_epoch } else { -1 };
+                    let log = &led(self.topics.replica(name, partition.partition), node, epoch)?.log;
                     let records = log
-                        .read(partition.fetch_offset, limit, min_one)
+                        .read(partition.fetch_offset, limit, min_one, log.high_watermark())
                         .map_err(|_| ResponseError::OffsetOutOfRange)?;
                     Ok((log, records))
                 })();
@@ -112,6 +99,7 @@ impl Broker {
     }
 
     pub(super) fn list_offsets(&self, request: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
+        let node = self.config.node_id;
         let mut counts: HashMap<(&StrBytes, i32), usize> = HashMap::new();
         for topic in &request.topics {
             for partition in &topic.partitions {
@@ -122,29 +110,25 @@ impl Broker {
         for topic in &request.topics {
             let mut topic_response = ListOffsetsTopicResponse::default().with_name(topic.name.clone());
             for partition in &topic.partitions {
-                let found = (|| -> Result<(i64, i64), ResponseError> {
+                let found = (|| -> Result<(i64, i64, i32), ResponseError> {
                     if counts[&(&topic.name.0, partition.partition_index)] > 1 {
                         return Err(ResponseError::InvalidRequest);
                     }
-                    if version >= 4 {
-                        check_leader_epoch(partition.current_leader_epoch)?;
-                    }
-                    let log = self
-                        .topics
-                        .partition(&topic.name, partition.partition_index)
-                        .ok_or(ResponseError::UnknownTopicOrPartition)?;
-                    Ok(log.offset_for_timestamp(partition.timestamp))
+                    let epoch = if version >= 4 { partition.current_leader_epoch } else { -1 };
+                    let replica = led(self.topics.replica(&topic.name, partition.partition_index), node, epoch)?;
+                    let (offset, timestamp) = replica.log.offset_for_timestamp(partition.timestamp);
+                    Ok((offset, timestamp, replica.assignment.leader_epoch))
                 })();
                 let mut result = ListOffsetsPartitionResponse::default()
                     .with_partition_index(partition.partition_index)
                     .with_timestamp(-1)
                     .with_offset(-1);
                 match found {
-                    Ok((offset, timestamp)) => {
+                    Ok((offset, timestamp, leader_epoch)) => {
                         result.offset = offset;
                         result.timestamp = timestamp;
                         if version >= 4 {
-                            result.leader_epoch = if offset >= 0 { 0 } else { -1 };
+                            result.leader_epoch = if offset >= 0 { leader_epoch } else { -1 };
                         }
                     }
                     Err(error) => result.error_code = error.code(),

@@ -1,5 +1,7 @@
 //! One partition's log in memory: record batches stored as the producer sent
-//! them, with the base offset the broker assigned written into each.
+//! them, with the base offset and leader epoch the leader assigned written
+//! into each, a leader-epoch cache, and the changes a write-ahead log must
+//! keep when the log is journaled (on a cluster node).
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::ResponseError;
@@ -13,6 +15,11 @@ pub const EARLIEST_TIMESTAMP: i64 = -2;
 pub const MAX_TIMESTAMP: i64 = -3;
 pub const EARLIEST_LOCAL_TIMESTAMP: i64 = -4;
 
+/// Where the base offset and the partition leader epoch sit in a batch: both
+/// before the CRC's range, so a leader may rewrite them.
+const BASE_OFFSET: std::ops::Range<usize> = 0..8;
+const LEADER_EPOCH: std::ops::Range<usize> = 12..16;
+
 #[derive(Debug, Clone)]
 struct StoredBatch {
     base_offset: i64,
@@ -20,6 +27,9 @@ struct StoredBatch {
     bytes: Bytes,
     /// Each record's timestamp, by offset from `base_offset`.
     timestamps: Box<[i64]>,
+    /// The idempotent producer's sequences: kept so that a truncation can
+    /// rebuild the producer state from the batches that remain.
+    producer: Option<ProducerBatch>,
 }
 
 /// Where a batch ended up.
@@ -34,6 +44,23 @@ pub struct Appended {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OffsetOutOfRange;
 
+/// A replicated batch that does not continue the log where it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("replicated batch at offset {base_offset} does not follow the log end offset {log_end_offset}")]
+pub struct NotContiguous {
+    pub base_offset: i64,
+    pub log_end_offset: i64,
+}
+
+/// A change a journaled log made, for the write-ahead log to keep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogChange {
+    /// A batch as stored (offsets and leader epoch written in).
+    Append(Bytes),
+    /// Everything from this offset on was removed.
+    Truncate(i64),
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct PartitionLog {
     batches: Vec<StoredBatch>,
@@ -43,9 +70,22 @@ pub struct PartitionLog {
     /// The largest record timestamp and the first offset that has it.
     max_timestamp: Option<(i64, i64)>,
     producers: ProducerStates,
+    /// Kafka's leader-epoch cache: each epoch and the first offset written
+    /// in it, ascending in both.
+    epochs: Vec<(i32, i64)>,
+    /// `Some` when a write-ahead log keeps this log: changes not yet taken.
+    journal: Option<Vec<LogChange>>,
 }
 
 impl PartitionLog {
+    /// A log whose changes are kept for a write-ahead log (`take_changes`).
+    pub fn journaled() -> Self {
+        Self {
+            journal: Some(Vec::new()),
+            ..Self::default()
+        }
+    }
+
     pub fn log_start_offset(&self) -> i64 {
         self.log_start_offset
     }
@@ -54,22 +94,37 @@ impl PartitionLog {
         self.log_end_offset
     }
 
-    /// A single replica is the whole ISR, so a batch is committed as soon as
-    /// it is appended: the high watermark follows the log end offset.
+    /// The end of what the in-sync replicas all hold: on a single replica,
+    /// the log end offset; on a cluster, what the leader computed.
     pub fn high_watermark(&self) -> i64 {
         self.high_watermark
     }
 
-    /// Appends a decoded batch whose wire form is `raw`, after the producer
-    /// checks of idempotent batches.
-    pub fn append(&mut self, batch: &RecordBatch, raw: &Bytes) -> Result<Appended, ResponseError> {
+    /// Sets the high watermark, never past the log end.
+    pub fn set_high_watermark(&mut self, offset: i64) {
+        self.high_watermark = offset.clamp(self.log_start_offset, self.log_end_offset);
+    }
+
+    /// The epoch of the last batch written, -1 for an empty log.
+    pub fn latest_epoch(&self) -> i32 {
+        self.epochs.last().map_or(-1, |&(epoch, _)| epoch)
+    }
+
+    /// Kafka's `endOffsetForEpoch`: the largest epoch at most `epoch` and the
+    /// offset where it ended (the next epoch's start, or the log end); `None`
+    /// when every epoch in the log is newer.
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> Option<(i32, i64)> {
+        let index = self.epochs.partition_point(|&(known, _)| known <= epoch);
+        let &(found, _) = self.epochs.get(index.checked_sub(1)?)?;
+        let end = self.epochs.get(index).map_or(self.log_end_offset, |&(_, start)| start);
+        Some((found, end))
+    }
+
+    /// Appends a decoded batch whose wire form is `raw`, as the leader in
+    /// `leader_epoch`, after the producer checks of idempotent batches.
+    pub fn append(&mut self, batch: &RecordBatch, raw: &Bytes, leader_epoch: i32) -> Result<Appended, ResponseError> {
         let record_count = i32::try_from(batch.records.len()).map_err(|_| ResponseError::InvalidRecord)?;
-        let producer = (batch.producer_id >= 0).then_some(ProducerBatch {
-            producer_id: batch.producer_id,
-            epoch: batch.producer_epoch,
-            first_sequence: batch.base_sequence,
-            record_count,
-        });
+        let producer = producer_batch(batch, record_count);
         if let Some(producer) = &producer {
             match self.producers.check(producer) {
                 SequenceCheck::Append => {}
@@ -84,10 +139,39 @@ impl PartitionLog {
         }
         let base_offset = self.log_end_offset;
         let mut bytes = BytesMut::from(&raw[..]);
-        // Base offset and partition leader epoch sit before the CRC's range,
-        // so rewriting them keeps the batch valid.
-        bytes[0..8].copy_from_slice(&base_offset.to_be_bytes());
-        bytes[12..16].copy_from_slice(&0i32.to_be_bytes());
+        bytes[BASE_OFFSET].copy_from_slice(&base_offset.to_be_bytes());
+        bytes[LEADER_EPOCH].copy_from_slice(&leader_epoch.to_be_bytes());
+        self.store(batch, bytes.freeze(), base_offset, leader_epoch, producer);
+        Ok(Appended {
+            base_offset,
+            duplicate: false,
+        })
+    }
+
+    /// Appends a batch a follower fetched from its leader (or a node reads
+    /// back from its write-ahead log): offsets and epoch as the leader wrote
+    /// them; the producer state follows, as it does on a Kafka follower.
+    pub fn append_replicated(&mut self, batch: &RecordBatch, raw: Bytes) -> Result<(), NotContiguous> {
+        if batch.base_offset != self.log_end_offset || batch.records.is_empty() {
+            return Err(NotContiguous {
+                base_offset: batch.base_offset,
+                log_end_offset: self.log_end_offset,
+            });
+        }
+        let record_count = i32::try_from(batch.records.len()).unwrap_or(i32::MAX);
+        let producer = producer_batch(batch, record_count);
+        self.store(batch, raw, batch.base_offset, batch.partition_leader_epoch, producer);
+        Ok(())
+    }
+
+    fn store(
+        &mut self,
+        batch: &RecordBatch,
+        bytes: Bytes,
+        base_offset: i64,
+        leader_epoch: i32,
+        producer: Option<ProducerBatch>,
+    ) {
         let timestamps: Box<[i64]> = batch
             .records
             .iter()
@@ -98,28 +182,68 @@ impl PartitionLog {
                 self.max_timestamp = Some((timestamp, offset));
             }
         }
-        let last_offset = base_offset + i64::from(record_count) - 1;
-        self.batches.push(StoredBatch {
-            base_offset,
-            last_offset,
-            bytes: bytes.freeze(),
-            timestamps,
-        });
-        self.log_end_offset = last_offset + 1;
-        self.high_watermark = self.log_end_offset;
+        let last_offset = base_offset + timestamps.len() as i64 - 1;
+        if self.latest_epoch() < leader_epoch {
+            self.epochs.push((leader_epoch, base_offset));
+        }
         if let Some(producer) = &producer {
             self.producers.record(producer, base_offset);
         }
-        Ok(Appended {
+        if let Some(journal) = &mut self.journal {
+            journal.push(LogChange::Append(bytes.clone()));
+        }
+        self.batches.push(StoredBatch {
             base_offset,
-            duplicate: false,
-        })
+            last_offset,
+            bytes,
+            timestamps,
+            producer,
+        });
+        self.log_end_offset = last_offset + 1;
     }
 
-    /// Whole batches from the one holding `offset`, up to `max_bytes`; with
-    /// `min_one`, the first batch is returned even when it is larger, so a
-    /// consumer can always make progress (KIP-74).
-    pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<Bytes, OffsetOutOfRange> {
+    /// Removes every batch from the one holding `offset` on (a follower that
+    /// diverged from its leader), and rebuilds what they contributed to.
+    pub fn truncate(&mut self, offset: i64) {
+        let keep = self.batches.partition_point(|batch| batch.last_offset < offset);
+        if keep == self.batches.len() {
+            return;
+        }
+        self.batches.truncate(keep);
+        self.log_end_offset = self
+            .batches
+            .last()
+            .map_or(self.log_start_offset, |batch| batch.last_offset + 1);
+        self.high_watermark = self.high_watermark.min(self.log_end_offset);
+        let end = self.log_end_offset;
+        self.epochs.retain(|&(_, start)| start < end);
+        self.producers = ProducerStates::default();
+        self.max_timestamp = None;
+        for batch in &self.batches {
+            if let Some(producer) = &batch.producer {
+                self.producers.record(producer, batch.base_offset);
+            }
+            for (offset, &timestamp) in (batch.base_offset..).zip(batch.timestamps.iter()) {
+                if self.max_timestamp.is_none_or(|(max, _)| timestamp > max) {
+                    self.max_timestamp = Some((timestamp, offset));
+                }
+            }
+        }
+        if let Some(journal) = &mut self.journal {
+            journal.push(LogChange::Truncate(end));
+        }
+    }
+
+    /// The changes since the last call, oldest first (journaled logs only).
+    pub fn take_changes(&mut self) -> Vec<LogChange> {
+        self.journal.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// Whole batches from the one holding `offset`, up to `max_bytes`, none
+    /// starting at or past `upto` (consumers read below the high watermark,
+    /// followers to the log end); with `min_one`, the first batch is returned
+    /// even when it is larger, so a consumer can always make progress (KIP-74).
+    pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool, upto: i64) -> Result<Bytes, OffsetOutOfRange> {
         if offset < self.log_start_offset || offset > self.log_end_offset {
             return Err(OffsetOutOfRange);
         }
@@ -128,7 +252,7 @@ impl PartitionLog {
         let mut end = first;
         for batch in &self.batches[first..] {
             let fits = size + batch.bytes.len() <= max_bytes;
-            if !(fits || min_one && end == first) {
+            if batch.base_offset >= upto || !(fits || min_one && end == first) {
                 break;
             }
             size += batch.bytes.len();
@@ -154,15 +278,28 @@ impl PartitionLog {
         match timestamp {
             LATEST_TIMESTAMP => (self.high_watermark, -1),
             EARLIEST_TIMESTAMP | EARLIEST_LOCAL_TIMESTAMP => (self.log_start_offset, -1),
-            MAX_TIMESTAMP => self.max_timestamp.map_or(NONE, |(max, offset)| (offset, max)),
+            MAX_TIMESTAMP => self
+                .max_timestamp
+                .filter(|&(_, offset)| offset < self.high_watermark)
+                .map_or(NONE, |(max, offset)| (offset, max)),
             // Tiered-storage sentinels: this log has no remote tier.
             -6..=-5 => NONE,
             _ => self
                 .batches
                 .iter()
+                .take_while(|batch| batch.base_offset < self.high_watermark)
                 .flat_map(|batch| (batch.base_offset..).zip(batch.timestamps.iter()))
                 .find(|&(_, &record_timestamp)| record_timestamp >= timestamp)
                 .map_or(NONE, |(offset, &record_timestamp)| (offset, record_timestamp)),
         }
     }
+}
+
+fn producer_batch(batch: &RecordBatch, record_count: i32) -> Option<ProducerBatch> {
+    (batch.producer_id >= 0).then_some(ProducerBatch {
+        producer_id: batch.producer_id,
+        epoch: batch.producer_epoch,
+        first_sequence: batch.base_sequence,
+        record_count,
+    })
 }

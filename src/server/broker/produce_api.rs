@@ -10,7 +10,9 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::dispatcher::{Answer, Broker, DispatchError};
+use super::dispatcher::{Answer, Broker, DispatchError, Waiting};
+use super::metadata::MetadataRecord;
+use super::replica_api::advance_high_watermark;
 use crate::server::wire::{Codec, DecodeErrorKind, decode_record_batches};
 
 /// Produce v7 is the first that may carry zstd batches.
@@ -20,9 +22,14 @@ const FIRST_ZSTD_VERSION: i16 = 7;
 /// transactional id.
 #[derive(Debug, Clone, Default)]
 pub struct ProducerIds {
+    /// Ids handed out; a cluster node's block starts at its node id times
+    /// `NODE_ID_BLOCK`, so that no two nodes hand out the same id.
     issued: i64,
     transactional: HashMap<StrBytes, (i64, i16)>,
 }
+
+/// The producer ids each cluster node may hand out.
+const NODE_ID_BLOCK: i64 = 1 << 40;
 
 impl ProducerIds {
     fn next(&mut self) -> i64 {
@@ -31,8 +38,42 @@ impl ProducerIds {
     }
 }
 
+impl Broker {
+    /// The last producer id handed out: a cluster node keeps it in its
+    /// write-ahead log so that a restart never hands one out again.
+    pub fn issued_producer_ids(&self) -> i64 {
+        self.producer_ids.issued
+    }
+
+    /// Continues handing out ids after `issued` (at least the node's block).
+    pub fn resume_producer_ids(&mut self, issued: i64) {
+        let block = i64::from(self.config.node_id.max(0)) * NODE_ID_BLOCK;
+        self.producer_ids.issued = issued.max(block).max(self.producer_ids.issued);
+    }
+}
+
 /// One partition's outcome: its base offset, or why it failed.
 type PartitionOutcome = Result<(i64, i64), (ResponseError, String)>;
+
+/// An acks=all Produce whose batches are appended and not yet replicated to
+/// every in-sync replica: its response, and per waiting partition where it
+/// sits in the response, which log and the offset the high watermark must
+/// pass, in the leader epoch it was appended in.
+#[derive(Debug)]
+pub struct PendingAcks {
+    response: ProduceResponse,
+    waiting: Vec<AwaitedPartition>,
+}
+
+#[derive(Debug)]
+struct AwaitedPartition {
+    topic_at: usize,
+    partition_at: usize,
+    name: StrBytes,
+    partition: i32,
+    leader_epoch: i32,
+    offset: i64,
+}
 
 impl Broker {
     pub(super) fn produce(
@@ -43,6 +84,7 @@ impl Broker {
     ) -> Result<Answer, DispatchError> {
         let mut response = ProduceResponse::default();
         let mut first_error = None;
+        let mut waiting = Vec::new();
         for topic in request.topic_data {
             let name = self.topics.resolve(version >= 13, &topic.name, topic.topic_id);
             let mut topic_response = TopicProduceResponse::default();
@@ -57,11 +99,23 @@ impl Broker {
                         Err((ResponseError::InvalidRequiredAcks, "acks must be -1, 0 or 1".to_owned()))
                     }
                     None => Err((ResponseError::UnknownTopicId, "unknown topic id".to_owned())),
-                    Some(name) => self.append(name, partition.index, partition.records, version),
+                    Some(name) => self.append(name, partition.index, partition.records, version, request.acks),
                 };
                 let mut result = PartitionProduceResponse::default().with_index(partition.index);
                 match outcome {
                     Ok((base_offset, log_start_offset)) => {
+                        let awaited = name.as_ref().filter(|_| request.acks == -1).and_then(|name| {
+                            let log = self.topics.replica(name, partition.index)?;
+                            (log.log.high_watermark() <= base_offset).then(|| AwaitedPartition {
+                                topic_at: response.responses.len(),
+                                partition_at: topic_response.partition_responses.len(),
+                                name: name.clone(),
+                                partition: partition.index,
+                                leader_epoch: log.assignment.leader_epoch,
+                                offset: base_offset + 1,
+                            })
+                        });
+                        waiting.extend(awaited);
                         result.base_offset = base_offset;
                         if version >= 5 {
                             result.log_start_offset = log_start_offset;
@@ -86,26 +140,91 @@ impl Broker {
                 Some(error) => Err(DispatchError::UnacknowledgedProduceFailed { correlation_id, error }),
             };
         }
-        Ok(Answer::Now(response.into()))
+        if waiting.is_empty() {
+            return Ok(Answer::Now(response.into()));
+        }
+        let deadline_ms = self.now_ms().saturating_add(i64::from(request.timeout_ms.max(0)));
+        Ok(Answer::Wait {
+            waiting: Waiting::Produce(PendingAcks { response, waiting }),
+            deadline_ms,
+        })
+    }
+
+    /// An acks=all Produce again: answered once every partition's high
+    /// watermark passed its batch, or its leadership or the ISR it needs is
+    /// gone, or its time ran out.
+    pub(super) fn poll_acks(&mut self, pending: PendingAcks, expired: bool) -> Answer {
+        let PendingAcks { mut response, waiting } = pending;
+        let node = self.config.node_id;
+        let min_insync = self.config.min_insync_replicas;
+        let mut still = Vec::new();
+        for awaited in waiting {
+            let partition = self.topics.replica(&awaited.name, awaited.partition);
+            let outcome = match partition {
+                Some(p) if p.assignment.leader_epoch != awaited.leader_epoch || !p.assignment.is_leader(node) => {
+                    Some(ResponseError::NotLeaderOrFollower)
+                }
+                Some(p) if p.log.high_watermark() >= awaited.offset => None,
+                Some(p) if p.assignment.isr.len() < min_insync => Some(ResponseError::NotEnoughReplicasAfterAppend),
+                Some(_) if !expired => {
+                    still.push(awaited);
+                    continue;
+                }
+                Some(_) => Some(ResponseError::RequestTimedOut),
+                None => Some(ResponseError::UnknownTopicOrPartition),
+            };
+            if let Some(error) = outcome {
+                let result = &mut response.responses[awaited.topic_at].partition_responses[awaited.partition_at];
+                result.error_code = error.code();
+                result.base_offset = -1;
+            }
+        }
+        if still.is_empty() {
+            return Answer::Now(response.into());
+        }
+        Answer::Wait {
+            waiting: Waiting::Produce(PendingAcks { response, waiting: still }),
+            // The dispatcher keeps the first deadline.
+            deadline_ms: i64::MAX,
+        }
     }
 
     /// Appends one partition's records: (base offset, log start offset).
-    fn append(&mut self, name: &StrBytes, index: i32, records: Option<Bytes>, version: i16) -> PartitionOutcome {
+    fn append(
+        &mut self,
+        name: &StrBytes,
+        index: i32,
+        records: Option<Bytes>,
+        version: i16,
+        acks: i16,
+    ) -> PartitionOutcome {
         let config = &self.config;
-        let (auto_create, partitions, max) = (
-            config.auto_create_topics,
-            config.default_partitions,
-            config.max_partitions_per_topic,
-        );
+        let node = config.node_id;
+        let min_insync = config.min_insync_replicas;
         let limits = config.batch_limits;
         let invalid = |message: &str| Err((ResponseError::InvalidRecord, message.to_owned()));
-        self.topics
-            .get_or_create(name, auto_create, partitions, max)
-            .map_err(|error| (error, format!("topic {}", name.as_str())))?;
-        let log = self
+        if self.topics.get(name).is_none() {
+            // Alone, the topic exists now; on a cluster once the quorum says so.
+            let error = self.auto_create(name).err().unwrap_or(ResponseError::UnknownTopicOrPartition);
+            if self.topics.get(name).is_none() {
+                return Err((error, format!("topic {}", name.as_str())));
+            }
+        }
+        let partition = self
             .topics
             .partition_mut(name, index)
             .ok_or_else(|| (ResponseError::UnknownTopicOrPartition, format!("no partition {index}")))?;
+        if !partition.assignment.is_leader(node) {
+            let leader = partition.assignment.leader;
+            return Err((ResponseError::NotLeaderOrFollower, format!("the leader is broker {leader}")));
+        }
+        if acks == -1 && partition.assignment.isr.len() < min_insync {
+            let isr = partition.assignment.isr.len();
+            return Err((
+                ResponseError::NotEnoughReplicas,
+                format!("{isr} in-sync replicas, min.insync.replicas is {min_insync}"),
+            ));
+        }
         let Some(raw) = records.filter(|raw| !raw.is_empty()) else {
             return invalid("no record batch");
         };
@@ -146,10 +265,35 @@ impl Broker {
         if batch.producer_id >= 0 && (batch.producer_epoch < 0 || batch.base_sequence < 0) {
             return invalid("an idempotent batch needs a producer epoch and a base sequence");
         }
-        let appended = log
-            .append(batch, &raw)
+        let leader_epoch = partition.assignment.leader_epoch;
+        let appended = partition
+            .log
+            .append(batch, &raw, leader_epoch)
             .map_err(|error| (error, format!("producer {} rejected", batch.producer_id)))?;
-        Ok((appended.base_offset, log.log_start_offset()))
+        advance_high_watermark(partition, node);
+        Ok((appended.base_offset, partition.log.log_start_offset()))
+    }
+
+    /// A topic a client named that does not exist: created with the default
+    /// partitions and replication when `auto.create.topics.enable` allows
+    /// (at once alone, through the quorum on a cluster); the error that
+    /// refuses it otherwise.
+    pub(super) fn auto_create(&mut self, name: &StrBytes) -> Result<(), ResponseError> {
+        let config = &self.config;
+        if !config.auto_create_topics {
+            return Err(ResponseError::UnknownTopicOrPartition);
+        }
+        let partitions = config.default_partitions;
+        self.topics
+            .check_new(name, partitions, config.max_partitions_per_topic)
+            .map_err(|refused| refused.error)?;
+        let replicas = self.place_replicas(partitions, config.default_replication_factor);
+        self.propose(MetadataRecord::CreateTopic {
+            name: name.to_string(),
+            replicas,
+            request: None,
+        });
+        Ok(())
     }
 
     /// A producer without a transactional id always gets a new id at epoch

@@ -6,6 +6,7 @@ use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
 use super::log::PartitionLog;
+use super::replicas::{Assignment, Followers};
 
 /// Kafka's limit on a topic name's length.
 const MAX_NAME_LENGTH: usize = 249;
@@ -17,7 +18,32 @@ const TOPIC_ID_PREFIX: u64 = 0x6b61_666b_612d_6675;
 pub struct Topic {
     pub name: StrBytes,
     pub id: Uuid,
-    pub partitions: Vec<PartitionLog>,
+    pub partitions: Vec<Partition>,
+    /// The CreateTopics request that made it, on a cluster: lets the node
+    /// that proposed the topic tell its own creation from a racing one.
+    pub created_by: Option<u64>,
+}
+
+/// One partition on this broker: its replica of the log, who holds and
+/// leads it, and (while this broker leads) its followers.
+#[derive(Debug, Clone)]
+pub struct Partition {
+    pub log: PartitionLog,
+    pub assignment: Assignment,
+    pub followers: Followers,
+    /// An ISR change this leader proposed and has not seen applied.
+    pub alter_sent: Option<PendingAlter>,
+}
+
+/// A proposed ISR change: until it is applied, or the partition epoch it was
+/// computed from is gone, it may still commit, so the leader counts its
+/// joining replicas in the high watermark (Kafka's "maximal ISR") and
+/// proposes it again rather than anything else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingAlter {
+    pub partition_epoch: i32,
+    pub isr: Vec<i32>,
+    pub sent_ms: i64,
 }
 
 /// A refused topic creation: the Kafka error and why.
@@ -37,9 +63,23 @@ impl TopicError {
 #[derive(Debug, Clone, Default)]
 pub struct Topics {
     by_name: IndexMap<StrBytes, Topic>,
+    /// Logs keep their changes for a write-ahead log (a cluster node's).
+    journaled: bool,
 }
 
 impl Topics {
+    /// Topics whose logs are kept by a write-ahead log.
+    pub fn journaled() -> Self {
+        Self {
+            journaled: true,
+            ..Self::default()
+        }
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Topic> {
+        self.by_name.values_mut()
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &Topic> {
         self.by_name.values()
     }
@@ -65,10 +105,15 @@ impl Topics {
 
     pub fn partition(&self, name: &StrBytes, index: i32) -> Option<&PartitionLog> {
         let index = usize::try_from(index).ok()?;
+        self.get(name)?.partitions.get(index).map(|partition| &partition.log)
+    }
+
+    pub fn replica(&self, name: &StrBytes, index: i32) -> Option<&Partition> {
+        let index = usize::try_from(index).ok()?;
         self.get(name)?.partitions.get(index)
     }
 
-    pub fn partition_mut(&mut self, name: &StrBytes, index: i32) -> Option<&mut PartitionLog> {
+    pub fn partition_mut(&mut self, name: &StrBytes, index: i32) -> Option<&mut Partition> {
         let index = usize::try_from(index).ok()?;
         self.by_name.get_mut(name)?.partitions.get_mut(index)
     }
@@ -104,33 +149,25 @@ impl Topics {
         Ok(())
     }
 
-    /// Creates a topic that passed `check_new`.
-    pub fn create(&mut self, name: StrBytes, partitions: i32) -> &Topic {
+    /// Creates a topic that passed `check_new`, a partition per assignment.
+    pub fn create(&mut self, name: StrBytes, assignments: Vec<Assignment>, created_by: Option<u64>) -> &Topic {
         let id = Uuid::from_u64_pair(TOPIC_ID_PREFIX, self.by_name.len() as u64 + 1);
-        let partitions = (0..partitions).map(|_| PartitionLog::default()).collect();
-        self.by_name
-            .entry(name.clone())
-            .or_insert(Topic { name, id, partitions })
-    }
-
-    /// The topic, auto-created with `partitions` when `auto_create` allows
-    /// and the name is legal.
-    pub fn get_or_create(
-        &mut self,
-        name: &StrBytes,
-        auto_create: bool,
-        partitions: i32,
-        max_partitions: i32,
-    ) -> Result<&Topic, ResponseError> {
-        if self.by_name.contains_key(name) {
-            return Ok(&self.by_name[name]);
-        }
-        if !auto_create {
-            return Err(ResponseError::UnknownTopicOrPartition);
-        }
-        self.check_new(name, partitions, max_partitions)
-            .map_err(|refused| refused.error)?;
-        Ok(self.create(name.clone(), partitions))
+        let journaled = self.journaled;
+        let partitions = assignments
+            .into_iter()
+            .map(|assignment| Partition {
+                log: if journaled { PartitionLog::journaled() } else { PartitionLog::default() },
+                assignment,
+                followers: Followers::default(),
+                alter_sent: None,
+            })
+            .collect();
+        self.by_name.entry(name.clone()).or_insert(Topic {
+            name,
+            id,
+            partitions,
+            created_by,
+        })
     }
 }
 
@@ -178,7 +215,7 @@ mod tests {
     #[test]
     fn creation_checks_duplicates_collisions_and_partitions() {
         let mut topics = Topics::default();
-        let a = topics.create(StrBytes::from_static_str("a.b"), 2);
+        let a = topics.create(StrBytes::from_static_str("a.b"), vec![Assignment::new(vec![1]); 2], None);
         assert_eq!(a.partitions.len(), 2);
         let refused = |name: &'static str, partitions| {
             topics
@@ -196,12 +233,12 @@ mod tests {
     #[test]
     fn ids_are_distinct_and_stable() {
         let mut topics = Topics::default();
-        let first = topics.create(StrBytes::from_static_str("a"), 1).id;
-        let second = topics.create(StrBytes::from_static_str("b"), 1).id;
+        let first = topics.create(StrBytes::from_static_str("a"), vec![Assignment::new(vec![1])], None).id;
+        let second = topics.create(StrBytes::from_static_str("b"), vec![Assignment::new(vec![1])], None).id;
         assert_ne!(first, second);
         assert_eq!(topics.by_id(second).unwrap().name.as_str(), "b");
         let mut again = Topics::default();
-        assert_eq!(again.create(StrBytes::from_static_str("a"), 1).id, first);
+        assert_eq!(again.create(StrBytes::from_static_str("a"), vec![Assignment::new(vec![1])], None).id, first);
         assert!(topics.by_id(Uuid::nil()).is_none());
     }
 }

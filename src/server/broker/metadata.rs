@@ -1,0 +1,338 @@
+//! The cluster as one broker sees it (brokers, who is fenced, the active
+//! controller), and the metadata records that change it. On a single node
+//! records apply at once; on a cluster they are proposed to the metadata
+//! quorum and every node applies them in the order the quorum committed
+//! them, so every node's image ends the same (Kafka's KRaft image).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use kafka_protocol::protocol::StrBytes;
+use serde::{Deserialize, Serialize};
+
+use super::dispatcher::Broker;
+use super::replicas::{Assignment, NO_LEADER};
+
+/// Where clients reach a broker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub host: String,
+    pub port: i32,
+}
+
+/// A change to the cluster's metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MetadataRecord {
+    /// A topic with one replica list per partition; `request` tags the
+    /// CreateTopics that asked for it (none for an auto-creation).
+    CreateTopic {
+        name: String,
+        replicas: Vec<Vec<i32>>,
+        request: Option<u64>,
+    },
+    /// Kafka's AlterPartition (and, with `leader`, a preferred-leader
+    /// election): applied only while the partition epoch is still the one
+    /// the change was computed from, so a stale change is dropped.
+    AlterPartition {
+        topic: String,
+        partition: i32,
+        partition_epoch: i32,
+        isr: Vec<i32>,
+        leader: Option<i32>,
+    },
+    /// The controller lost the broker's heartbeats: it leaves every ISR it
+    /// can, and its leaderships go to another in-sync replica.
+    FenceBroker { id: i32 },
+    /// The broker is back: it leads what has no leader and it is in sync for.
+    UnfenceBroker { id: i32 },
+}
+
+/// The brokers and how the metadata changes.
+#[derive(Debug, Clone)]
+pub struct ClusterView {
+    pub brokers: BTreeMap<i32, Endpoint>,
+    pub fenced: BTreeSet<i32>,
+    /// The active controller (the quorum's leader) as last seen; -1 unknown.
+    pub controller: i32,
+    /// Records go through a quorum (`take_proposals`) rather than applying
+    /// at once.
+    pub replicated: bool,
+    proposals: Vec<MetadataRecord>,
+}
+
+impl ClusterView {
+    /// One broker alone, its own controller.
+    pub fn single(id: i32, endpoint: Endpoint) -> Self {
+        Self {
+            brokers: BTreeMap::from([(id, endpoint)]),
+            fenced: BTreeSet::new(),
+            controller: id,
+            replicated: false,
+            proposals: Vec::new(),
+        }
+    }
+
+    /// A member of a cluster whose metadata a quorum keeps.
+    pub fn replicated(brokers: BTreeMap<i32, Endpoint>) -> Self {
+        Self {
+            brokers,
+            fenced: BTreeSet::new(),
+            controller: NO_LEADER,
+            replicated: true,
+            proposals: Vec::new(),
+        }
+    }
+
+    /// Brokers that may lead and be assigned replicas.
+    pub fn live(&self) -> impl Iterator<Item = i32> + '_ {
+        self.brokers.keys().copied().filter(|id| !self.fenced.contains(id))
+    }
+}
+
+impl Broker {
+    pub fn view(&self) -> &ClusterView {
+        &self.view
+    }
+
+    /// Records waiting for the quorum, oldest first.
+    pub fn take_proposals(&mut self) -> Vec<MetadataRecord> {
+        std::mem::take(&mut self.view.proposals)
+    }
+
+    pub fn set_controller(&mut self, controller: i32) {
+        self.view.controller = controller;
+    }
+
+    /// A metadata change: applied now on a single broker, proposed on a
+    /// cluster.
+    pub fn propose(&mut self, record: MetadataRecord) {
+        if self.view.replicated {
+            self.view.proposals.push(record);
+        } else {
+            self.apply(record);
+        }
+    }
+
+    /// Applies one committed record to this broker's image.
+    pub fn apply(&mut self, record: MetadataRecord) {
+        let now_ms = self.now_ms();
+        match record {
+            MetadataRecord::CreateTopic {
+                name,
+                replicas,
+                request,
+            } => {
+                let name = StrBytes::from_string(name);
+                let max = self.config.max_partitions_per_topic;
+                let count = i32::try_from(replicas.len()).unwrap_or(i32::MAX);
+                if self.topics.check_new(&name, count, max).is_ok() {
+                    let assignments = replicas.into_iter().map(Assignment::new).collect();
+                    self.topics.create(name.clone(), assignments, request);
+                    self.leadership_changed(&name, None, now_ms);
+                }
+            }
+            MetadataRecord::AlterPartition {
+                topic,
+                partition,
+                partition_epoch,
+                isr,
+                leader,
+            } => {
+                let name = StrBytes::from_string(topic);
+                let fenced = &self.view.fenced;
+                let Some(replica) = self.topics.partition_mut(&name, partition) else {
+                    return;
+                };
+                let current = &mut replica.assignment;
+                let leader = leader.unwrap_or(current.leader);
+                // KIP-841: a fenced broker may not join the ISR.
+                let joining_fenced = isr.iter().any(|id| !current.isr.contains(id) && fenced.contains(id));
+                let valid = current.partition_epoch == partition_epoch
+                    && !isr.is_empty()
+                    && isr.iter().all(|id| current.replicas.contains(id))
+                    && isr.contains(&leader)
+                    && !fenced.contains(&leader)
+                    && !joining_fenced;
+                if !valid {
+                    return;
+                }
+                let moved = leader != current.leader;
+                current.isr = isr;
+                current.partition_epoch += 1;
+                if moved {
+                    current.leader = leader;
+                    current.leader_epoch += 1;
+                }
+                replica.alter_sent = None;
+                if moved {
+                    self.leadership_changed(&name, Some(partition), now_ms);
+                }
+            }
+            MetadataRecord::FenceBroker { id } => {
+                if self.view.fenced.insert(id) {
+                    self.reassign(now_ms, |assignment, fenced| {
+                        if assignment.isr.len() > 1 {
+                            assignment.isr.retain(|&member| member != id);
+                        }
+                        if assignment.leader == id {
+                            assignment.leader = assignment.elect(|replica| !fenced.contains(&replica));
+                            #[cfg(feature = "planted-bugs")]
+                            if crate::server::cluster::planted::is_planted(
+                                crate::server::cluster::planted::PlantedClusterBug::UncleanElection,
+                            ) {
+                                let unclean = assignment.replicas.iter().rev().find(|r| !fenced.contains(r));
+                                if let Some(&unclean) = unclean {
+                                    assignment.leader = unclean;
+                                    assignment.isr = vec![unclean];
+                                }
+                            }
+                        }
+                    });
+                }
+            }
+            MetadataRecord::UnfenceBroker { id } => {
+                if self.view.fenced.remove(&id) {
+                    self.reassign(now_ms, |assignment, fenced| {
+                        if assignment.leader == NO_LEADER {
+                            assignment.leader = assignment.elect(|replica| !fenced.contains(&replica));
+                        }
+                    });
+                }
+            }
+        }
+    }
+
+    /// Applies `change` to every partition; a partition it changed moves to
+    /// its next partition epoch (and leader epoch, if its leader moved).
+    fn reassign(&mut self, now_ms: i64, change: impl Fn(&mut Assignment, &BTreeSet<i32>)) {
+        let fenced = self.view.fenced.clone();
+        let mut moved = Vec::new();
+        for topic in self.topics.iter_mut() {
+            for (index, replica) in (0..).zip(topic.partitions.iter_mut()) {
+                let before = replica.assignment.clone();
+                change(&mut replica.assignment, &fenced);
+                if replica.assignment != before {
+                    replica.assignment.partition_epoch += 1;
+                    if replica.assignment.leader != before.leader {
+                        replica.assignment.leader_epoch += 1;
+                        moved.push((topic.name.clone(), index));
+                    }
+                }
+            }
+        }
+        for (name, index) in moved {
+            self.leadership_changed(&name, Some(index), now_ms);
+        }
+    }
+
+    /// A partition got a new leader: if it is this broker, it starts
+    /// tracking its followers afresh, as a new Kafka leader does.
+    fn leadership_changed(&mut self, name: &StrBytes, partition: Option<i32>, now_ms: i64) {
+        let node = self.config.node_id;
+        let Some(topic) = self.topics.get(name) else {
+            return;
+        };
+        let count = i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX);
+        let indexes = partition.map_or(0..count, |index| index..index + 1);
+        for index in indexes {
+            let Some(replica) = self.topics.partition_mut(name, index) else {
+                continue;
+            };
+            let assignment = &replica.assignment;
+            let followers: Vec<i32> = assignment.replicas.iter().copied().filter(|&id| id != node).collect();
+            if assignment.is_leader(node) {
+                replica.followers.reset(followers, now_ms);
+            } else {
+                replica.followers.clear();
+            }
+            replica.alter_sent = None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::broker::{BrokerConfig, ManualClock};
+
+    fn cluster_broker(node: i32) -> Broker {
+        let brokers = (1..=3)
+            .map(|id| {
+                let endpoint = Endpoint {
+                    host: "127.0.0.1".to_owned(),
+                    port: 9090 + id,
+                };
+                (id, endpoint)
+            })
+            .collect();
+        let config = BrokerConfig {
+            node_id: node,
+            ..BrokerConfig::default()
+        };
+        Broker::replica(config, ClusterView::replicated(brokers), ManualClock::new(0))
+    }
+
+    fn create(broker: &mut Broker) {
+        broker.apply(MetadataRecord::CreateTopic {
+            name: "t".to_owned(),
+            replicas: vec![vec![1, 2, 3]],
+            request: None,
+        });
+    }
+
+    fn assignment(broker: &Broker) -> Assignment {
+        let name = StrBytes::from_static_str("t");
+        broker.topics().replica(&name, 0).unwrap().assignment.clone()
+    }
+
+    #[test]
+    fn fencing_the_leader_elects_an_in_sync_replica_at_the_next_epoch() {
+        let mut broker = cluster_broker(2);
+        create(&mut broker);
+        broker.apply(MetadataRecord::FenceBroker { id: 1 });
+        let after = assignment(&broker);
+        assert_eq!((after.leader, after.leader_epoch, after.isr.clone()), (2, 1, vec![2, 3]));
+        // The last in-sync replica stays in the ISR, leaderless: no unclean election.
+        broker.apply(MetadataRecord::FenceBroker { id: 2 });
+        broker.apply(MetadataRecord::FenceBroker { id: 3 });
+        let after = assignment(&broker);
+        assert_eq!((after.leader, after.isr.clone()), (NO_LEADER, vec![3]));
+        broker.apply(MetadataRecord::UnfenceBroker { id: 1 });
+        assert_eq!(assignment(&broker).leader, NO_LEADER, "1 is out of sync");
+        broker.apply(MetadataRecord::UnfenceBroker { id: 3 });
+        let after = assignment(&broker);
+        assert_eq!((after.leader, after.leader_epoch), (3, 4));
+    }
+
+    #[test]
+    fn a_stale_alter_partition_is_dropped() {
+        let mut broker = cluster_broker(1);
+        create(&mut broker);
+        let alter = |epoch: i32, isr: Vec<i32>| MetadataRecord::AlterPartition {
+            topic: "t".to_owned(),
+            partition: 0,
+            partition_epoch: epoch,
+            isr,
+            leader: None,
+        };
+        broker.apply(alter(0, vec![1, 2]));
+        assert_eq!(assignment(&broker).isr, vec![1, 2]);
+        broker.apply(alter(0, vec![1]));
+        assert_eq!(assignment(&broker).isr, vec![1, 2], "computed from epoch 0, now 1");
+        // An ISR without the leader is refused.
+        broker.apply(alter(1, vec![2]));
+        assert_eq!(assignment(&broker).partition_epoch, 1);
+    }
+
+    #[test]
+    fn a_topic_is_created_once_with_the_same_id_everywhere() {
+        let mut one = cluster_broker(1);
+        let mut two = cluster_broker(2);
+        for broker in [&mut one, &mut two] {
+            create(broker);
+            create(broker);
+        }
+        let name = StrBytes::from_static_str("t");
+        assert_eq!(one.topics().iter().count(), 1);
+        assert_eq!(one.topics().get(&name).unwrap().id, two.topics().get(&name).unwrap().id);
+    }
+}
