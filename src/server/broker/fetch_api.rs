@@ -21,7 +21,7 @@ impl Broker {
     /// Fetch. Without `expired`, a fetch that finds fewer than `min_bytes`
     /// waits (up to `max_wait_ms`) for more; errors answer at once.
     pub(super) fn fetch(&mut self, request: FetchRequest, version: i16, expired: bool) -> Answer {
-        let node = self.config.node_id;
+        let node = self.leader_id();
         let mut response = FetchResponse::default();
         if version >= 7 {
             // Fetch sessions are declined (the broker never hands out a
@@ -99,7 +99,7 @@ impl Broker {
     }
 
     pub(super) fn list_offsets(&self, request: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
-        let node = self.config.node_id;
+        let node = self.leader_id();
         let mut counts: HashMap<(&StrBytes, i32), usize> = HashMap::new();
         for topic in &request.topics {
             for partition in &topic.partitions {

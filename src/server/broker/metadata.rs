@@ -44,6 +44,10 @@ pub enum MetadataRecord {
     FenceBroker { id: i32 },
     /// The broker is back: it leads what has no leader and it is in sync for.
     UnfenceBroker { id: i32 },
+    /// A broker restarted (KRaft's broker registration): its previous
+    /// incarnation is fenced, so every leadership it had moves on to a new
+    /// epoch and nothing that incarnation proposed can still apply.
+    RegisterBroker { id: i32, incarnation: u64 },
 }
 
 /// The brokers and how the metadata changes.
@@ -57,6 +61,9 @@ pub struct ClusterView {
     /// at once.
     pub replicated: bool,
     proposals: Vec<MetadataRecord>,
+    /// This broker restarted and the quorum has not yet applied its
+    /// registration: until then it leads nothing.
+    pub registering: Option<u64>,
 }
 
 impl ClusterView {
@@ -68,6 +75,7 @@ impl ClusterView {
             controller: id,
             replicated: false,
             proposals: Vec::new(),
+            registering: None,
         }
     }
 
@@ -79,6 +87,7 @@ impl ClusterView {
             controller: NO_LEADER,
             replicated: true,
             proposals: Vec::new(),
+            registering: None,
         }
     }
 
@@ -100,6 +109,23 @@ impl Broker {
 
     pub fn set_controller(&mut self, controller: i32) {
         self.view.controller = controller;
+    }
+
+    /// The id this broker leads partitions as: its own, except between a
+    /// restart and the quorum applying its registration (a leadership of
+    /// the previous incarnation must not go on: what it proposed may still
+    /// commit).
+    pub(super) fn leader_id(&self) -> i32 {
+        match self.view.registering {
+            Some(_) => NO_LEADER - 1,
+            None => self.config.node_id,
+        }
+    }
+
+    /// This broker restarted as `incarnation`: it leads nothing until the
+    /// quorum applies its registration (`RegisterBroker`).
+    pub fn begin_registration(&mut self, incarnation: u64) {
+        self.view.registering = Some(incarnation);
     }
 
     /// A metadata change: applied now on a single broker, proposed on a
@@ -153,6 +179,11 @@ impl Broker {
                     && !fenced.contains(&leader)
                     && !joining_fenced;
                 if !valid {
+                    // The controller's refusal: a leader that proposed it for
+                    // this epoch stops waiting for it.
+                    if current.partition_epoch == partition_epoch {
+                        replica.alter_sent = None;
+                    }
                     return;
                 }
                 let moved = leader != current.leader;
@@ -166,6 +197,12 @@ impl Broker {
                 if moved {
                     self.leadership_changed(&name, Some(partition), now_ms);
                 }
+            }
+            MetadataRecord::RegisterBroker { id, incarnation } => {
+                if id == self.config.node_id && self.view.registering == Some(incarnation) {
+                    self.view.registering = None;
+                }
+                self.apply(MetadataRecord::FenceBroker { id });
             }
             MetadataRecord::FenceBroker { id } => {
                 if self.view.fenced.insert(id) {

@@ -155,7 +155,7 @@ impl Broker {
     /// gone, or its time ran out.
     pub(super) fn poll_acks(&mut self, pending: PendingAcks, expired: bool) -> Answer {
         let PendingAcks { mut response, waiting } = pending;
-        let node = self.config.node_id;
+        let node = self.leader_id();
         let min_insync = self.config.min_insync_replicas;
         let mut still = Vec::new();
         for awaited in waiting {
@@ -198,8 +198,8 @@ impl Broker {
         version: i16,
         acks: i16,
     ) -> PartitionOutcome {
+        let node = self.leader_id();
         let config = &self.config;
-        let node = config.node_id;
         let min_insync = config.min_insync_replicas;
         let limits = config.batch_limits;
         let invalid = |message: &str| Err((ResponseError::InvalidRecord, message.to_owned()));

@@ -83,7 +83,7 @@ pub(super) fn led(partition: Option<&Partition>, node: i32, leader_epoch: i32) -
 impl Broker {
     /// The leader's side of a replica fetch.
     pub fn replica_fetch(&mut self, request: &ReplicaFetch) -> ReplicaFetched {
-        let node = self.config.node_id;
+        let node = self.leader_id();
         let now_ms = self.now_ms();
         let mut remaining = request.max_bytes as usize;
         let mut partitions = Vec::with_capacity(request.partitions.len());
@@ -237,9 +237,10 @@ impl Broker {
     /// expansion a fetch triggers): propose dropping followers that stopped
     /// keeping up, and adding those that caught up; one change at a time.
     pub fn check_in_sync_replicas(&mut self) {
-        let node = self.config.node_id;
+        let node = self.leader_id();
         let now_ms = self.now_ms();
         let max_lag_ms = self.config.replica_lag_time_max_ms;
+        let fenced = &self.view.fenced;
         let mut changes = Vec::new();
         for topic in self.topics.iter_mut() {
             for (index, partition) in (0..).zip(topic.partitions.iter_mut()) {
@@ -266,7 +267,9 @@ impl Broker {
                 }
                 let lagging = partition.followers.lagging(node, &assignment.isr, now_ms, max_lag_ms);
                 let high_watermark = partition.log.high_watermark();
-                let joining = partition.followers.caught_up(assignment, high_watermark);
+                let joining = partition
+                    .followers
+                    .caught_up(assignment, high_watermark, |id| !fenced.contains(&id));
                 if lagging.is_empty() && joining.is_empty() {
                     partition.alter_sent = None;
                     continue;

@@ -57,9 +57,10 @@ pub struct Follower {
     /// The offset the follower last fetched from: everything below it is on
     /// the follower.
     pub log_end_offset: i64,
-    /// When the follower last fetched up to the leader's log end offset
-    /// (Kafka's `lastCaughtUpTimeMs`).
+    /// When the follower was last caught up (Kafka's `lastCaughtUpTimeMs`).
     pub caught_up_ms: i64,
+    /// The leader's log end and the time at the follower's previous fetch.
+    last_fetch: (i64, i64),
 }
 
 /// The leader's view of its followers, by broker id; emptied whenever the
@@ -78,17 +79,25 @@ impl Followers {
         self.by_id.clear();
     }
 
-    /// A follower fetched from `fetch_offset` while the leader's log ended at
-    /// `leader_end`.
+    /// A follower fetched from `fetch_offset` while the leader's log ended
+    /// at `leader_end`. Kafka's rule: it is caught up now if it reached the
+    /// leader's end, and was caught up at its previous fetch if it reached
+    /// what the leader's end was then (so that a follower of a leader that
+    /// keeps appending is not taken for lagging).
     pub fn fetched(&mut self, id: i32, fetch_offset: i64, leader_end: i64, now_ms: i64) {
         let follower = self.by_id.entry(id).or_insert(Follower {
             log_end_offset: fetch_offset,
             caught_up_ms: now_ms,
+            last_fetch: (leader_end, now_ms),
         });
         follower.log_end_offset = fetch_offset;
+        let (previous_end, previous_ms) = follower.last_fetch;
         if fetch_offset >= leader_end {
             follower.caught_up_ms = now_ms;
+        } else if fetch_offset >= previous_end {
+            follower.caught_up_ms = follower.caught_up_ms.max(previous_ms);
         }
+        follower.last_fetch = (leader_end, now_ms);
     }
 
     /// Starts tracking the followers of a new leadership as caught up now,
@@ -102,6 +111,7 @@ impl Followers {
                 let follower = Follower {
                     log_end_offset: UNKNOWN_LOG_END,
                     caught_up_ms: now_ms,
+                    last_fetch: (i64::MAX, now_ms),
                 };
                 (id, follower)
             })
@@ -132,13 +142,13 @@ impl Followers {
     }
 
     /// Replicas outside the ISR that have caught up to the high watermark
-    /// and may join it.
-    pub fn caught_up(&self, assignment: &Assignment, high_watermark: i64) -> Vec<i32> {
+    /// and may join it (`eligible`: not fenced).
+    pub fn caught_up(&self, assignment: &Assignment, high_watermark: i64, eligible: impl Fn(i32) -> bool) -> Vec<i32> {
         assignment
             .replicas
             .iter()
             .copied()
-            .filter(|id| !assignment.isr.contains(id))
+            .filter(|&id| !assignment.isr.contains(&id) && eligible(id))
             .filter(|id| {
                 self.by_id.get(id).is_some_and(|follower| {
                     follower.log_end_offset != UNKNOWN_LOG_END && follower.log_end_offset >= high_watermark
@@ -171,7 +181,7 @@ mod tests {
         followers.fetched(2, 10, 10, 1_500);
         followers.fetched(3, 5, 10, 1_000);
         followers.fetched(3, 5, 10, 1_500);
-        // 3 never reached the end: caught up when first seen (1000).
+        // 3 never reached the end, then or before: caught up when first seen (1000).
         assert_eq!(followers.lagging(1, &[1, 2, 3], 1_800, 500), vec![3]);
         assert_eq!(followers.lagging(1, &[1, 2, 3], 2_100, 500), vec![2, 3]);
         assert!(followers.lagging(1, &[1, 2, 3], 1_400, 500).is_empty());
@@ -183,11 +193,36 @@ mod tests {
         assignment.isr = vec![1, 2];
         let mut followers = Followers::default();
         followers.reset([2, 3], 1_000);
-        assert!(followers.caught_up(&assignment, 0).is_empty(), "3 never fetched");
+        assert!(followers.caught_up(&assignment, 0, |_| true).is_empty(), "3 never fetched");
         assert_eq!(followers.high_watermark(1, 10, &[1, 2]), 0);
         assert!(followers.lagging(1, &[1, 2], 1_400, 500).is_empty(), "caught up as of the election");
         followers.fetched(3, 0, 10, 1_100);
-        assert_eq!(followers.caught_up(&assignment, 0), vec![3]);
+        assert_eq!(followers.caught_up(&assignment, 0, |_| true), vec![3]);
+    }
+
+    #[test]
+    fn a_follower_of_a_busy_leader_is_caught_up_when_it_reaches_the_previous_end() {
+        let mut followers = Followers::default();
+        followers.fetched(2, 0, 10, 1_000);
+        // Fetched 10 (the end at its last fetch) while the leader moved on to 15.
+        followers.fetched(2, 10, 15, 1_400);
+        assert_eq!(followers.get(2).unwrap().caught_up_ms, 1_000);
+        followers.fetched(2, 15, 20, 1_800);
+        assert_eq!(followers.get(2).unwrap().caught_up_ms, 1_400);
+        assert!(followers.lagging(1, &[1, 2], 1_800, 500).is_empty());
+        // Falls behind what the leader had at its previous fetch: lagging.
+        followers.fetched(2, 16, 25, 2_200);
+        assert_eq!(followers.lagging(1, &[1, 2], 2_200, 500), vec![2]);
+    }
+
+    #[test]
+    fn fenced_replicas_do_not_rejoin() {
+        let mut assignment = Assignment::new(vec![1, 2, 3]);
+        assignment.isr = vec![1];
+        let mut followers = Followers::default();
+        followers.fetched(2, 5, 5, 0);
+        followers.fetched(3, 5, 5, 0);
+        assert_eq!(followers.caught_up(&assignment, 5, |id| id != 3), vec![2]);
     }
 
     #[test]
@@ -196,9 +231,9 @@ mod tests {
         assignment.isr = vec![1, 2];
         let mut followers = Followers::default();
         followers.fetched(3, 4, 10, 0);
-        assert!(followers.caught_up(&assignment, 5).is_empty());
+        assert!(followers.caught_up(&assignment, 5, |_| true).is_empty());
         followers.fetched(3, 5, 10, 0);
-        assert_eq!(followers.caught_up(&assignment, 5), vec![3]);
+        assert_eq!(followers.caught_up(&assignment, 5, |_| true), vec![3]);
     }
 
     #[test]

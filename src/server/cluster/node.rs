@@ -129,6 +129,8 @@ pub struct ClusterNode<D: Disk> {
     /// Controller: when a fence or unfence was last proposed per broker.
     fence_proposed: BTreeMap<i32, i64>,
     was_controller: bool,
+    /// When this incarnation's registration was last proposed.
+    registered_at: i64,
     /// Replica fetches in flight, by leader, with when they were sent.
     fetching: BTreeMap<i32, i64>,
     connections: BTreeMap<u64, Connection>,
@@ -230,6 +232,11 @@ impl<D: Disk> ClusterNode<D> {
             }
         }
         broker.resume_producer_ids(producer_ids_written);
+        // A restart is a new incarnation: it must be registered before it
+        // leads again (`RegisterBroker`); a first start has nothing to fence.
+        if !recovered.records.is_empty() {
+            broker.begin_registration(wal.next_index());
+        }
         let now = broker.now_ms();
         Ok(Self {
             producer_ids_written: broker.issued_producer_ids(),
@@ -245,6 +252,7 @@ impl<D: Disk> ClusterNode<D> {
             heard: BTreeMap::new(),
             fence_proposed: BTreeMap::new(),
             was_controller: false,
+            registered_at: i64::MIN / 2,
             fetching: BTreeMap::new(),
             connections: BTreeMap::new(),
             checkpointed,
@@ -341,6 +349,13 @@ impl<D: Disk> ClusterNode<D> {
             }
         }
         self.control(now);
+        if let Some(incarnation) = self.broker.view().registering
+            && now - self.registered_at >= RETRY_MS
+        {
+            self.registered_at = now;
+            let id = self.id();
+            self.broker.propose(MetadataRecord::RegisterBroker { id, incarnation });
+        }
         for leader in self.broker.followed_leaders() {
             let stalled = self
                 .fetching

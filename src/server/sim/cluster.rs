@@ -158,6 +158,7 @@ impl SimCluster {
     }
 
     fn record(&mut self, line: String) {
+        tracing::trace!(at = self.now_ms - SIM_START_MS, "{line}");
         self.events += 1;
         self.trace.push(format!("{} {line}", self.now_ms - SIM_START_MS));
     }
