@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Integration tests with real Kafka client libraries against
 # `kafka-fuzz serve` on loopback: librdkafka (PyPI confluent-kafka),
-# kafka-python and kafkajs, pinned in tests/clients/. Installs the clients
+# kafka-python and kafkajs, pinned in tests/clients/; then against
+# `kafka-fuzz serve --cluster 3`, with a partition leader's process killed
+# (SIGKILL) halfway through an idempotent acks=all produce. Installs the clients
 # itself (a venv under target/clients/venv, node_modules under
 # tests/clients), starts the server on a free port, runs the suites, stops
 # the server with SIGTERM and checks it exited cleanly without closing any
@@ -108,6 +110,60 @@ if grep -qE 'panicked|ERROR' "$server_log"; then
   grep -E 'panicked|ERROR' "$server_log" | sed 's/\x1b\[[0-9;]*m//g' | head -n 20
 else
   pass "server: no error or panic logged"
+fi
+
+step "cluster: kafka-fuzz serve --cluster 3 (three processes, a Raft metadata quorum, replicated partitions)"
+cluster_dir=$out/cluster
+rm -rf "$cluster_dir"
+mkdir -p "$cluster_dir"
+cluster_out=$out/cluster.out
+cluster_log=$out/cluster.log
+RUST_LOG="${RUST_LOG:-info}" NO_COLOR=1 "$kafka_fuzz" serve --cluster 3 --data-dir "$cluster_dir" --partitions 3 \
+  >"$cluster_out" 2>"$cluster_log" &
+cluster_pid=$!
+stop_cluster() {
+  if [ -n "${cluster_pid:-}" ] && kill -0 "$cluster_pid" 2>/dev/null; then
+    kill -TERM "$cluster_pid" 2>/dev/null || true
+    for _ in $(seq 100); do
+      kill -0 "$cluster_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$cluster_pid" 2>/dev/null || true
+  fi
+  # The nodes are the cluster's children; none may outlive it.
+  pkill -KILL -f -- "serve --node-id [0-9]+ --peers .*--data-dir $cluster_dir/" 2>/dev/null || true
+}
+trap 'stop_server; stop_cluster' EXIT
+bootstrap=
+for _ in $(seq 100); do
+  bootstrap=$(sed -n 's/^bootstrap //p' "$cluster_out" | head -n 1)
+  [ -n "$bootstrap" ] && break
+  sleep 0.1
+done
+if [ -z "$bootstrap" ]; then
+  fail "cluster: did not start; see $cluster_log"
+else
+  echo "cluster $bootstrap (supervisor pid $cluster_pid, log $cluster_log)"
+  export KAFKA_FUZZ_BOOTSTRAP=$bootstrap KAFKA_FUZZ_CLUSTER_OUT=$cluster_out
+  run_suite "cluster client tests" "$out/cluster-python.log" 600 \
+    "$venv/bin/python" "$clients/test_cluster_clients.py"
+  run_suite "kafkajs cluster tests" "$out/cluster-kafkajs.log" 300 node "$clients/kafkajs_cluster_test.mjs"
+  kill -TERM "$cluster_pid"
+  for _ in $(seq 150); do
+    kill -0 "$cluster_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if grep -q '^cluster stopped$' "$cluster_out" && ! pgrep -f -- "--data-dir $cluster_dir/" >/dev/null; then
+    pass "cluster: stopped on SIGTERM with every node"
+  else
+    fail "cluster: did not stop cleanly on SIGTERM; see $cluster_out"
+  fi
+  if grep -qE 'panicked|ERROR' "$cluster_log"; then
+    fail "cluster: errors or panics in $cluster_log:"
+    grep -E 'panicked|ERROR' "$cluster_log" | sed 's/\x1b\[[0-9;]*m//g' | head -n 20
+  else
+    pass "cluster: no error or panic logged"
+  fi
 fi
 
 printf '\nclient tests: %d passed, %d failed\n' "$passed" "$failed"

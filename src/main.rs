@@ -1,5 +1,7 @@
 //! The `kafka-fuzz` command line.
 
+mod serve_cluster;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -278,8 +280,31 @@ struct ServeArgs {
     initial_rebalance_delay_ms: i32,
     /// Write every request received as seeds under DIR/<target>/ (and
     /// each connection's stream under DIR/dispatch/), as `import-pcap` does.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["node_id", "cluster"])]
     record: Option<PathBuf>,
+    /// Run as this node of a cluster (with --peers and --data-dir): a Raft
+    /// metadata quorum, replicated partitions, a write-ahead log.
+    #[arg(long, requires_all = ["peers", "data_dir"], conflicts_with = "cluster")]
+    node_id: Option<i32>,
+    /// Every node of the cluster, this one included:
+    /// ID=CLIENT_HOST:PORT/PEER_HOST:PORT, comma-separated.
+    #[arg(long, value_delimiter = ',', value_parser = serve_cluster::parse_peer, requires = "node_id")]
+    peers: Vec<(i32, kafka_fuzz::server::node_net::NodeAddresses)>,
+    /// Start this many nodes as child processes on loopback ports, print
+    /// their addresses and pids, restart any that dies (with --data-dir).
+    #[arg(long, requires = "data_dir")]
+    cluster: Option<i32>,
+    /// Where a node keeps its write-ahead log (with --cluster: one
+    /// directory per node under it).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// When a node flushes partition data: `always` (before answering), or
+    /// `interval:MS` (a crash loses what replication has not covered).
+    #[arg(long, default_value = "always", value_parser = serve_cluster::parse_flush)]
+    flush: kafka_fuzz::server::cluster::FlushPolicy,
+    /// `min.insync.replicas` for acks=all [default: 1 alone, 2 on a cluster].
+    #[arg(long)]
+    min_insync_replicas: Option<usize>,
 }
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -641,6 +666,43 @@ fn capture_files(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    if let Some(count) = args.cluster {
+        let data_dir = args.data_dir.as_deref().context("--cluster needs --data-dir")?;
+        let mut extra = vec!["--partitions".to_owned(), args.partitions.to_string()];
+        if let Some(min) = args.min_insync_replicas {
+            extra.extend(["--min-insync-replicas".to_owned(), min.to_string()]);
+        }
+        if args.no_auto_create {
+            extra.push("--no-auto-create".to_owned());
+        }
+        return serve_cluster::run_cluster(count, data_dir, args.flush, extra, shutdown_signal()).await;
+    }
+    let limits = ConnectionLimits {
+        max_frame_size: args.max_frame_size,
+        idle_timeout: Duration::from_secs(args.idle_timeout_secs),
+        partial_frame_timeout: Duration::from_secs(args.partial_frame_timeout_secs),
+    };
+    if let (Some(id), Some(data_dir)) = (args.node_id, args.data_dir.clone()) {
+        let nodes = args.peers.len();
+        let broker = BrokerConfig {
+            auto_create_topics: !args.no_auto_create,
+            default_partitions: args.partitions,
+            initial_rebalance_delay_ms: args.initial_rebalance_delay_ms,
+            default_replication_factor: nodes.min(3),
+            min_insync_replicas: args.min_insync_replicas.unwrap_or(nodes.min(2)),
+            replica_lag_time_max_ms: 10_000,
+            ..BrokerConfig::default()
+        };
+        let options = serve_cluster::NodeOptions {
+            id,
+            peers: args.peers,
+            data_dir,
+            flush: args.flush,
+            broker,
+            limits,
+        };
+        return serve_cluster::run_node(options, shutdown_signal()).await;
+    }
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -663,12 +725,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         auto_create_topics: !args.no_auto_create,
         default_partitions: args.partitions,
         initial_rebalance_delay_ms: args.initial_rebalance_delay_ms,
+        min_insync_replicas: args.min_insync_replicas.unwrap_or(1),
         ..BrokerConfig::default()
-    };
-    let limits = ConnectionLimits {
-        max_frame_size: args.max_frame_size,
-        idle_timeout: Duration::from_secs(args.idle_timeout_secs),
-        partial_frame_timeout: Duration::from_secs(args.partial_frame_timeout_secs),
     };
     let stats = Arc::new(ServerStats::default());
     let shutdown = shutdown_signal();

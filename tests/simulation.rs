@@ -8,12 +8,15 @@ use std::time::Instant;
 
 use kafka_fuzz::server::sim::{Schedule, ScheduleOptions, run_schedule};
 
-/// Schedules per run of this test (`KAFKA_FUZZ_SIM_SCHEDULES` overrides).
+/// Schedules per run of this test: 1000 optimized (`scripts/test.sh` runs
+/// it so), 100 in a debug build, ten times slower; `KAFKA_FUZZ_SIM_SCHEDULES`
+/// overrides.
 fn schedule_count() -> u64 {
+    let default = if cfg!(debug_assertions) { 100 } else { 1_000 };
     std::env::var("KAFKA_FUZZ_SIM_SCHEDULES")
         .ok()
         .and_then(|count| count.parse().ok())
-        .unwrap_or(1_000)
+        .unwrap_or(default)
 }
 
 fn schedule(seed: u64) -> Schedule {
@@ -47,8 +50,8 @@ fn seeded_schedules_with_faults_keep_every_guarantee() {
         events as f64 / seconds
     );
     assert!(failures.is_empty(), "{} of {count} schedules broke a guarantee:\n{}", failures.len(), failures.join("\n"));
-    assert!(acks_all > count as usize, "the workload barely wrote: {acks_all} acks=all records");
-    assert!(faults > 5 * count as usize, "the schedules barely injected faults: {faults}");
+    assert!(acks_all > 3 * count as usize, "the workload barely wrote: {acks_all} acks=all records");
+    assert!(faults > 10 * count as usize, "the schedules barely injected faults: {faults}");
 }
 
 #[test]
