@@ -96,7 +96,10 @@ pub async fn run_node(options: NodeOptions, shutdown: impl std::future::Future<O
         .with_context(|| format!("cannot open the data dir {}", options.data_dir.display()))?;
     let node = ClusterNode::open(config, disk, SystemClock)
         .with_context(|| format!("cannot recover node {} from {}", options.id, options.data_dir.display()))?;
-    println!("node {} listening on {} (peers on {})", options.id, own.client, own.peer);
+    println!(
+        "node {} listening on {} (peers on {})",
+        options.id, own.client, own.peer
+    );
     serve_node(node, clients, peer_listener, peers, options.limits, shutdown).await?;
     println!("node {} stopped", options.id);
     Ok(())
@@ -185,7 +188,11 @@ pub async fn run_cluster(
         for member in &mut members {
             match (member.died_at, member.child.try_wait()) {
                 (None, Ok(Some(status))) => {
-                    println!("node {} (pid {}) exited: {status}; restarting in 1 s", member.id, member.child.id());
+                    println!(
+                        "node {} (pid {}) exited: {status}; restarting in 1 s",
+                        member.id,
+                        member.child.id()
+                    );
                     member.died_at = Some(Instant::now());
                 }
                 (Some(at), _) if at.elapsed() >= Duration::from_secs(1) => {

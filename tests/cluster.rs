@@ -19,7 +19,9 @@ use kafka_protocol::ResponseError;
 use kafka_protocol::messages::create_topics_request::{CreatableReplicaAssignment, CreatableTopic};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{BrokerId, CreateTopicsRequest, FetchRequest, MetadataRequest, ProduceRequest, TopicName};
+use kafka_protocol::messages::{
+    BrokerId, CreateTopicsRequest, FetchRequest, MetadataRequest, ProduceRequest, TopicName,
+};
 use kafka_protocol::protocol::{Request, StrBytes};
 use kafka_protocol::records::{Record, TimestampType};
 use rand::SeedableRng;
@@ -57,7 +59,9 @@ impl Harness {
             .with_num_partitions(-1)
             .with_replication_factor(-1)
             .with_assignments(vec![assignment]);
-        let request = CreateTopicsRequest::default().with_topics(vec![topic]).with_timeout_ms(10_000);
+        let request = CreateTopicsRequest::default()
+            .with_topics(vec![topic])
+            .with_timeout_ms(10_000);
         let created = harness.call(1, 7, request);
         assert_eq!(created.topics[0].error_code, 0, "{created:?}");
         harness.settle(10);
@@ -98,13 +102,27 @@ impl Harness {
 
     fn assignment(&self, node: i32) -> Assignment {
         let name = StrBytes::from_static_str(TOPIC);
-        let replica = self.cluster.node(node).unwrap().broker().topics().replica(&name, 0).unwrap();
+        let replica = self
+            .cluster
+            .node(node)
+            .unwrap()
+            .broker()
+            .topics()
+            .replica(&name, 0)
+            .unwrap();
         replica.assignment.clone()
     }
 
     fn log_end(&self, node: i32) -> (i64, i64) {
         let name = StrBytes::from_static_str(TOPIC);
-        let log = self.cluster.node(node).unwrap().broker().topics().partition(&name, 0).unwrap();
+        let log = self
+            .cluster
+            .node(node)
+            .unwrap()
+            .broker()
+            .topics()
+            .partition(&name, 0)
+            .unwrap();
         (log.log_end_offset(), log.high_watermark())
     }
 
@@ -126,11 +144,18 @@ impl Harness {
             headers: Default::default(),
         };
         let records = encode_record_batch(&[record], Codec::None).unwrap();
-        let request = ProduceRequest::default().with_acks(acks).with_timeout_ms(3_000).with_topic_data(vec![
-            TopicProduceData::default()
-                .with_name(TopicName(StrBytes::from_static_str(TOPIC)))
-                .with_partition_data(vec![PartitionProduceData::default().with_index(0).with_records(Some(records))]),
-        ]);
+        let request = ProduceRequest::default()
+            .with_acks(acks)
+            .with_timeout_ms(3_000)
+            .with_topic_data(vec![
+                TopicProduceData::default()
+                    .with_name(TopicName(StrBytes::from_static_str(TOPIC)))
+                    .with_partition_data(vec![
+                        PartitionProduceData::default()
+                            .with_index(0)
+                            .with_records(Some(records)),
+                    ]),
+            ]);
         let response = self.call(node, 9, request);
         let partition = &response.responses[0].partition_responses[0];
         (partition.error_code, partition.base_offset)
@@ -187,7 +212,10 @@ fn leader_epochs_fence_stale_clients_and_followers_refuse_writes() {
     let mut harness = Harness::new();
     let epoch = harness.assignment(1).leader_epoch;
     assert_eq!(harness.fetch_error(1, epoch), 0);
-    assert_eq!(harness.fetch_error(1, epoch + 1), code(ResponseError::UnknownLeaderEpoch));
+    assert_eq!(
+        harness.fetch_error(1, epoch + 1),
+        code(ResponseError::UnknownLeaderEpoch)
+    );
     assert_eq!(harness.produce(2, -1, "x").0, code(ResponseError::NotLeaderOrFollower));
     assert_eq!(harness.fetch_error(2, -1), code(ResponseError::NotLeaderOrFollower));
     // The leader dies: a follower in the ISR leads at the next epoch.
@@ -196,7 +224,10 @@ fn leader_epochs_fence_stale_clients_and_followers_refuse_writes() {
     let after = harness.assignment(2);
     assert!(after.leader == 2 || after.leader == 3, "{after:?}");
     assert!(after.leader_epoch > epoch);
-    assert_eq!(harness.fetch_error(after.leader, epoch), code(ResponseError::FencedLeaderEpoch));
+    assert_eq!(
+        harness.fetch_error(after.leader, epoch),
+        code(ResponseError::FencedLeaderEpoch)
+    );
     assert_eq!(harness.fetch_error(after.leader, after.leader_epoch), 0);
 }
 
@@ -217,7 +248,14 @@ fn a_diverged_leader_truncates_to_the_new_one_when_it_returns() {
     // Node 1 follows again: its offset 1 is the new leader's record.
     let name = StrBytes::from_static_str(TOPIC);
     let read = |harness: &Harness, node: i32| {
-        let log = harness.cluster.node(node).unwrap().broker().topics().partition(&name, 0).unwrap();
+        let log = harness
+            .cluster
+            .node(node)
+            .unwrap()
+            .broker()
+            .topics()
+            .partition(&name, 0)
+            .unwrap();
         log.read(0, usize::MAX, true, i64::MAX).unwrap()
     };
     assert_eq!(harness.log_end(1).0, 2);
@@ -294,11 +332,18 @@ fn write_records(node: &mut ClusterNode<SimDisk>, clock: &ManualClock, count: us
             headers: Default::default(),
         };
         let records = encode_record_batch(&[record], Codec::None).unwrap();
-        let request = ProduceRequest::default().with_acks(1).with_timeout_ms(1_000).with_topic_data(vec![
-            TopicProduceData::default()
-                .with_name(TopicName(StrBytes::from_static_str(TOPIC)))
-                .with_partition_data(vec![PartitionProduceData::default().with_index(0).with_records(Some(records))]),
-        ]);
+        let request = ProduceRequest::default()
+            .with_acks(1)
+            .with_timeout_ms(1_000)
+            .with_topic_data(vec![
+                TopicProduceData::default()
+                    .with_name(TopicName(StrBytes::from_static_str(TOPIC)))
+                    .with_partition_data(vec![
+                        PartitionProduceData::default()
+                            .with_index(0)
+                            .with_records(Some(records)),
+                    ]),
+            ]);
         let (_, frame) = client.request(9, request).unwrap();
         node.client_frame(1, frame.slice(4..)).unwrap();
         clock.advance(10);
@@ -308,7 +353,10 @@ fn write_records(node: &mut ClusterNode<SimDisk>, clock: &ManualClock, count: us
 
 fn log_end_of(node: &ClusterNode<SimDisk>) -> i64 {
     let name = StrBytes::from_static_str(TOPIC);
-    node.broker().topics().partition(&name, 0).map_or(0, |log| log.log_end_offset())
+    node.broker()
+        .topics()
+        .partition(&name, 0)
+        .map_or(0, |log| log.log_end_offset())
 }
 
 #[test]
@@ -332,7 +380,10 @@ fn a_restart_recovers_what_was_flushed_and_cuts_a_torn_tail() {
         disk.crash(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
         let restarted = ClusterNode::open(lone_config(flush), disk, clock.clone()).unwrap_or_else(|e| panic!("{e}"));
         let recovered = log_end_of(&restarted);
-        assert!((flushed..=before).contains(&recovered), "{flushed} <= {recovered} <= {before}");
+        assert!(
+            (flushed..=before).contains(&recovered),
+            "{flushed} <= {recovered} <= {before}"
+        );
         lost += usize::from(recovered < before);
     }
     assert!(lost > 0, "no crash lost anything");

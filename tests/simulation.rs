@@ -49,9 +49,20 @@ fn seeded_schedules_with_faults_keep_every_guarantee() {
         count as f64 / seconds,
         events as f64 / seconds
     );
-    assert!(failures.is_empty(), "{} of {count} schedules broke a guarantee:\n{}", failures.len(), failures.join("\n"));
-    assert!(acks_all > 3 * count as usize, "the workload barely wrote: {acks_all} acks=all records");
-    assert!(faults > 10 * count as usize, "the schedules barely injected faults: {faults}");
+    assert!(
+        failures.is_empty(),
+        "{} of {count} schedules broke a guarantee:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(
+        acks_all > 3 * count as usize,
+        "the workload barely wrote: {acks_all} acks=all records"
+    );
+    assert!(
+        faults > 10 * count as usize,
+        "the schedules barely injected faults: {faults}"
+    );
 }
 
 #[test]

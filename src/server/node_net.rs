@@ -35,10 +35,21 @@ pub struct NodeAddresses {
 }
 
 enum Event {
-    Opened { connection: u64, writer: mpsc::UnboundedSender<Bytes> },
-    Frame { connection: u64, frame: Bytes },
-    Closed { connection: u64 },
-    Peer { from: i32, bytes: Bytes },
+    Opened {
+        connection: u64,
+        writer: mpsc::UnboundedSender<Bytes>,
+    },
+    Frame {
+        connection: u64,
+        frame: Bytes,
+    },
+    Closed {
+        connection: u64,
+    },
+    Peer {
+        from: i32,
+        bytes: Bytes,
+    },
 }
 
 /// Serves `node` on its listeners until `shutdown` completes or the node

@@ -91,11 +91,7 @@ impl Broker {
         let requested = match request.topics {
             Some(topics) if !(version == 0 && topics.is_empty()) => topics,
             _ => {
-                response.topics = self
-                    .topics
-                    .iter()
-                    .map(|t| topic_metadata(t, version))
-                    .collect();
+                response.topics = self.topics.iter().map(|t| topic_metadata(t, version)).collect();
                 return response;
             }
         };
@@ -210,7 +206,9 @@ impl Broker {
                 }
                 None if expired => {
                     result.error_code = ResponseError::RequestTimedOut.code();
-                    result.error_message = Some(StrBytes::from_static_str("the metadata quorum did not commit it in time"));
+                    result.error_message = Some(StrBytes::from_static_str(
+                        "the metadata quorum did not commit it in time",
+                    ));
                 }
                 None => still.push((at, name, tag)),
             }
@@ -219,7 +217,10 @@ impl Broker {
             return Answer::Now(response.into());
         }
         Answer::Wait {
-            waiting: Waiting::CreateTopics(PendingTopics { response, proposed: still }),
+            waiting: Waiting::CreateTopics(PendingTopics {
+                response,
+                proposed: still,
+            }),
             deadline_ms: i64::MAX,
         }
     }
@@ -327,11 +328,7 @@ impl Broker {
         // The coordinator of every group: the first live broker (alone,
         // this one). Group state is not replicated: when that broker is
         // fenced, groups move to the next and start afresh.
-        let coordinator = self
-            .view
-            .live()
-            .next()
-            .map(|id| (id, &self.view.brokers[&id]));
+        let coordinator = self.view.live().next().map(|id| (id, &self.view.brokers[&id]));
         let (node_id, host, port) = match (error, coordinator) {
             (None, Some((id, endpoint))) => (BrokerId(id), string(&endpoint.host), endpoint.port),
             (None, None) => (BrokerId(-1), StrBytes::default(), -1),

@@ -55,7 +55,11 @@ impl Broker {
                     .min(remaining);
                 let read = (|| -> Result<(&PartitionLog, Bytes), ResponseError> {
                     let name = name.as_ref().ok_or(ResponseError::UnknownTopicId)?;
-                    let epoch = if version >= 9 { partition.current_leader_epoch } else { -1 };
+                    let epoch = if version >= 9 {
+                        partition.current_leader_epoch
+                    } else {
+                        -1
+                    };
                     let log = &led(self.topics.replica(name, partition.partition), node, epoch)?.log;
                     let records = log
                         .read(partition.fetch_offset, limit, min_one, log.high_watermark())
@@ -114,7 +118,11 @@ impl Broker {
                     if counts[&(&topic.name.0, partition.partition_index)] > 1 {
                         return Err(ResponseError::InvalidRequest);
                     }
-                    let epoch = if version >= 4 { partition.current_leader_epoch } else { -1 };
+                    let epoch = if version >= 4 {
+                        partition.current_leader_epoch
+                    } else {
+                        -1
+                    };
                     let replica = led(self.topics.replica(&topic.name, partition.partition_index), node, epoch)?;
                     let (offset, timestamp) = replica.log.offset_for_timestamp(partition.timestamp);
                     Ok((offset, timestamp, replica.assignment.leader_epoch))

@@ -327,7 +327,10 @@ mod tests {
         create(&mut broker);
         broker.apply(MetadataRecord::FenceBroker { id: 1 });
         let after = assignment(&broker);
-        assert_eq!((after.leader, after.leader_epoch, after.isr.clone()), (2, 1, vec![2, 3]));
+        assert_eq!(
+            (after.leader, after.leader_epoch, after.isr.clone()),
+            (2, 1, vec![2, 3])
+        );
         // The last in-sync replica stays in the ISR, leaderless: no unclean election.
         broker.apply(MetadataRecord::FenceBroker { id: 2 });
         broker.apply(MetadataRecord::FenceBroker { id: 3 });

@@ -183,7 +183,10 @@ impl Broker {
             return Answer::Now(response.into());
         }
         Answer::Wait {
-            waiting: Waiting::Produce(PendingAcks { response, waiting: still }),
+            waiting: Waiting::Produce(PendingAcks {
+                response,
+                waiting: still,
+            }),
             // The dispatcher keeps the first deadline.
             deadline_ms: i64::MAX,
         }
@@ -205,7 +208,10 @@ impl Broker {
         let invalid = |message: &str| Err((ResponseError::InvalidRecord, message.to_owned()));
         if self.topics.get(name).is_none() {
             // Alone, the topic exists now; on a cluster once the quorum says so.
-            let error = self.auto_create(name).err().unwrap_or(ResponseError::UnknownTopicOrPartition);
+            let error = self
+                .auto_create(name)
+                .err()
+                .unwrap_or(ResponseError::UnknownTopicOrPartition);
             if self.topics.get(name).is_none() {
                 return Err((error, format!("topic {}", name.as_str())));
             }
@@ -216,7 +222,10 @@ impl Broker {
             .ok_or_else(|| (ResponseError::UnknownTopicOrPartition, format!("no partition {index}")))?;
         if !partition.assignment.is_leader(node) {
             let leader = partition.assignment.leader;
-            return Err((ResponseError::NotLeaderOrFollower, format!("the leader is broker {leader}")));
+            return Err((
+                ResponseError::NotLeaderOrFollower,
+                format!("the leader is broker {leader}"),
+            ));
         }
         if acks == -1 && partition.assignment.isr.len() < min_insync {
             let isr = partition.assignment.isr.len();

@@ -105,7 +105,10 @@ impl Broker {
                 Ok(false) => answer.error = ResponseError::NotLeaderOrFollower.code(),
                 Err(error) => answer.error = error.code(),
             }
-            let Some(partition) = self.topics.partition_mut(&name, wanted.partition).filter(|_| answer.error == 0)
+            let Some(partition) = self
+                .topics
+                .partition_mut(&name, wanted.partition)
+                .filter(|_| answer.error == 0)
             else {
                 partitions.push(answer);
                 continue;
@@ -113,7 +116,10 @@ impl Broker {
             answer.leader_epoch = partition.assignment.leader_epoch;
             let log = &partition.log;
             let diverged = (wanted.last_fetched_epoch >= 0)
-                .then(|| log.end_offset_for_epoch(wanted.last_fetched_epoch).unwrap_or((-1, log.log_start_offset())))
+                .then(|| {
+                    log.end_offset_for_epoch(wanted.last_fetched_epoch)
+                        .unwrap_or((-1, log.log_start_offset()))
+                })
                 .filter(|&(epoch, end)| epoch != wanted.last_fetched_epoch || end < wanted.fetch_offset);
             if let Some(diverging) = diverged {
                 answer.diverging = Some(diverging);
@@ -123,8 +129,18 @@ impl Broker {
                         remaining = remaining.saturating_sub(records.len());
                         answer.records = records;
                         let end = log.log_end_offset();
-                        tracing::trace!(node, replica = request.replica, topic = wanted.topic, partition = wanted.partition, fetch_offset = wanted.fetch_offset, end, "fetched");
-                        partition.followers.fetched(request.replica, wanted.fetch_offset, end, now_ms);
+                        tracing::trace!(
+                            node,
+                            replica = request.replica,
+                            topic = wanted.topic,
+                            partition = wanted.partition,
+                            fetch_offset = wanted.fetch_offset,
+                            end,
+                            "fetched"
+                        );
+                        partition
+                            .followers
+                            .fetched(request.replica, wanted.fetch_offset, end, now_ms);
                     }
                     Err(_) => answer.error = ResponseError::OffsetOutOfRange.code(),
                 }
@@ -143,7 +159,11 @@ impl Broker {
         let partitions: Vec<ReplicaFetchPartition> = self
             .topics
             .iter()
-            .flat_map(|topic| (0..).zip(&topic.partitions).map(move |(index, partition)| (topic, index, partition)))
+            .flat_map(|topic| {
+                (0..)
+                    .zip(&topic.partitions)
+                    .map(move |(index, partition)| (topic, index, partition))
+            })
             .filter(|(_, _, partition)| {
                 let assignment = &partition.assignment;
                 assignment.leader == leader && leader != node && assignment.replicas.contains(&node)
@@ -207,7 +227,9 @@ impl Broker {
                 )
             });
             if let Some((epoch, end)) = diverging {
-                let own_end = log.end_offset_for_epoch(epoch).map_or(log.log_start_offset(), |(_, end)| end);
+                let own_end = log
+                    .end_offset_for_epoch(epoch)
+                    .map_or(log.log_start_offset(), |(_, end)| end);
                 tracing::debug!(node, leader, epoch, end, own_end, "truncate");
                 log.truncate(end.min(own_end));
                 continue;

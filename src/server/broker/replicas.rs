@@ -193,9 +193,15 @@ mod tests {
         assignment.isr = vec![1, 2];
         let mut followers = Followers::default();
         followers.reset([2, 3], 1_000);
-        assert!(followers.caught_up(&assignment, 0, |_| true).is_empty(), "3 never fetched");
+        assert!(
+            followers.caught_up(&assignment, 0, |_| true).is_empty(),
+            "3 never fetched"
+        );
         assert_eq!(followers.high_watermark(1, 10, &[1, 2]), 0);
-        assert!(followers.lagging(1, &[1, 2], 1_400, 500).is_empty(), "caught up as of the election");
+        assert!(
+            followers.lagging(1, &[1, 2], 1_400, 500).is_empty(),
+            "caught up as of the election"
+        );
         followers.fetched(3, 0, 10, 1_100);
         assert_eq!(followers.caught_up(&assignment, 0, |_| true), vec![3]);
     }

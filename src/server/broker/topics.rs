@@ -156,7 +156,11 @@ impl Topics {
         let partitions = assignments
             .into_iter()
             .map(|assignment| Partition {
-                log: if journaled { PartitionLog::journaled() } else { PartitionLog::default() },
+                log: if journaled {
+                    PartitionLog::journaled()
+                } else {
+                    PartitionLog::default()
+                },
                 assignment,
                 followers: Followers::default(),
                 alter_sent: None,
@@ -215,7 +219,11 @@ mod tests {
     #[test]
     fn creation_checks_duplicates_collisions_and_partitions() {
         let mut topics = Topics::default();
-        let a = topics.create(StrBytes::from_static_str("a.b"), vec![Assignment::new(vec![1]); 2], None);
+        let a = topics.create(
+            StrBytes::from_static_str("a.b"),
+            vec![Assignment::new(vec![1]); 2],
+            None,
+        );
         assert_eq!(a.partitions.len(), 2);
         let refused = |name: &'static str, partitions| {
             topics
@@ -233,12 +241,21 @@ mod tests {
     #[test]
     fn ids_are_distinct_and_stable() {
         let mut topics = Topics::default();
-        let first = topics.create(StrBytes::from_static_str("a"), vec![Assignment::new(vec![1])], None).id;
-        let second = topics.create(StrBytes::from_static_str("b"), vec![Assignment::new(vec![1])], None).id;
+        let first = topics
+            .create(StrBytes::from_static_str("a"), vec![Assignment::new(vec![1])], None)
+            .id;
+        let second = topics
+            .create(StrBytes::from_static_str("b"), vec![Assignment::new(vec![1])], None)
+            .id;
         assert_ne!(first, second);
         assert_eq!(topics.by_id(second).unwrap().name.as_str(), "b");
         let mut again = Topics::default();
-        assert_eq!(again.create(StrBytes::from_static_str("a"), vec![Assignment::new(vec![1])], None).id, first);
+        assert_eq!(
+            again
+                .create(StrBytes::from_static_str("a"), vec![Assignment::new(vec![1])], None)
+                .id,
+            first
+        );
         assert!(topics.by_id(Uuid::nil()).is_none());
     }
 }

@@ -99,10 +99,26 @@ pub enum NodeError {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 enum WalRecord {
     RaftEntry(Vec<u8>),
-    RaftState { term: u64, vote: u64, commit: u64 },
-    Append { topic: String, partition: i32, batch: Bytes },
-    Truncate { topic: String, partition: i32, offset: i64 },
-    HighWatermark { topic: String, partition: i32, offset: i64 },
+    RaftState {
+        term: u64,
+        vote: u64,
+        commit: u64,
+    },
+    Append {
+        topic: String,
+        partition: i32,
+        batch: Bytes,
+    },
+    Truncate {
+        topic: String,
+        partition: i32,
+        offset: i64,
+    },
+    HighWatermark {
+        topic: String,
+        partition: i32,
+        offset: i64,
+    },
     ProducerIds(i64),
 }
 
@@ -320,7 +336,10 @@ impl<D: Disk> ClusterNode<D> {
                 }
             }
             Ok(PeerMessage::Fetched(answer)) => {
-                let carried = answer.partitions.iter().any(|p| !p.records.is_empty() || p.diverging.is_some());
+                let carried = answer
+                    .partitions
+                    .iter()
+                    .any(|p| !p.records.is_empty() || p.diverging.is_some());
                 self.fetching.remove(&from);
                 self.broker.apply_replica_fetched(from, answer);
                 if carried {
@@ -413,7 +432,10 @@ impl<D: Disk> ClusterNode<D> {
         self.heard.insert(node, now);
         let ids: Vec<i32> = self.config.nodes.keys().copied().collect();
         for id in ids {
-            let alive = self.heard.get(&id).is_some_and(|&at| now - at <= self.config.session_timeout_ms);
+            let alive = self
+                .heard
+                .get(&id)
+                .is_some_and(|&at| now - at <= self.config.session_timeout_ms);
             let fenced = self.broker.view().fenced.contains(&id);
             let recently = self.fence_proposed.get(&id).is_some_and(|&at| now - at < RETRY_MS);
             if alive == fenced && !recently {
@@ -501,10 +523,7 @@ impl<D: Disk> ClusterNode<D> {
         let mut dispatched = false;
         let waiting: Vec<u64> = self.connections.keys().copied().collect();
         for connection in waiting {
-            loop {
-                let Some(state) = self.connections.get_mut(&connection) else {
-                    break;
-                };
+            while let Some(state) = self.connections.get_mut(&connection) {
                 if let Some(parked) = state.parked.take() {
                     match self.broker.resume(parked) {
                         Ok(Reply::Parked(parked)) => {

@@ -58,11 +58,12 @@ impl MetadataQuorum {
             storage.wl().append(&[entry])?;
         }
         if let Some((term, vote, commit)) = hard_state {
-            let mut state = HardState::default();
-            state.term = term;
-            state.vote = vote;
-            state.commit = commit;
-            storage.wl().set_hardstate(state);
+            storage.wl().set_hardstate(HardState {
+                term,
+                vote,
+                commit,
+                ..HardState::default()
+            });
         }
         let timeout = ELECTION_TICKS + 3 * usize::try_from(id.max(0)).unwrap_or(0);
         let config = Config {
@@ -148,7 +149,8 @@ impl MetadataQuorum {
         let mut ready = self.node.ready();
         let store = self.node.store().clone();
         send(&mut out, ready.take_messages());
-        out.committed.extend(ready.take_committed_entries().into_iter().filter_map(proposal));
+        out.committed
+            .extend(ready.take_committed_entries().into_iter().filter_map(proposal));
         if !ready.entries().is_empty() {
             for entry in ready.entries() {
                 out.entries.push(entry.write_to_bytes().unwrap_or_default());
@@ -168,7 +170,8 @@ impl MetadataQuorum {
             store.wl().set_hardstate(state);
         }
         send(&mut out, light.take_messages());
-        out.committed.extend(light.take_committed_entries().into_iter().filter_map(proposal));
+        out.committed
+            .extend(light.take_committed_entries().into_iter().filter_map(proposal));
         self.node.advance_apply();
         Ok(Some(out))
     }

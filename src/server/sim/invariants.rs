@@ -32,6 +32,10 @@ impl std::fmt::Display for Violation {
 
 type PartitionKey = (StrBytes, i32);
 
+/// One node's metadata image: its id, every partition's assignment, the
+/// fenced brokers.
+type Image = (i32, Vec<(PartitionKey, Assignment)>, BTreeSet<i32>);
+
 /// What the checks remember between steps.
 #[derive(Debug, Default)]
 pub struct ClusterInvariants {
@@ -43,7 +47,9 @@ pub struct ClusterInvariants {
 
 /// Every record of a log below `upto`: (offset, leader epoch, value).
 fn records(log: &PartitionLog, upto: i64) -> Vec<(i64, i32, Option<Bytes>)> {
-    let bytes = log.read(log.log_start_offset(), usize::MAX, true, upto).unwrap_or_default();
+    let bytes = log
+        .read(log.log_start_offset(), usize::MAX, true, upto)
+        .unwrap_or_default();
     let limits = BatchLimits::default();
     decode_record_batches(bytes, limits)
         .unwrap_or_default()
@@ -108,7 +114,11 @@ impl ClusterInvariants {
                     let upto = log_a.high_watermark().min(log_b.high_watermark());
                     let (left, right) = (records(log_a, upto), records(log_b, upto));
                     if left != right {
-                        let differ = left.iter().zip(&right).position(|(x, y)| x != y).unwrap_or(left.len().min(right.len()));
+                        let differ = left
+                            .iter()
+                            .zip(&right)
+                            .position(|(x, y)| x != y)
+                            .unwrap_or(left.len().min(right.len()));
                         violations.push(Violation {
                             invariant: "replicas-agree",
                             at_ms,
@@ -136,7 +146,7 @@ impl ClusterInvariants {
             at_ms,
             detail,
         };
-        let images: Vec<(i32, Vec<(PartitionKey, Assignment)>, BTreeSet<i32>)> = cluster
+        let images: Vec<Image> = cluster
             .node_ids()
             .into_iter()
             .filter_map(|id| cluster.node(id).map(|node| (id, node)))
@@ -145,7 +155,11 @@ impl ClusterInvariants {
                 let partitions = broker
                     .topics()
                     .iter()
-                    .flat_map(|t| (0..).zip(&t.partitions).map(move |(i, p)| ((t.name.clone(), i), p.assignment.clone())))
+                    .flat_map(|t| {
+                        (0..)
+                            .zip(&t.partitions)
+                            .map(move |(i, p)| ((t.name.clone(), i), p.assignment.clone()))
+                    })
                     .collect();
                 (id, partitions, broker.view().fenced.clone())
             })
@@ -179,7 +193,9 @@ impl ClusterInvariants {
             };
             let end = leader_log.log_end_offset();
             for &member in &assignment.isr {
-                let log = cluster.node(member).and_then(|node| node.broker().topics().partition(name, *index));
+                let log = cluster
+                    .node(member)
+                    .and_then(|node| node.broker().topics().partition(name, *index));
                 let caught_up = log.is_some_and(|log| log.log_end_offset() == end && log.high_watermark() == end);
                 if !caught_up {
                     violations.push(converged(format!(
@@ -196,7 +212,11 @@ impl ClusterInvariants {
     /// Every record acknowledged with acks=all is in the leader's log at its
     /// offset, once; no offset was acknowledged for two records. Returns the
     /// violations and the count of acks=1 records lost (Kafka allows it).
-    pub fn check_acknowledged(cluster: &SimCluster, topic: &str, acknowledged: &[Acknowledged]) -> (Vec<Violation>, usize) {
+    pub fn check_acknowledged(
+        cluster: &SimCluster,
+        topic: &str,
+        acknowledged: &[Acknowledged],
+    ) -> (Vec<Violation>, usize) {
         let at_ms = cluster.now_ms() - SIM_START_MS;
         let name = StrBytes::from_string(topic.to_owned());
         let mut violations = Vec::new();

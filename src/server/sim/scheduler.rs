@@ -91,7 +91,14 @@ pub fn run_schedule(schedule: &Schedule) -> ScheduleOutcome {
     let nodes = cluster.node_ids();
     let mut failed = None;
     for _ in 0..options.steps {
-        if let Err(error) = step(&mut cluster, &mut workload, &mut rng, options.faults, &nodes, &mut outcome.faults) {
+        if let Err(error) = step(
+            &mut cluster,
+            &mut workload,
+            &mut rng,
+            options.faults,
+            &nodes,
+            &mut outcome.faults,
+        ) {
             failed = Some(error);
             break;
         }

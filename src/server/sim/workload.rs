@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use kafka_protocol::ResponseError;
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{InitProducerIdRequest, MetadataRequest, ProduceRequest, TopicName};
-use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{Record, TimestampType};
 use rand::Rng;
@@ -231,7 +231,9 @@ impl ProducerWorkload {
         let (node, kind, frame) = if producer.leaders.is_empty() {
             let node = nodes[rng.gen_range(0..nodes.len())];
             let request = MetadataRequest::default()
-                .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(TopicName(topic)))]))
+                .with_topics(Some(vec![
+                    MetadataRequestTopic::default().with_name(Some(TopicName(topic))),
+                ]))
                 .with_allow_auto_topic_creation(true);
             (node, Kind::Metadata, producer.client.request(METADATA_VERSION, request))
         } else if producer.idempotent && producer.producer.is_none() {
@@ -240,7 +242,11 @@ impl ProducerWorkload {
                 .with_transaction_timeout_ms(60_000)
                 .with_producer_id((-1).into())
                 .with_producer_epoch(-1);
-            (node, Kind::InitProducerId, producer.client.request(INIT_PRODUCER_ID_VERSION, request))
+            (
+                node,
+                Kind::InitProducerId,
+                producer.client.request(INIT_PRODUCER_ID_VERSION, request),
+            )
         } else {
             let batch = match producer.batch.clone() {
                 Some(batch) => batch,
@@ -251,7 +257,11 @@ impl ProducerWorkload {
                     let batch = Batch {
                         partition,
                         value: Bytes::from(format!("{}-{}", producer.name, producer.sent)),
-                        acks: if producer.idempotent || rng.gen_bool(0.5) { -1 } else { 1 },
+                        acks: if producer.idempotent || rng.gen_bool(0.5) {
+                            -1
+                        } else {
+                            1
+                        },
                         sequence: producer.sequences.get(&partition).copied().unwrap_or(0),
                     };
                     producer.batch = Some(batch.clone());
