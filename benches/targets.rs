@@ -13,10 +13,7 @@ use std::time::{Duration, Instant};
 use kafka_fuzz::harness::targets::TARGETS;
 
 fn main() {
-    let seconds: f64 = std::env::args()
-        .skip(1)
-        .find_map(|arg| arg.parse().ok())
-        .unwrap_or(3.0);
+    let seconds: f64 = std::env::args().skip(1).find_map(|arg| arg.parse().ok()).unwrap_or(3.0);
     let budget = Duration::from_secs_f64(seconds);
     println!("{:<14} {:>7} {:>12} {:>12}", "target", "seeds", "executions", "exec/s");
     for target in TARGETS {
@@ -42,6 +39,12 @@ fn main() {
             }
         }
         let rate = executions as f64 / start.elapsed().as_secs_f64();
-        println!("{:<14} {:>7} {:>12} {:>12.0}", target.name, seeds.len(), executions, rate);
+        println!(
+            "{:<14} {:>7} {:>12} {:>12.0}",
+            target.name,
+            seeds.len(),
+            executions,
+            rate
+        );
     }
 }

@@ -128,35 +128,7 @@ impl Harness {
 
     /// One record with `value`: the partition's error code and base offset.
     fn produce(&mut self, node: i32, acks: i16, value: &str) -> (i16, i64) {
-        let record = Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: 0,
-            sequence: -1,
-            timestamp: 1_700_000_000_000,
-            key: None,
-            value: Some(Bytes::copy_from_slice(value.as_bytes())),
-            headers: Default::default(),
-        };
-        let records = encode_record_batch(&[record], Codec::None).unwrap();
-        let request = ProduceRequest::default()
-            .with_acks(acks)
-            .with_timeout_ms(3_000)
-            .with_topic_data(vec![
-                TopicProduceData::default()
-                    .with_name(TopicName(StrBytes::from_static_str(TOPIC)))
-                    .with_partition_data(vec![
-                        PartitionProduceData::default()
-                            .with_index(0)
-                            .with_records(Some(records)),
-                    ]),
-            ]);
-        let response = self.call(node, 9, request);
+        let response = self.call(node, 9, produce_request(acks, Bytes::copy_from_slice(value.as_bytes())));
         let partition = &response.responses[0].partition_responses[0];
         (partition.error_code, partition.base_offset)
     }
@@ -178,6 +150,38 @@ impl Harness {
 
 fn code(error: ResponseError) -> i16 {
     error.code()
+}
+
+/// A Produce of one plain record with `value` to the test topic's partition 0.
+fn produce_request(acks: i16, value: Bytes) -> ProduceRequest {
+    let record = Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: -1,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp: 1_700_000_000_000,
+        key: None,
+        value: Some(value),
+        headers: Default::default(),
+    };
+    let records = encode_record_batch(&[record], Codec::None).unwrap();
+    ProduceRequest::default()
+        .with_acks(acks)
+        .with_timeout_ms(3_000)
+        .with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_static_str(TOPIC)))
+                .with_partition_data(vec![
+                    PartitionProduceData::default()
+                        .with_index(0)
+                        .with_records(Some(records)),
+                ]),
+        ])
 }
 
 #[test]
@@ -316,34 +320,7 @@ fn lone_node(disk: SimDisk, clock: &ManualClock, flush: FlushPolicy) -> ClusterN
 fn write_records(node: &mut ClusterNode<SimDisk>, clock: &ManualClock, count: usize) {
     let mut client = Client::new("lone");
     for i in 0..count {
-        let record = Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: 0,
-            sequence: -1,
-            timestamp: 1_700_000_000_000,
-            key: None,
-            value: Some(Bytes::from(vec![b'v'; 100 + i])),
-            headers: Default::default(),
-        };
-        let records = encode_record_batch(&[record], Codec::None).unwrap();
-        let request = ProduceRequest::default()
-            .with_acks(1)
-            .with_timeout_ms(1_000)
-            .with_topic_data(vec![
-                TopicProduceData::default()
-                    .with_name(TopicName(StrBytes::from_static_str(TOPIC)))
-                    .with_partition_data(vec![
-                        PartitionProduceData::default()
-                            .with_index(0)
-                            .with_records(Some(records)),
-                    ]),
-            ]);
+        let request = produce_request(1, Bytes::from(vec![b'v'; 100 + i]));
         let (_, frame) = client.request(9, request).unwrap();
         node.client_frame(1, frame.slice(4..)).unwrap();
         clock.advance(10);

@@ -334,16 +334,16 @@ pub(super) fn advance_high_watermark(partition: &mut Partition, node: i32) {
         partition.log.set_high_watermark(end);
         return;
     }
+    let followers = &partition.followers;
+    let mut candidate = followers.high_watermark(node, end, &assignment.isr);
     // A pending expansion's replicas count too: it may commit at any time.
-    let mut isr = assignment.isr.clone();
     if let Some(pending) = partition
         .alter_sent
         .as_ref()
         .filter(|pending| pending.partition_epoch == assignment.partition_epoch)
     {
-        isr.extend(pending.isr.iter().filter(|id| !assignment.isr.contains(id)));
+        candidate = candidate.min(followers.high_watermark(node, end, &pending.isr));
     }
-    let candidate = partition.followers.high_watermark(node, end, &isr);
     if candidate > partition.log.high_watermark() {
         partition.log.set_high_watermark(candidate);
     }

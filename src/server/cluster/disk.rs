@@ -58,28 +58,6 @@ impl<D: Disk + ?Sized> Disk for &mut D {
     }
 }
 
-/// A disk chosen at run time (`Box<dyn Disk>`: real files or simulated).
-impl<D: Disk + ?Sized> Disk for Box<D> {
-    fn append(&mut self, file: &str, bytes: &[u8]) -> Result<(), DiskError> {
-        (**self).append(file, bytes)
-    }
-    fn flush(&mut self, file: &str) -> Result<(), DiskError> {
-        (**self).flush(file)
-    }
-    fn read(&self, file: &str) -> Result<Vec<u8>, DiskError> {
-        (**self).read(file)
-    }
-    fn truncate(&mut self, file: &str, len: u64) -> Result<(), DiskError> {
-        (**self).truncate(file, len)
-    }
-    fn list(&self) -> Result<Vec<String>, DiskError> {
-        (**self).list()
-    }
-    fn remove(&mut self, file: &str) -> Result<(), DiskError> {
-        (**self).remove(file)
-    }
-}
-
 /// Why a disk operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DiskError {

@@ -15,7 +15,7 @@ use super::peer::{PeerMessage, decode, encode};
 use super::quorum::{MetadataQuorum, QuorumError};
 use super::wal::{WalError, WriteAheadLog};
 use crate::server::broker::{
-    Broker, BrokerConfig, Clock, ClusterView, Endpoint, LogChange, MetadataRecord, Parked, Reply,
+    Broker, BrokerConfig, Clock, ClusterView, DispatchError, Endpoint, LogChange, MetadataRecord, Parked, Reply,
 };
 use crate::server::wire::decode_record_batches;
 
@@ -453,14 +453,17 @@ impl<D: Disk> ClusterNode<D> {
     fn dispatch(&mut self, connection: u64, frame: Bytes) {
         match self.broker.receive(frame) {
             Ok(reply) => self.deliver(connection, reply),
-            Err(error) => {
-                self.connections.remove(&connection);
-                self.outputs.push(Output::Close {
-                    connection,
-                    reason: error.to_string(),
-                });
-            }
+            Err(error) => self.close(connection, &error),
         }
+    }
+
+    /// Closes a connection whose request Kafka would not answer.
+    fn close(&mut self, connection: u64, error: &DispatchError) {
+        self.connections.remove(&connection);
+        self.outputs.push(Output::Close {
+            connection,
+            reason: error.to_string(),
+        });
     }
 
     fn deliver(&mut self, connection: u64, reply: Reply) {
@@ -534,11 +537,7 @@ impl<D: Disk> ClusterNode<D> {
                         }
                         Ok(reply) => self.deliver(connection, reply),
                         Err(error) => {
-                            self.connections.remove(&connection);
-                            self.outputs.push(Output::Close {
-                                connection,
-                                reason: error.to_string(),
-                            });
+                            self.close(connection, &error);
                             break;
                         }
                     }
