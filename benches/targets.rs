@@ -4,7 +4,7 @@
 //! it on two builds (before and after a change to the broker) and compare
 //! the columns: the targets are what fuzzing speed is made of.
 //!
-//!     cargo bench --bench targets [-- SECONDS_PER_TARGET]
+//!     cargo bench --bench targets [-- SECONDS_PER_TARGET] [TARGET ...]
 
 use std::hint::black_box;
 use std::path::Path;
@@ -13,10 +13,16 @@ use std::time::{Duration, Instant};
 use kafka_fuzz::harness::targets::TARGETS;
 
 fn main() {
-    let seconds: f64 = std::env::args().skip(1).find_map(|arg| arg.parse().ok()).unwrap_or(3.0);
+    // cargo bench passes --bench; the rest is seconds and target names.
+    let args: Vec<String> = std::env::args().skip(1).filter(|arg| arg != "--bench").collect();
+    let seconds: f64 = args.iter().find_map(|arg| arg.parse().ok()).unwrap_or(3.0);
+    let only: Vec<&String> = args.iter().filter(|arg| arg.parse::<f64>().is_err()).collect();
     let budget = Duration::from_secs_f64(seconds);
     println!("{:<14} {:>7} {:>12} {:>12}", "target", "seeds", "executions", "exec/s");
-    for target in TARGETS {
+    for target in TARGETS
+        .iter()
+        .filter(|t| only.is_empty() || only.iter().any(|name| *name == t.name))
+    {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus").join(target.name);
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;

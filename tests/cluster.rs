@@ -110,7 +110,7 @@ impl Harness {
             .topics()
             .replica(&name, 0)
             .unwrap();
-        replica.assignment.clone()
+        replica.assignment.as_ref().clone()
     }
 
     fn log_end(&self, node: i32) -> (i64, i64) {

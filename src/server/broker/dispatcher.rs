@@ -1,6 +1,8 @@
 //! From a request frame to a response frame: decode, route to the API's
 //! handler, encode at the request's version.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{ApiKey, ApiVersionsResponse, RequestKind, ResponseKind};
@@ -108,7 +110,8 @@ pub struct Broker {
     pub(super) topics: Topics,
     pub(super) groups: Groups,
     pub(super) producer_ids: ProducerIds,
-    pub(super) view: ClusterView,
+    /// Shared with the brokers forked from this one until it changes.
+    pub(super) view: Arc<ClusterView>,
     /// Tags this broker's CreateTopics proposals.
     pub(super) next_request: u64,
 }
@@ -121,17 +124,17 @@ impl Broker {
             port: config.advertised_port,
         };
         let view = ClusterView::single(config.node_id, endpoint);
-        Self::with_view(config, view, Topics::default(), clock)
+        Self::with_view(config, Arc::new(view), Topics::default(), clock)
     }
 
     /// One node of a cluster: its topics, leaders and ISRs come from the
     /// metadata records the quorum commits (`apply`), its logs are
     /// journaled for a write-ahead log.
     pub fn replica(config: BrokerConfig, view: ClusterView, clock: impl Clock + 'static) -> Self {
-        Self::with_view(config, view, Topics::journaled(), clock)
+        Self::with_view(config, Arc::new(view), Topics::journaled(), clock)
     }
 
-    fn with_view(config: BrokerConfig, view: ClusterView, topics: Topics, clock: impl Clock + 'static) -> Self {
+    fn with_view(config: BrokerConfig, view: Arc<ClusterView>, topics: Topics, clock: impl Clock + 'static) -> Self {
         let groups = Groups::new(GroupSettings {
             min_session_timeout_ms: config.min_session_timeout_ms,
             max_session_timeout_ms: config.max_session_timeout_ms,
@@ -161,7 +164,7 @@ impl Broker {
             topics: self.topics.clone(),
             groups: self.groups.clone(),
             producer_ids: self.producer_ids.clone(),
-            view: self.view.clone(),
+            view: Arc::clone(&self.view),
             next_request: self.next_request,
         }
     }

@@ -5,6 +5,7 @@
 //! them, so every node's image ends the same (Kafka's KRaft image).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use kafka_protocol::protocol::StrBytes;
 use serde::{Deserialize, Serialize};
@@ -104,11 +105,16 @@ impl Broker {
 
     /// Records waiting for the quorum, oldest first.
     pub fn take_proposals(&mut self) -> Vec<MetadataRecord> {
-        std::mem::take(&mut self.view.proposals)
+        if self.view.proposals.is_empty() {
+            return Vec::new();
+        }
+        std::mem::take(&mut Arc::make_mut(&mut self.view).proposals)
     }
 
     pub fn set_controller(&mut self, controller: i32) {
-        self.view.controller = controller;
+        if self.view.controller != controller {
+            Arc::make_mut(&mut self.view).controller = controller;
+        }
     }
 
     /// The id this broker leads partitions as: its own, except between a
@@ -125,14 +131,14 @@ impl Broker {
     /// This broker restarted as `incarnation`: it leads nothing until the
     /// quorum applies its registration (`RegisterBroker`).
     pub fn begin_registration(&mut self, incarnation: u64) {
-        self.view.registering = Some(incarnation);
+        Arc::make_mut(&mut self.view).registering = Some(incarnation);
     }
 
     /// A metadata change: applied now on a single broker, proposed on a
     /// cluster.
     pub fn propose(&mut self, record: MetadataRecord) {
         if self.view.replicated {
-            self.view.proposals.push(record);
+            Arc::make_mut(&mut self.view).proposals.push(record);
         } else {
             self.apply(record);
         }
@@ -150,7 +156,10 @@ impl Broker {
                 let name = StrBytes::from_string(name);
                 let max = self.config.max_partitions_per_topic;
                 let count = i32::try_from(replicas.len()).unwrap_or(i32::MAX);
-                if self.topics.check_new(&name, count, max).is_ok() {
+                // Alone, the proposer checked it against this very state a
+                // moment ago; a quorum's record may have lost a race.
+                let valid = !self.view.replicated || self.topics.check_new(&name, count, max).is_ok();
+                if valid {
                     let assignments = replicas.into_iter().map(Assignment::new).collect();
                     self.topics.create(name.clone(), assignments, request);
                     self.leadership_changed(&name, None, now_ms);
@@ -168,7 +177,7 @@ impl Broker {
                 let Some(replica) = self.topics.partition_mut(&name, partition) else {
                     return;
                 };
-                let current = &mut replica.assignment;
+                let current = Arc::make_mut(&mut replica.assignment);
                 let leader = leader.unwrap_or(current.leader);
                 // KIP-841: a fenced broker may not join the ISR.
                 let joining_fenced = isr.iter().any(|id| !current.isr.contains(id) && fenced.contains(id));
@@ -200,12 +209,12 @@ impl Broker {
             }
             MetadataRecord::RegisterBroker { id, incarnation } => {
                 if id == self.config.node_id && self.view.registering == Some(incarnation) {
-                    self.view.registering = None;
+                    Arc::make_mut(&mut self.view).registering = None;
                 }
                 self.apply(MetadataRecord::FenceBroker { id });
             }
             MetadataRecord::FenceBroker { id } => {
-                if self.view.fenced.insert(id) {
+                if Arc::make_mut(&mut self.view).fenced.insert(id) {
                     self.reassign(now_ms, |assignment, fenced| {
                         if assignment.isr.len() > 1 {
                             assignment.isr.retain(|&member| member != id);
@@ -227,7 +236,7 @@ impl Broker {
                 }
             }
             MetadataRecord::UnfenceBroker { id } => {
-                if self.view.fenced.remove(&id) {
+                if Arc::make_mut(&mut self.view).fenced.remove(&id) {
                     self.reassign(now_ms, |assignment, fenced| {
                         if assignment.leader == NO_LEADER {
                             assignment.leader = assignment.elect(|replica| !fenced.contains(&replica));
@@ -245,14 +254,18 @@ impl Broker {
         let mut moved = Vec::new();
         for topic in self.topics.iter_mut() {
             for (index, replica) in (0..).zip(topic.partitions.iter_mut()) {
-                let before = replica.assignment.clone();
-                change(&mut replica.assignment, &fenced);
-                if replica.assignment != before {
-                    replica.assignment.partition_epoch += 1;
-                    if replica.assignment.leader != before.leader {
-                        replica.assignment.leader_epoch += 1;
-                        moved.push((topic.name.clone(), index));
-                    }
+                let before = Arc::clone(&replica.assignment);
+                let assignment = Arc::make_mut(&mut replica.assignment);
+                change(assignment, &fenced);
+                if *assignment == *before {
+                    // Unchanged: keep sharing it with the brokers forked from this one.
+                    replica.assignment = before;
+                    continue;
+                }
+                assignment.partition_epoch += 1;
+                if assignment.leader != before.leader {
+                    assignment.leader_epoch += 1;
+                    moved.push((topic.name.clone(), index));
                 }
             }
         }
@@ -318,7 +331,7 @@ mod tests {
 
     fn assignment(broker: &Broker) -> Assignment {
         let name = StrBytes::from_static_str("t");
-        broker.topics().replica(&name, 0).unwrap().assignment.clone()
+        broker.topics().replica(&name, 0).unwrap().assignment.as_ref().clone()
     }
 
     #[test]

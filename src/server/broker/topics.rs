@@ -1,5 +1,7 @@
 //! The cluster view of a single node: topics, their ids and partitions.
 
+use std::sync::Arc;
+
 use indexmap::IndexMap;
 use kafka_protocol::ResponseError;
 use kafka_protocol::protocol::StrBytes;
@@ -25,11 +27,13 @@ pub struct Topic {
 }
 
 /// One partition on this broker: its replica of the log, who holds and
-/// leads it, and (while this broker leads) its followers.
+/// leads it (shared with the brokers forked from this one until it
+/// changes: a fuzz target forks a broker per input), and (while this broker
+/// leads) its followers.
 #[derive(Debug, Clone)]
 pub struct Partition {
     pub log: PartitionLog,
-    pub assignment: Assignment,
+    pub assignment: Arc<Assignment>,
     pub followers: Followers,
     /// An ISR change this leader proposed and has not seen applied.
     pub alter_sent: Option<PendingAlter>,
@@ -153,17 +157,26 @@ impl Topics {
     pub fn create(&mut self, name: StrBytes, assignments: Vec<Assignment>, created_by: Option<u64>) -> &Topic {
         let id = Uuid::from_u64_pair(TOPIC_ID_PREFIX, self.by_name.len() as u64 + 1);
         let journaled = self.journaled;
+        // Partitions placed alike share one assignment until one changes.
+        let mut shared: Option<Arc<Assignment>> = None;
         let partitions = assignments
             .into_iter()
-            .map(|assignment| Partition {
-                log: if journaled {
-                    PartitionLog::journaled()
-                } else {
-                    PartitionLog::default()
-                },
-                assignment,
-                followers: Followers::default(),
-                alter_sent: None,
+            .map(|assignment| {
+                let assignment = match shared.take() {
+                    Some(last) if *last == assignment => last,
+                    _ => Arc::new(assignment),
+                };
+                shared = Some(Arc::clone(&assignment));
+                Partition {
+                    log: if journaled {
+                        PartitionLog::journaled()
+                    } else {
+                        PartitionLog::default()
+                    },
+                    assignment,
+                    followers: Followers::default(),
+                    alter_sent: None,
+                }
             })
             .collect();
         self.by_name.entry(name.clone()).or_insert(Topic {

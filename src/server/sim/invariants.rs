@@ -79,7 +79,7 @@ impl ClusterInvariants {
                     let key = (topic.name.clone(), index);
                     let Assignment {
                         leader, leader_epoch, ..
-                    } = partition.assignment;
+                    } = *partition.assignment;
                     if let Some(&other) = self.leaders.get(&(key.clone(), leader_epoch))
                         && other != leader
                     {
@@ -158,7 +158,7 @@ impl ClusterInvariants {
                     .flat_map(|t| {
                         (0..)
                             .zip(&t.partitions)
-                            .map(move |(i, p)| ((t.name.clone(), i), p.assignment.clone()))
+                            .map(move |(i, p)| ((t.name.clone(), i), Assignment::clone(&p.assignment)))
                     })
                     .collect();
                 (id, partitions, broker.view().fenced.clone())
