@@ -160,9 +160,13 @@ impl Broker {
                 // moment ago; a quorum's record may have lost a race.
                 let valid = !self.view.replicated || self.topics.check_new(&name, count, max).is_ok();
                 if valid {
+                    // A partition with followers starts tracking them.
+                    let followed = replicas.iter().any(|replicas| replicas.len() > 1);
                     let assignments = replicas.into_iter().map(Assignment::new).collect();
                     self.topics.create(name.clone(), assignments, request);
-                    self.leadership_changed(&name, None, now_ms);
+                    if followed {
+                        self.leadership_changed(&name, None, now_ms);
+                    }
                 }
             }
             MetadataRecord::AlterPartition {
