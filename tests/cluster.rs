@@ -44,7 +44,11 @@ impl Harness {
     /// Three nodes (the metadata quorum) and a topic of one partition on
     /// `replicas`, led by the first.
     fn with_replicas(replicas: &[i32]) -> Self {
-        let cluster = SimCluster::start(SimClusterConfig::three_nodes(), 1).unwrap();
+        Self::with_config(SimClusterConfig::three_nodes(), replicas)
+    }
+
+    fn with_config(config: SimClusterConfig, replicas: &[i32]) -> Self {
+        let cluster = SimCluster::start(config, 1).unwrap();
         let mut harness = Self {
             cluster,
             client: Client::new("rules"),
@@ -209,6 +213,23 @@ fn acks_all_waits_for_the_isr_and_needs_min_insync_replicas() {
     for node in [1, 2] {
         assert_eq!(harness.log_end(node), (3, 3), "node {node}");
     }
+}
+
+#[test]
+fn a_batch_larger_than_a_replica_fetch_still_replicates_and_one_past_the_limit_is_refused() {
+    let mut config = SimClusterConfig::three_nodes();
+    config.node.fetch_max_bytes = 1_000;
+    let mut harness = Harness::with_config(config, &[1, 2, 3]);
+    let big = "x".repeat(5_000);
+    assert_eq!(
+        harness.produce(1, -1, &big),
+        (0, 0),
+        "the first batch of a fetch goes whatever its size"
+    );
+    harness.settle(4);
+    assert_eq!(harness.log_end(3), (1, 1));
+    let huge = "y".repeat(1_100_000);
+    assert_eq!(harness.produce(1, -1, &huge).0, code(ResponseError::MessageTooLarge));
 }
 
 #[test]

@@ -222,8 +222,12 @@ async fn peer_connection(mut stream: TcpStream, events: &mpsc::UnboundedSender<E
             return Err(std::io::Error::other(format!("peer frame of {length} bytes")));
         }
         let from = stream.read_i32().await?;
-        let mut bytes = vec![0u8; length - 4];
-        stream.read_exact(&mut bytes).await?;
+        // Grown as bytes arrive, not reserved from the length a peer claims.
+        let mut bytes = Vec::new();
+        let want = (length - 4) as u64;
+        if (&mut stream).take(want).read_to_end(&mut bytes).await? as u64 != want {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
         if events
             .send(Event::Peer {
                 from,

@@ -40,6 +40,11 @@ pub struct BrokerConfig {
     /// `replica.lag.time.max.ms`: a follower that has not caught up for this
     /// long leaves the ISR.
     pub replica_lag_time_max_ms: i64,
+    /// `message.max.bytes`: the largest record batch a Produce may carry
+    /// (MESSAGE_TOO_LARGE above it). None alone, where nothing else bounds a
+    /// batch but the frame; a cluster node sets Kafka's default, so that a
+    /// batch always fits a replica fetch and a write-ahead log record.
+    pub max_message_bytes: Option<usize>,
 }
 
 impl Default for BrokerConfig {
@@ -61,6 +66,7 @@ impl Default for BrokerConfig {
             min_insync_replicas: 1,
             default_replication_factor: 1,
             replica_lag_time_max_ms: 30_000,
+            max_message_bytes: None,
         }
     }
 }

@@ -11,6 +11,7 @@ use kafka_protocol::protocol::StrBytes;
 use serde::{Deserialize, Serialize};
 
 use super::dispatcher::Broker;
+use super::replica_api::advance_high_watermark;
 use super::replicas::{Assignment, NO_LEADER};
 
 /// Where clients reach a broker.
@@ -65,6 +66,8 @@ pub struct ClusterView {
     /// This broker restarted and the quorum has not yet applied its
     /// registration: until then it leads nothing.
     pub registering: Option<u64>,
+    /// Each broker's registered incarnation.
+    pub incarnations: BTreeMap<i32, u64>,
 }
 
 impl ClusterView {
@@ -77,6 +80,7 @@ impl ClusterView {
             replicated: false,
             proposals: Vec::new(),
             registering: None,
+            incarnations: BTreeMap::new(),
         }
     }
 
@@ -89,6 +93,7 @@ impl ClusterView {
             replicated: true,
             proposals: Vec::new(),
             registering: None,
+            incarnations: BTreeMap::new(),
         }
     }
 
@@ -177,6 +182,7 @@ impl Broker {
                 leader,
             } => {
                 let name = StrBytes::from_string(topic);
+                let me = self.leader_id();
                 let fenced = &self.view.fenced;
                 let Some(replica) = self.topics.partition_mut(&name, partition) else {
                     return;
@@ -207,13 +213,22 @@ impl Broker {
                     current.leader_epoch += 1;
                 }
                 replica.alter_sent = None;
+                // A smaller ISR may let the high watermark move at once.
+                advance_high_watermark(replica, me);
                 if moved {
                     self.leadership_changed(&name, Some(partition), now_ms);
                 }
             }
             MetadataRecord::RegisterBroker { id, incarnation } => {
-                if id == self.config.node_id && self.view.registering == Some(incarnation) {
-                    Arc::make_mut(&mut self.view).registering = None;
+                // A registration proposed again commits again: only its
+                // first copy fences the previous incarnation.
+                if self.view.incarnations.get(&id) == Some(&incarnation) {
+                    return;
+                }
+                let view = Arc::make_mut(&mut self.view);
+                view.incarnations.insert(id, incarnation);
+                if id == self.config.node_id && view.registering == Some(incarnation) {
+                    view.registering = None;
                 }
                 self.apply(MetadataRecord::FenceBroker { id });
             }
@@ -255,6 +270,7 @@ impl Broker {
     /// its next partition epoch (and leader epoch, if its leader moved).
     fn reassign(&mut self, now_ms: i64, change: impl Fn(&mut Assignment, &BTreeSet<i32>)) {
         let fenced = self.view.fenced.clone();
+        let me = self.leader_id();
         let mut moved = Vec::new();
         for topic in self.topics.iter_mut() {
             for (index, replica) in (0..).zip(topic.partitions.iter_mut()) {
@@ -271,6 +287,7 @@ impl Broker {
                     assignment.leader_epoch += 1;
                     moved.push((topic.name.clone(), index));
                 }
+                advance_high_watermark(replica, me);
             }
         }
         for (name, index) in moved {
@@ -294,7 +311,8 @@ impl Broker {
             let assignment = &replica.assignment;
             let followers: Vec<i32> = assignment.replicas.iter().copied().filter(|&id| id != node).collect();
             if assignment.is_leader(node) {
-                replica.followers.reset(followers, now_ms);
+                let epoch_start = replica.log.log_end_offset();
+                replica.followers.reset(followers, now_ms, epoch_start);
             } else {
                 replica.followers.clear();
             }

@@ -164,8 +164,10 @@ impl Broker {
                 Some(p) if p.assignment.leader_epoch != awaited.leader_epoch || !p.assignment.is_leader(node) => {
                     Some(ResponseError::NotLeaderOrFollower)
                 }
-                Some(p) if p.log.high_watermark() >= awaited.offset => None,
+                // Kafka checks the ISR first: too few in sync is an error even
+                // once the high watermark passed the batch.
                 Some(p) if p.assignment.isr.len() < min_insync => Some(ResponseError::NotEnoughReplicasAfterAppend),
+                Some(p) if p.log.high_watermark() >= awaited.offset => None,
                 Some(_) if !expired => {
                     still.push(awaited);
                     continue;
@@ -205,6 +207,7 @@ impl Broker {
         let config = &self.config;
         let min_insync = config.min_insync_replicas;
         let limits = config.batch_limits;
+        let max_message_bytes = config.max_message_bytes;
         let invalid = |message: &str| Err((ResponseError::InvalidRecord, message.to_owned()));
         if self.topics.get(name).is_none() {
             // Alone, the topic exists now; on a cluster once the quorum says so.
@@ -237,6 +240,12 @@ impl Broker {
         let Some(raw) = records.filter(|raw| !raw.is_empty()) else {
             return invalid("no record batch");
         };
+        if let Some(max) = max_message_bytes.filter(|&max| raw.len() > max) {
+            return Err((
+                ResponseError::MessageTooLarge,
+                format!("a {}-byte batch; message.max.bytes is {max}", raw.len()),
+            ));
+        }
         let batches = decode_record_batches(raw.clone(), limits).map_err(|error| {
             let code = match error.kind {
                 DecodeErrorKind::UnsupportedMagic { .. } => ResponseError::InvalidRecord,

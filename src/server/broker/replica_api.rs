@@ -124,7 +124,10 @@ impl Broker {
             if let Some(diverging) = diverged {
                 answer.diverging = Some(diverging);
             } else {
-                match log.read(wanted.fetch_offset, remaining, false, i64::MAX) {
+                // The first batch of the answer goes whatever its size, so a
+                // batch larger than the fetch still replicates (KIP-74).
+                let first = partitions.iter().all(|p: &FetchedPartition| p.records.is_empty());
+                match log.read(wanted.fetch_offset, remaining, first, i64::MAX) {
                     Ok(records) => {
                         remaining = remaining.saturating_sub(records.len());
                         answer.records = records;

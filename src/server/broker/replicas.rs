@@ -68,6 +68,10 @@ pub struct Follower {
 #[derive(Debug, Clone, Default)]
 pub struct Followers {
     by_id: BTreeMap<i32, Follower>,
+    /// The leader's log end when it was elected: a replica joins the ISR
+    /// only once it holds that much (KAFKA-7128), else it could be elected
+    /// without records acknowledged before this leadership.
+    epoch_start: i64,
 }
 
 impl Followers {
@@ -100,11 +104,13 @@ impl Followers {
         follower.last_fetch = (leader_end, now_ms);
     }
 
-    /// Starts tracking the followers of a new leadership as caught up now,
-    /// so that none is dropped from the ISR before it could fetch, with
-    /// their log ends unknown until they fetch in this epoch: none may join
-    /// the ISR, or hold the high watermark up, on what it had before.
-    pub fn reset(&mut self, followers: impl IntoIterator<Item = i32>, now_ms: i64) {
+    /// Starts tracking the followers of a new leadership whose log ended at
+    /// `epoch_start`, as caught up now, so that none is dropped from the ISR
+    /// before it could fetch, with their log ends unknown until they fetch
+    /// in this epoch: none may join the ISR, or hold the high watermark up,
+    /// on what it had before.
+    pub fn reset(&mut self, followers: impl IntoIterator<Item = i32>, now_ms: i64, epoch_start: i64) {
+        self.epoch_start = epoch_start;
         self.by_id = followers
             .into_iter()
             .map(|id| {
@@ -142,7 +148,8 @@ impl Followers {
     }
 
     /// Replicas outside the ISR that have caught up to the high watermark
-    /// and may join it (`eligible`: not fenced).
+    /// and to where this leadership began, and may join it (`eligible`: not
+    /// fenced).
     pub fn caught_up(&self, assignment: &Assignment, high_watermark: i64, eligible: impl Fn(i32) -> bool) -> Vec<i32> {
         assignment
             .replicas
@@ -151,7 +158,8 @@ impl Followers {
             .filter(|&id| !assignment.isr.contains(&id) && eligible(id))
             .filter(|id| {
                 self.by_id.get(id).is_some_and(|follower| {
-                    follower.log_end_offset != UNKNOWN_LOG_END && follower.log_end_offset >= high_watermark
+                    follower.log_end_offset != UNKNOWN_LOG_END
+                        && follower.log_end_offset >= high_watermark.max(self.epoch_start)
                 })
             })
             .collect()
@@ -192,7 +200,7 @@ mod tests {
         let mut assignment = Assignment::new(vec![1, 2, 3]);
         assignment.isr = vec![1, 2];
         let mut followers = Followers::default();
-        followers.reset([2, 3], 1_000);
+        followers.reset([2, 3], 1_000, 0);
         assert!(
             followers.caught_up(&assignment, 0, |_| true).is_empty(),
             "3 never fetched"
@@ -219,6 +227,19 @@ mod tests {
         // Falls behind what the leader had at its previous fetch: lagging.
         followers.fetched(2, 16, 25, 2_200);
         assert_eq!(followers.lagging(1, &[1, 2], 2_200, 500), vec![2]);
+    }
+
+    #[test]
+    fn a_replica_rejoins_only_with_what_the_leader_had_when_elected() {
+        let mut assignment = Assignment::new(vec![1, 2, 3]);
+        assignment.isr = vec![1, 2];
+        let mut followers = Followers::default();
+        // Elected with records up to 10; the high watermark it knows is 7.
+        followers.reset([2, 3], 0, 10);
+        followers.fetched(3, 7, 10, 100);
+        assert!(followers.caught_up(&assignment, 7, |_| true).is_empty());
+        followers.fetched(3, 10, 10, 200);
+        assert_eq!(followers.caught_up(&assignment, 7, |_| true), vec![3]);
     }
 
     #[test]

@@ -23,6 +23,9 @@ use crate::server::wire::decode_record_batches;
 /// has not seen committed.
 const RETRY_MS: i64 = 1_000;
 
+/// Kafka's default `message.max.bytes`.
+const KAFKA_MESSAGE_MAX_BYTES: usize = 1_048_588;
+
 /// When partition data reaches the disk (Kafka's `log.flush.*`): before any
 /// answer that depends on it, or every so often (then a crash loses the
 /// unflushed tail, which replication must cover). Raft's state is always
@@ -54,8 +57,10 @@ pub struct NodeConfig {
 }
 
 impl NodeConfig {
-    /// Kafka-like timings scaled down for a cluster on one machine.
-    pub fn new(broker: BrokerConfig, nodes: BTreeMap<i32, Endpoint>) -> Self {
+    /// Kafka-like timings scaled down for a cluster on one machine, and
+    /// Kafka's `message.max.bytes` unless `broker` sets one.
+    pub fn new(mut broker: BrokerConfig, nodes: BTreeMap<i32, Endpoint>) -> Self {
+        broker.max_message_bytes.get_or_insert(KAFKA_MESSAGE_MAX_BYTES);
         Self {
             broker,
             nodes,
@@ -136,7 +141,9 @@ pub struct ClusterNode<D: Disk> {
     quorum: MetadataQuorum,
     wal: WriteAheadLog<D>,
     unflushed: bool,
-    raft_flushed: bool,
+    /// Something was written that must be durable before any output
+    /// leaves, whatever the flush policy (Raft's state, producer ids).
+    flush_before_output: bool,
     flushed_at: i64,
     raft_ticked_at: i64,
     heartbeat_at: i64,
@@ -197,24 +204,35 @@ impl<D: Disk> ClusterNode<D> {
         }
         let mut checkpointed = BTreeMap::new();
         let mut producer_ids_written = 0;
-        for record in records {
+        for (index, record) in records.into_iter().enumerate() {
             match record {
                 WalRecord::Append {
                     topic,
                     partition,
                     batch,
                 } => {
+                    // What was written replays exactly, or recovery stops:
+                    // a log silently cut short could be elected.
+                    let refused = |reason: String| NodeError::Record { node, index, reason };
                     let name = StrBytes::from_string(topic);
                     let limits = broker.config().batch_limits;
-                    let Some(replica) = broker.topics_mut().partition_mut(&name, partition) else {
-                        continue;
-                    };
+                    let replica = broker.topics_mut().partition_mut(&name, partition).ok_or_else(|| {
+                        refused(format!(
+                            "a batch for {name}/{partition}, which the metadata does not have"
+                        ))
+                    })?;
                     let decoded = decode_record_batches(batch.clone(), limits)
-                        .ok()
-                        .and_then(|batches| batches.into_iter().next());
-                    if let Some(decoded) = decoded {
-                        let _ = replica.log.append_replicated(&decoded, batch);
-                    }
+                        .map_err(|error| refused(format!("a batch for {name}/{partition} does not decode: {error}")))?;
+                    let [decoded] = &decoded[..] else {
+                        return Err(refused(format!(
+                            "{} batches in one record for {name}/{partition}",
+                            decoded.len()
+                        )));
+                    };
+                    replica
+                        .log
+                        .append_replicated(decoded, batch)
+                        .map_err(|error| refused(format!("{name}/{partition}: {error}")))?;
                 }
                 WalRecord::Truncate {
                     topic,
@@ -222,9 +240,16 @@ impl<D: Disk> ClusterNode<D> {
                     offset,
                 } => {
                     let name = StrBytes::from_string(topic);
-                    if let Some(replica) = broker.topics_mut().partition_mut(&name, partition) {
-                        replica.log.truncate(offset);
-                    }
+                    let replica =
+                        broker
+                            .topics_mut()
+                            .partition_mut(&name, partition)
+                            .ok_or_else(|| NodeError::Record {
+                                node,
+                                index,
+                                reason: format!("a truncation of {name}/{partition}, which the metadata does not have"),
+                            })?;
+                    replica.log.truncate(offset);
                 }
                 WalRecord::HighWatermark {
                     topic,
@@ -261,7 +286,7 @@ impl<D: Disk> ClusterNode<D> {
             quorum,
             wal,
             unflushed: false,
-            raft_flushed: false,
+            flush_before_output: false,
             flushed_at: now,
             raft_ticked_at: now,
             heartbeat_at: now,
@@ -390,7 +415,7 @@ impl<D: Disk> ClusterNode<D> {
             && now - self.flushed_at >= interval
         {
             self.unflushed = true;
-            self.raft_flushed = true;
+            self.flush_before_output = true;
         }
         self.settle()
     }
@@ -491,14 +516,14 @@ impl<D: Disk> ClusterNode<D> {
             while let Some(ready) = self.quorum.ready().map_err(|error| NodeError::Quorum { node, error })? {
                 for entry in ready.entries {
                     self.write(&WalRecord::RaftEntry(entry))?;
-                    self.raft_flushed = true;
+                    self.flush_before_output = true;
                 }
                 if let Some((term, vote, commit)) = ready.hard_state {
                     self.write(&WalRecord::RaftState { term, vote, commit })?;
-                    self.raft_flushed = true;
+                    self.flush_before_output = true;
                 }
                 // Raft's state must be durable before its messages leave.
-                self.flush_if(self.raft_flushed)?;
+                self.flush_if(self.flush_before_output)?;
                 for (to, message) in ready.messages {
                     self.send(to, &PeerMessage::Raft(message));
                 }
@@ -516,7 +541,7 @@ impl<D: Disk> ClusterNode<D> {
             }
         }
         let always = self.config.flush == FlushPolicy::Always;
-        self.flush_if(always || self.raft_flushed)?;
+        self.flush_if(always || self.flush_before_output)?;
         Ok(std::mem::take(&mut self.outputs))
     }
 
@@ -578,6 +603,8 @@ impl<D: Disk> ClusterNode<D> {
         if issued != self.producer_ids_written {
             self.producer_ids_written = issued;
             records.push(WalRecord::ProducerIds(issued));
+            // An id handed out and lost in a crash would be handed out again.
+            self.flush_before_output = true;
         }
         for record in &records {
             self.write(record)?;
@@ -624,7 +651,7 @@ impl<D: Disk> ClusterNode<D> {
             let node = self.id();
             self.wal.flush().map_err(|error| NodeError::Wal { node, error })?;
             self.unflushed = false;
-            self.raft_flushed = false;
+            self.flush_before_output = false;
             self.flushed_at = self.broker.now_ms();
         }
         Ok(())

@@ -4,7 +4,7 @@
 //! node persists before it sends or applies anything.
 
 use protobuf::Message as _;
-use raft::eraftpb::{ConfState, Entry, EntryType, HardState, Message};
+use raft::eraftpb::{ConfState, Entry, EntryType, HardState, Message, MessageType};
 use raft::storage::MemStorage;
 use raft::{Config, RawNode, StateRole, Storage};
 
@@ -106,8 +106,14 @@ impl MetadataQuorum {
     pub fn step(&mut self, from: i32, bytes: &[u8]) -> Result<(), QuorumError> {
         let message = Message::parse_from_bytes(bytes).map_err(|error| QuorumError::Message { from, error })?;
         // A message claiming to be from another node is refused: only the
-        // network knows who sent it.
-        if message.from != from as u64 {
+        // network knows who sent it. raft-rs aborts on a heartbeat that
+        // commits past its log, which no leader sends; and this quorum never
+        // compacts its log, so no snapshot is ever due.
+        let forged = message.from != from as u64
+            || message.get_msg_type() == MessageType::MsgSnapshot
+            || (message.get_msg_type() == MessageType::MsgHeartbeat
+                && message.commit > self.node.raft.raft_log.last_index());
+        if forged {
             return Ok(());
         }
         match self.node.step(message) {
@@ -174,6 +180,36 @@ impl MetadataQuorum {
             .extend(light.take_committed_entries().into_iter().filter_map(proposal));
         self.node.advance_apply();
         Ok(Some(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes(message: &Message) -> Vec<u8> {
+        message.write_to_bytes().unwrap()
+    }
+
+    #[test]
+    fn forged_messages_are_dropped_not_fatal() {
+        let mut quorum = MetadataQuorum::new(1, &[1, 2, 3], &[], None, 0).unwrap();
+        // A heartbeat committing far past the log (raft-rs aborts on it).
+        let mut heartbeat = Message::default();
+        heartbeat.set_msg_type(MessageType::MsgHeartbeat);
+        heartbeat.from = 2;
+        heartbeat.to = 1;
+        heartbeat.term = 1;
+        heartbeat.commit = 1_000;
+        quorum.step(2, &bytes(&heartbeat)).unwrap();
+        // A snapshot this quorum never sends.
+        let mut snapshot = heartbeat.clone();
+        snapshot.set_msg_type(MessageType::MsgSnapshot);
+        quorum.step(2, &bytes(&snapshot)).unwrap();
+        // A message claiming another sender than the link's.
+        quorum.step(3, &bytes(&heartbeat)).unwrap();
+        assert!(quorum.step(2, b"not protobuf \xff\xff").is_err());
+        assert_eq!(quorum.leader(), -1, "nothing was taken as a leader's word");
     }
 }
 
