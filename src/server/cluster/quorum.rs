@@ -183,6 +183,19 @@ impl MetadataQuorum {
     }
 }
 
+fn send(out: &mut QuorumReady, messages: Vec<Message>) {
+    for message in messages {
+        let to = i32::try_from(message.to).unwrap_or(-1);
+        out.messages.push((to, message.write_to_bytes().unwrap_or_default()));
+    }
+}
+
+/// A committed entry's proposal: the empty entries a new leader commits and
+/// configuration changes carry none.
+fn proposal(entry: Entry) -> Option<Vec<u8>> {
+    (entry.get_entry_type() == EntryType::EntryNormal && !entry.data.is_empty()).then(|| entry.data.to_vec())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,17 +224,4 @@ mod tests {
         assert!(quorum.step(2, b"not protobuf \xff\xff").is_err());
         assert_eq!(quorum.leader(), -1, "nothing was taken as a leader's word");
     }
-}
-
-fn send(out: &mut QuorumReady, messages: Vec<Message>) {
-    for message in messages {
-        let to = i32::try_from(message.to).unwrap_or(-1);
-        out.messages.push((to, message.write_to_bytes().unwrap_or_default()));
-    }
-}
-
-/// A committed entry's proposal: the empty entries a new leader commits and
-/// configuration changes carry none.
-fn proposal(entry: Entry) -> Option<Vec<u8>> {
-    (entry.get_entry_type() == EntryType::EntryNormal && !entry.data.is_empty()).then(|| entry.data.to_vec())
 }
