@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use kafka_fuzz::harness::client::Client;
 use kafka_fuzz::harness::input::encode_record_batch;
-use kafka_fuzz::server::broker::{Assignment, BrokerConfig, Endpoint, ManualClock};
+use kafka_fuzz::server::broker::{Assignment, BrokerConfig, Endpoint, ManualClock, PartitionLog};
 use kafka_fuzz::server::cluster::disk::Disk;
 use kafka_fuzz::server::cluster::{ClusterNode, FlushPolicy, NodeConfig};
 use kafka_fuzz::server::sim::{SimCluster, SimClusterConfig, SimDisk};
@@ -117,16 +117,20 @@ impl Harness {
         replica.assignment.as_ref().clone()
     }
 
-    fn log_end(&self, node: i32) -> (i64, i64) {
+    /// Node `node`'s replica of the test partition.
+    fn log(&self, node: i32) -> &PartitionLog {
         let name = StrBytes::from_static_str(TOPIC);
-        let log = self
-            .cluster
+        self.cluster
             .node(node)
             .unwrap()
             .broker()
             .topics()
             .partition(&name, 0)
-            .unwrap();
+            .unwrap()
+    }
+
+    fn log_end(&self, node: i32) -> (i64, i64) {
+        let log = self.log(node);
         (log.log_end_offset(), log.high_watermark())
     }
 
@@ -271,18 +275,7 @@ fn a_diverged_leader_truncates_to_the_new_one_when_it_returns() {
     harness.cluster.heal();
     harness.settle(120);
     // Node 1 follows again: its offset 1 is the new leader's record.
-    let name = StrBytes::from_static_str(TOPIC);
-    let read = |harness: &Harness, node: i32| {
-        let log = harness
-            .cluster
-            .node(node)
-            .unwrap()
-            .broker()
-            .topics()
-            .partition(&name, 0)
-            .unwrap();
-        log.read(0, usize::MAX, true, i64::MAX).unwrap()
-    };
+    let read = |harness: &Harness, node: i32| harness.log(node).read(0, usize::MAX, true, i64::MAX).unwrap();
     assert_eq!(harness.log_end(1).0, 2);
     assert_eq!(read(&harness, 1), read(&harness, new.leader));
     assert_eq!(harness.assignment(1).isr.len(), 3);
