@@ -122,14 +122,7 @@ RUST_LOG="${RUST_LOG:-info}" NO_COLOR=1 "$kafka_fuzz" serve --cluster 3 --data-d
   >"$cluster_out" 2>"$cluster_log" &
 cluster_pid=$!
 stop_cluster() {
-  if [ -n "${cluster_pid:-}" ] && kill -0 "$cluster_pid" 2>/dev/null; then
-    kill -TERM "$cluster_pid" 2>/dev/null || true
-    for _ in $(seq 100); do
-      kill -0 "$cluster_pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$cluster_pid" 2>/dev/null || true
-  fi
+  stop_process "${cluster_pid:-}" 10
   # The nodes are the cluster's children; none may outlive it.
   pkill -KILL -f -- "serve --node-id [0-9]+ --peers .*--data-dir $cluster_dir/" 2>/dev/null || true
 }

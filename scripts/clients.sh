@@ -55,15 +55,22 @@ start_server() {
   fi
 }
 
-# stop_server: SIGTERM, then SIGKILL if it is still there after 5 s. Safe to
-# call twice (it is the EXIT trap of both scripts: never leak the server).
-stop_server() {
-  if [ -n "${server_pid:-}" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 50); do
-      kill -0 "$server_pid" 2>/dev/null || break
+# stop_process PID SECONDS: SIGTERM, then SIGKILL if it is still there
+# after SECONDS. Nothing for an empty or finished PID.
+stop_process() {
+  local pid=$1 seconds=$2
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq $((seconds * 10))); do
+      kill -0 "$pid" 2>/dev/null || break
       sleep 0.1
     done
-    kill -KILL "$server_pid" 2>/dev/null || true
+    kill -KILL "$pid" 2>/dev/null || true
   fi
+}
+
+# stop_server: stop_process on the server, 5 s. Safe to call twice (it is
+# the EXIT trap of both scripts: never leak the server).
+stop_server() {
+  stop_process "${server_pid:-}" 5
 }
