@@ -90,6 +90,95 @@ pub trait DecoderUnderTest {
     fn count_records(&mut self, records: &[u8]) -> Result<usize, String>;
 }
 
+/// One node of a cluster under test, by its Kafka broker id.
+pub type NodeId = i32;
+
+/// What a node asks of the network after an input: a response (size prefix
+/// included) or a closed connection for a client, bytes for another node.
+pub use crate::server::cluster::Output as NodeOutput;
+
+/// A node stopped working: its recovery refused its disk, or it hit an
+/// error it cannot go on from. Always a finding.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("node {node} failed: {reason}")]
+pub struct NodeFailure {
+    pub node: NodeId,
+    pub reason: String,
+}
+
+/// A multi-node server to fuzz on the simulated network: its nodes as
+/// sans-I/O state machines. The harness owns the network, the clients and
+/// the schedule (what is delivered, dropped, crashed, paused, and when);
+/// only bytes cross this trait, as with `ServerUnderTest`. See
+/// `examples/own_cluster.rs` for another cluster implementing it.
+pub trait ClusterUnderTest {
+    /// Every node, running or not, in a fixed order.
+    fn node_ids(&self) -> Vec<NodeId>;
+
+    /// Every node back to the cluster's starting state (running, on the
+    /// disk a clean bootstrap left), with `seed` for what the cluster draws
+    /// at random (how a crash tears the last write). A cluster that can
+    /// copy its state should restore a copy: this runs once per input.
+    fn reset(&mut self, seed: u64) -> Result<(), NodeFailure>;
+
+    fn is_up(&self, node: NodeId) -> bool;
+
+    /// A request frame (without its size prefix) a client connection sent
+    /// to `node`.
+    fn client_frame(&mut self, node: NodeId, connection: u64, frame: Bytes) -> Result<Vec<NodeOutput>, NodeFailure>;
+
+    /// A client connection to `node` is gone, with whatever it waited for.
+    fn client_closed(&mut self, node: NodeId, connection: u64);
+
+    /// Bytes another node sent to `node`.
+    fn peer_message(&mut self, node: NodeId, from: NodeId, bytes: Bytes) -> Result<Vec<NodeOutput>, NodeFailure>;
+
+    /// Moves `node`'s clock `ms` forward, without letting it act (a paused
+    /// node's clock, a skewed one).
+    fn advance_clock(&mut self, node: NodeId, ms: i64);
+
+    /// `node` acts on the time its clock shows: timers, elections,
+    /// heartbeats, replica fetches, deadlines.
+    fn tick(&mut self, node: NodeId) -> Result<Vec<NodeOutput>, NodeFailure>;
+
+    /// Kills `node`: what it had not made durable is lost.
+    fn crash(&mut self, node: NodeId);
+
+    /// Starts a crashed `node` again from what its disk kept.
+    fn restart(&mut self, node: NodeId) -> Result<(), NodeFailure>;
+
+    /// What `node` holds, for the timeline of a replay and to steer the
+    /// fuzzer toward new cluster states; `None` when the cluster does not
+    /// say (the checks never depend on it).
+    fn observe(&self, node: NodeId) -> Option<NodeObservation> {
+        let _ = node;
+        None
+    }
+}
+
+/// One node's view of its cluster, as `ClusterUnderTest::observe` tells it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeObservation {
+    /// The metadata quorum's leader as this node knows it.
+    pub controller: Option<NodeId>,
+    /// Brokers the node's metadata says are fenced.
+    pub fenced: Vec<NodeId>,
+    pub replicas: Vec<ReplicaObservation>,
+}
+
+/// One partition replica on one node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaObservation {
+    pub topic: String,
+    pub partition: i32,
+    /// The leader and leader epoch the node's metadata gives.
+    pub leader: NodeId,
+    pub leader_epoch: i32,
+    pub isr: Vec<NodeId>,
+    pub log_end_offset: i64,
+    pub high_watermark: i64,
+}
+
 /// Resets `server` and hands it `frames`, their answers unchecked.
 fn reset_and_handle<S: ServerUnderTest + ?Sized>(server: &mut S, frames: &[Bytes]) {
     server.reset();

@@ -318,6 +318,10 @@ impl<D: Disk> ClusterNode<D> {
         (self.quorum.leader(), self.quorum.term())
     }
 
+    pub fn disk(&self) -> &D {
+        self.wal.disk()
+    }
+
     /// The disk, as a crash leaves it (what was not flushed is the disk's
     /// to lose).
     pub fn into_disk(self) -> D {

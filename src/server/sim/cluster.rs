@@ -1,146 +1,105 @@
-//! A cluster of `ClusterNode`s on one thread: the simulated network between
-//! them and their clients, a simulated disk and a clock per node, and the
-//! faults a driver may inject (crash and restart, pause and resume,
-//! partition and heal, clock skew). Every step is recorded in a trace, so
-//! two runs of the same steps can be compared byte for byte.
+//! A cluster under test on one thread: the simulated network between its
+//! nodes and their clients, a clock per node, and the faults a driver may
+//! inject (crash and restart, pause and resume, partition and heal, clock
+//! skew). Every step is recorded in a trace, so two runs of the same steps
+//! can be compared byte for byte.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 
-use super::disk::SimDisk;
 use super::network::{Address, Link, SimNetwork};
-use crate::server::broker::{BrokerConfig, Endpoint, ManualClock};
-use crate::server::cluster::{ClusterNode, NodeConfig, NodeError, Output};
+use super::reference_cluster::{ReferenceCluster, SIM_START_MS, SimClusterConfig};
+use crate::harness::target::{ClusterUnderTest, NodeFailure, NodeId, NodeOutput};
+use crate::server::cluster::ClusterNode;
+use crate::server::sim::SimDisk;
 
-/// When every simulated clock starts.
-pub const SIM_START_MS: i64 = 1_700_000_000_000;
-
-enum NodeState {
-    Up(Box<ClusterNode<SimDisk>>),
-    Down(SimDisk),
-}
-
-struct SimNode {
-    state: NodeState,
-    clock: ManualClock,
-    paused: bool,
-}
-
-/// The cluster's settings: how many nodes, and each node's config from its
-/// id (timings, flush policy, `min.insync.replicas`).
-#[derive(Debug, Clone)]
-pub struct SimClusterConfig {
-    pub nodes: i32,
-    pub node: NodeConfig,
-}
-
-impl SimClusterConfig {
-    /// Three nodes, three replicas by default, `min.insync.replicas` 2, a
-    /// follower out of the ISR after 2 s.
-    pub fn three_nodes() -> Self {
-        let broker = BrokerConfig {
-            default_replication_factor: 3,
-            min_insync_replicas: 2,
-            replica_lag_time_max_ms: 2_000,
-            default_partitions: 2,
-            ..BrokerConfig::default()
-        };
-        let nodes = (1..=3)
-            .map(|id| {
-                let endpoint = Endpoint {
-                    host: "sim".to_owned(),
-                    port: 9090 + id,
-                };
-                (id, endpoint)
-            })
-            .collect();
-        Self {
-            nodes: 3,
-            node: NodeConfig::new(broker, nodes),
-        }
-    }
-
-    fn for_node(&self, id: i32) -> NodeConfig {
-        let mut config = self.node.clone();
-        config.broker.node_id = id;
-        if let Some(endpoint) = config.nodes.get(&id) {
-            config.broker.advertised_host = endpoint.host.clone();
-            config.broker.advertised_port = endpoint.port;
-        }
-        config
-    }
-}
-
-pub struct SimCluster {
-    config: SimClusterConfig,
+pub struct SimCluster<C: ClusterUnderTest = ReferenceCluster> {
+    system: C,
     now_ms: i64,
-    nodes: BTreeMap<i32, SimNode>,
+    paused: BTreeSet<NodeId>,
     network: SimNetwork,
     /// Responses delivered to each client connection, and connections a
     /// node closed or lost.
     inboxes: BTreeMap<u64, Vec<Bytes>>,
     closed: BTreeSet<u64>,
     /// Which node each client connection talks to.
-    connections: BTreeMap<u64, i32>,
+    connections: BTreeMap<u64, NodeId>,
     next_connection: u64,
-    /// Tears the unflushed tails of crashed disks.
-    disk_rng: ChaCha8Rng,
     trace: Vec<String>,
     events: u64,
 }
 
-impl SimCluster {
-    /// Starts every node on an empty disk; `seed` decides how crashes tear.
-    pub fn start(config: SimClusterConfig, seed: u64) -> Result<Self, NodeError> {
-        let mut nodes = BTreeMap::new();
-        for id in 1..=config.nodes {
-            let clock = ManualClock::new(SIM_START_MS);
-            let node = ClusterNode::open(config.for_node(id), SimDisk::new(), clock.clone())?;
-            nodes.insert(
-                id,
-                SimNode {
-                    state: NodeState::Up(Box::new(node)),
-                    clock,
-                    paused: false,
-                },
-            );
-        }
-        Ok(Self {
-            config,
+impl SimCluster<ReferenceCluster> {
+    /// The reference cluster, every node on an empty disk; `seed` decides
+    /// how crashes tear.
+    pub fn start(config: SimClusterConfig, seed: u64) -> Result<Self, NodeFailure> {
+        let mut system = ReferenceCluster::new(config)?;
+        system.reset(seed)?;
+        Ok(Self::new(system))
+    }
+
+    /// A running node of the reference cluster (crashed ones are `None`).
+    pub fn node(&self, id: NodeId) -> Option<&ClusterNode<SimDisk>> {
+        self.system.node(id)
+    }
+}
+
+impl<C: ClusterUnderTest> SimCluster<C> {
+    /// `system` as it is, on an empty network.
+    pub fn new(system: C) -> Self {
+        Self {
+            system,
             now_ms: SIM_START_MS,
-            nodes,
+            paused: BTreeSet::new(),
             network: SimNetwork::default(),
             inboxes: BTreeMap::new(),
             closed: BTreeSet::new(),
             connections: BTreeMap::new(),
             next_connection: 1,
-            disk_rng: ChaCha8Rng::seed_from_u64(seed),
             trace: Vec::new(),
             events: 0,
-        })
+        }
+    }
+
+    /// Back to the cluster's starting state on an empty network, with a
+    /// fresh trace: the next input's run.
+    pub fn reset(&mut self, seed: u64) -> Result<(), NodeFailure> {
+        self.system.reset(seed)?;
+        self.now_ms = SIM_START_MS;
+        self.paused.clear();
+        self.network = SimNetwork::default();
+        self.inboxes.clear();
+        self.closed.clear();
+        self.connections.clear();
+        self.next_connection = 1;
+        self.trace.clear();
+        self.events = 0;
+        Ok(())
+    }
+
+    pub fn system(&self) -> &C {
+        &self.system
+    }
+
+    pub fn system_mut(&mut self) -> &mut C {
+        &mut self.system
     }
 
     pub fn now_ms(&self) -> i64 {
         self.now_ms
     }
 
-    pub fn node_ids(&self) -> Vec<i32> {
-        self.nodes.keys().copied().collect()
+    pub fn node_ids(&self) -> Vec<NodeId> {
+        self.system.node_ids()
     }
 
-    /// A running node (crashed ones are `None`).
-    pub fn node(&self, id: i32) -> Option<&ClusterNode<SimDisk>> {
-        match &self.nodes.get(&id)?.state {
-            NodeState::Up(node) => Some(node),
-            NodeState::Down(_) => None,
-        }
+    pub fn is_up(&self, id: NodeId) -> bool {
+        self.system.is_up(id)
     }
 
-    pub fn is_paused(&self, id: i32) -> bool {
-        self.nodes.get(&id).is_some_and(|node| node.paused)
+    pub fn is_paused(&self, id: NodeId) -> bool {
+        self.paused.contains(&id)
     }
 
     pub fn network(&self) -> &SimNetwork {
@@ -164,11 +123,16 @@ impl SimCluster {
     }
 
     /// Opens a client connection to a node.
-    pub fn connect(&mut self, node: i32) -> u64 {
+    pub fn connect(&mut self, node: NodeId) -> u64 {
         let connection = self.next_connection;
         self.next_connection += 1;
         self.connections.insert(connection, node);
         connection
+    }
+
+    /// The node a client connection talks to.
+    pub fn connection_node(&self, connection: u64) -> Option<NodeId> {
+        self.connections.get(&connection).copied()
     }
 
     /// A request frame (size prefix included, as a client writes it).
@@ -193,6 +157,19 @@ impl SimCluster {
         self.closed.contains(&connection)
     }
 
+    /// The client drops its connection (and whatever it waited for).
+    pub fn disconnect(&mut self, connection: u64) {
+        let Some(&node) = self.connections.get(&connection) else {
+            return;
+        };
+        if self.closed.contains(&connection) {
+            return;
+        }
+        self.record(format!("c{connection} disconnects from n{node}"));
+        self.close(connection);
+        self.system.client_closed(node, connection);
+    }
+
     /// Links with a message waiting.
     pub fn busy_links(&self) -> Vec<Link> {
         self.network.busy()
@@ -200,11 +177,9 @@ impl SimCluster {
 
     /// Delivers the next message on a link; one for a paused node waits,
     /// one for a crashed node is lost.
-    pub fn deliver(&mut self, link: Link) -> Result<(), NodeError> {
+    pub fn deliver(&mut self, link: Link) -> Result<(), NodeFailure> {
         let (from, to) = link;
-        if let Address::Node(id) = to
-            && self.is_paused(id)
-        {
+        if self.is_blocked(link) {
             return Ok(());
         }
         let Some(bytes) = self.network.take(link) else {
@@ -217,18 +192,14 @@ impl SimCluster {
                 Ok(())
             }
             Address::Node(id) => {
-                let Some(SimNode {
-                    state: NodeState::Up(node),
-                    ..
-                }) = self.nodes.get_mut(&id)
-                else {
-                    return Ok(());
-                };
                 let outputs = match from {
                     // The size prefix is the network's framing: the node
                     // takes the frame after it.
-                    Address::Client(connection) => node.client_frame(connection, bytes.slice(4.min(bytes.len())..))?,
-                    Address::Node(peer) => node.peer_message(peer, &bytes)?,
+                    Address::Client(connection) => {
+                        self.system
+                            .client_frame(id, connection, bytes.slice(4.min(bytes.len())..))?
+                    }
+                    Address::Node(peer) => self.system.peer_message(id, peer, bytes)?,
                 };
                 self.route(id, outputs);
                 Ok(())
@@ -236,18 +207,32 @@ impl SimCluster {
         }
     }
 
-    fn route(&mut self, from: i32, outputs: Vec<Output>) {
+    /// Loses the next message on a link, as a dropped packet on a broken
+    /// connection would (a client connection closes with it).
+    pub fn drop_message(&mut self, link: Link) {
+        if self.network.take(link).is_none() {
+            return;
+        }
+        self.record(format!("drop {}->{}", link.0, link.1));
+        for end in [link.0, link.1] {
+            if let Address::Client(connection) = end {
+                self.disconnect(connection);
+            }
+        }
+    }
+
+    fn route(&mut self, from: NodeId, outputs: Vec<NodeOutput>) {
         for output in outputs {
             match output {
-                Output::Response { connection, frame } => {
+                NodeOutput::Response { connection, frame } => {
                     self.network
                         .send(Address::Node(from), Address::Client(connection), frame);
                 }
-                Output::Close { connection, reason } => {
+                NodeOutput::Close { connection, reason } => {
                     self.record(format!("n{from} closes c{connection}: {reason}"));
                     self.close(connection);
                 }
-                Output::Send { to, bytes } => {
+                NodeOutput::Send { to, bytes } => {
                     self.network
                         .send(Address::Node(from), Address::Node(to), Bytes::from(bytes));
                 }
@@ -262,40 +247,28 @@ impl SimCluster {
 
     /// Time passes: every clock moves `ms`, every running node that is not
     /// paused ticks.
-    pub fn advance(&mut self, ms: i64) -> Result<(), NodeError> {
+    pub fn advance(&mut self, ms: i64) -> Result<(), NodeFailure> {
         self.now_ms += ms;
         self.record(format!("advance {ms} ms"));
-        let ids = self.node_ids();
-        for id in ids {
-            let Some(sim) = self.nodes.get_mut(&id) else {
-                continue;
-            };
-            sim.clock.advance(ms);
-            if sim.paused {
+        for id in self.node_ids() {
+            self.system.advance_clock(id, ms);
+            if self.is_paused(id) || !self.system.is_up(id) {
                 continue;
             }
-            if let NodeState::Up(node) = &mut sim.state {
-                let outputs = node.tick()?;
-                self.route(id, outputs);
-            }
+            let outputs = self.system.tick(id)?;
+            self.route(id, outputs);
         }
         Ok(())
     }
 
     /// Kills a node: its unflushed writes are lost (maybe torn), its
     /// connections and the messages to and from it are gone.
-    pub fn crash(&mut self, id: i32) {
-        let Some(sim) = self.nodes.get_mut(&id) else {
+    pub fn crash(&mut self, id: NodeId) {
+        if !self.node_ids().contains(&id) {
             return;
-        };
-        let state = std::mem::replace(&mut sim.state, NodeState::Down(SimDisk::new()));
-        let mut disk = match state {
-            NodeState::Up(node) => node.into_disk(),
-            NodeState::Down(disk) => disk,
-        };
-        disk.crash(&mut self.disk_rng);
-        sim.state = NodeState::Down(disk);
-        sim.paused = false;
+        }
+        self.system.crash(id);
+        self.paused.remove(&id);
         self.record(format!("crash n{id}"));
         self.network.drop_address(Address::Node(id));
         let lost: Vec<u64> = self
@@ -310,42 +283,31 @@ impl SimCluster {
     }
 
     /// Restarts a crashed node from its disk.
-    pub fn restart(&mut self, id: i32) -> Result<(), NodeError> {
-        let config = self.config.for_node(id);
-        let Some(sim) = self.nodes.get_mut(&id) else {
+    pub fn restart(&mut self, id: NodeId) -> Result<(), NodeFailure> {
+        if !self.node_ids().contains(&id) || self.system.is_up(id) {
             return Ok(());
-        };
-        let NodeState::Down(disk) = &mut sim.state else {
-            return Ok(());
-        };
-        let disk = std::mem::take(disk);
-        let node = ClusterNode::open(config, disk, sim.clock.clone())?;
-        sim.state = NodeState::Up(Box::new(node));
+        }
+        self.system.restart(id)?;
         self.record(format!("restart n{id}"));
         Ok(())
     }
 
-    pub fn is_up(&self, id: i32) -> bool {
-        self.node(id).is_some()
-    }
-
     /// A long pause (a GC, SIGSTOP): the node neither reads nor ticks.
-    pub fn pause(&mut self, id: i32) {
-        if let Some(sim) = self.nodes.get_mut(&id) {
-            sim.paused = true;
+    pub fn pause(&mut self, id: NodeId) {
+        if self.node_ids().contains(&id) {
+            self.paused.insert(id);
             self.record(format!("pause n{id}"));
         }
     }
 
-    pub fn resume(&mut self, id: i32) {
-        if let Some(sim) = self.nodes.get_mut(&id) {
-            sim.paused = false;
+    pub fn resume(&mut self, id: NodeId) {
+        if self.paused.remove(&id) {
             self.record(format!("resume n{id}"));
         }
     }
 
     /// Cuts `side` off from the other nodes.
-    pub fn partition(&mut self, side: &[i32]) {
+    pub fn partition(&mut self, side: &[NodeId]) {
         let nodes = self.node_ids();
         self.network.partition(side, &nodes);
         self.record(format!("partition {side:?} from the rest"));
@@ -357,15 +319,15 @@ impl SimCluster {
     }
 
     /// Moves one node's clock ahead of the others.
-    pub fn skew(&mut self, id: i32, ms: i64) {
-        if let Some(sim) = self.nodes.get_mut(&id) {
-            sim.clock.advance(ms);
+    pub fn skew(&mut self, id: NodeId, ms: i64) {
+        if self.node_ids().contains(&id) {
+            self.system.advance_clock(id, ms);
             self.record(format!("skew n{id} by {ms} ms"));
         }
     }
 
     /// Ends every fault: heals, resumes and restarts every node.
-    pub fn heal_all(&mut self) -> Result<(), NodeError> {
+    pub fn heal_all(&mut self) -> Result<(), NodeFailure> {
         self.heal();
         for id in self.node_ids() {
             self.resume(id);
@@ -378,7 +340,7 @@ impl SimCluster {
 
     /// Delivers every waiting message (and those they cause) in link order,
     /// then lets `ms` pass; repeated `rounds` times.
-    pub fn run_quiet(&mut self, rounds: usize, ms: i64) -> Result<(), NodeError> {
+    pub fn run_quiet(&mut self, rounds: usize, ms: i64) -> Result<(), NodeFailure> {
         for _ in 0..rounds {
             for _ in 0..10_000 {
                 let Some(link) = self.busy_links().into_iter().find(|&link| !self.is_blocked(link)) else {

@@ -10,7 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use bytes::Bytes;
 use kafka_protocol::protocol::StrBytes;
 
-use super::cluster::{SIM_START_MS, SimCluster};
+use super::SIM_START_MS;
+use super::cluster::SimCluster;
 use super::workload::Acknowledged;
 use crate::server::broker::{Assignment, NO_LEADER, PartitionLog};
 use crate::server::wire::{BatchLimits, decode_record_batches};

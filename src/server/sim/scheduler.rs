@@ -9,7 +9,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use super::cluster::{SimCluster, SimClusterConfig};
+use super::cluster::SimCluster;
+use super::reference_cluster::SimClusterConfig;
 use super::invariants::{ClusterInvariants, Violation};
 use super::workload::ProducerWorkload;
 
@@ -170,7 +171,7 @@ fn step(
     faults: bool,
     nodes: &[i32],
     fault_count: &mut usize,
-) -> Result<(), crate::server::cluster::NodeError> {
+) -> Result<(), crate::harness::target::NodeFailure> {
     let send = rng.gen_bool(0.5);
     workload.step(cluster, rng, send);
     let roll = rng.gen_range(0..1000);
