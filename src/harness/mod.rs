@@ -4,6 +4,8 @@
 
 pub mod alloc;
 pub mod client;
+pub mod cluster_session;
+pub mod cluster_client;
 pub mod fatal_signal;
 pub mod input;
 pub mod oracle;
@@ -11,5 +13,6 @@ pub mod oracle;
 pub mod planted;
 pub mod protocol_states;
 pub mod session;
+pub mod state_coverage;
 pub mod target;
 pub mod targets;

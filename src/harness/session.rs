@@ -279,7 +279,7 @@ fn name(value: &'static str) -> StrBytes {
     StrBytes::from_static_str(value)
 }
 
-fn error_name(code: i16) -> String {
+pub(crate) fn error_name(code: i16) -> String {
     kafka_error_name(code).unwrap_or_else(|| format!("error {code}"))
 }
 
@@ -1355,7 +1355,7 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
 /// its byte limit, so the last batch may be partial, and clients drop it.
 /// Anything else (a length that cannot be, a batch that does not decode) is
 /// left for the decoder to report.
-fn whole_batches(records: Bytes) -> Bytes {
+pub(crate) fn whole_batches(records: Bytes) -> Bytes {
     /// Base offset and batch length: the length counts what follows them.
     const LENGTH_END: usize = 12;
     let mut end = 0;

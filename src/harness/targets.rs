@@ -22,8 +22,10 @@ use super::oracle::{
     Oracle, Violation, check_batch_roundtrip, check_exchange, check_request_roundtrip, differential_check,
     request_label,
 };
+use super::cluster_session::{bootstrapped_reference_cluster, play_cluster};
 use super::session::Session;
-use super::target::{DecoderUnderTest, Exchange, FUZZING_BATCH_LIMITS, ReferenceServer, ServerUnderTest};
+use super::target::{ClusterUnderTest, DecoderUnderTest, Exchange, FUZZING_BATCH_LIMITS, ReferenceServer, ServerUnderTest};
+use crate::server::sim::{ReferenceCluster, SimCluster};
 use crate::server::wire::{Codec, DecodeErrorKind, decode_record_batches, decode_request, supported_api};
 
 /// A fuzz target: its name (the binary's, the corpus directory's) and entry.
@@ -80,6 +82,12 @@ pub const TARGETS: &[FuzzTarget] = &[
         run: session,
         about: "several clients' operations in any order against one broker, checked against a model of Kafka's guarantees",
         explain: Some(explain_session),
+    },
+    FuzzTarget {
+        name: "cluster",
+        run: cluster,
+        about: "several clients and a fault schedule (deliveries, drops, crashes, partitions, pauses, clock skew) on a three-node cluster, checked against a model of Kafka's replicated guarantees",
+        explain: Some(explain_cluster),
     },
     FuzzTarget {
         name: "differential",
@@ -334,6 +342,42 @@ pub fn session(data: &[u8]) {
 pub fn explain_session(data: &[u8]) {
     let mut stdout = std::io::stdout().lock();
     on_reference(|server| enforce(play_session(server, data, Some(&mut stdout))));
+}
+
+thread_local! {
+    // The bootstrapped reference cluster, restored for every input.
+    static CLUSTER: RefCell<Option<SimCluster<ReferenceCluster>>> = const { RefCell::new(None) };
+}
+
+fn on_reference_cluster(f: impl FnOnce(&mut SimCluster<ReferenceCluster>)) {
+    CLUSTER.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        let cluster = match cell.as_mut() {
+            Some(cluster) => cluster,
+            None => match bootstrapped_reference_cluster() {
+                Ok(cluster) => cell.insert(cluster),
+                Err(violation) => panic!("the reference cluster does not bootstrap: {violation}"),
+            },
+        };
+        f(cluster);
+    });
+}
+
+pub fn cluster(data: &[u8]) {
+    on_reference_cluster(|cluster| cluster_on(cluster, data));
+}
+
+/// `cluster`, writing the run's timeline to stdout.
+pub fn explain_cluster(data: &[u8]) {
+    let mut stdout = std::io::stdout().lock();
+    on_reference_cluster(|cluster| enforce(play_cluster(cluster, data, false, Some(&mut stdout)).map(drop)));
+}
+
+/// A cluster script (see `input::ClusterScript`) played on any cluster under
+/// test, from its starting state, the cluster states reached counted as
+/// coverage.
+pub fn cluster_on<C: ClusterUnderTest>(cluster: &mut SimCluster<C>, data: &[u8]) {
+    enforce(play_cluster(cluster, data, true, None).map(drop));
 }
 
 /// A session script (see `input::SessionScript`) played against a server

@@ -3,6 +3,7 @@
 //! The same generators drive the property tests of the decoder and the fuzz
 //! targets, so both explore the same space.
 
+mod cluster_script;
 mod malformation;
 mod pools;
 mod record_batch;
@@ -13,6 +14,9 @@ mod seeded;
 mod session;
 mod stream;
 
+pub use cluster_script::{
+    CLUSTER_CLIENTS, CLUSTER_TOPICS, ClusterScript, ClusterStep, MAX_CLUSTER_STEPS, TopicChoice,
+};
 pub use malformation::{HostileInt, Malformation};
 pub use record_batch::{
     ProducerFields, arbitrary_records, encodable, encode_entries, encode_record_batch, to_protocol_records,

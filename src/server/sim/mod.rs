@@ -19,4 +19,4 @@ pub use invariants::{ClusterInvariants, Violation};
 pub use network::{Address, Link, SimNetwork};
 pub use reference_cluster::{ReferenceCluster, SIM_START_MS, SimClusterConfig};
 pub use scheduler::{Schedule, ScheduleOptions, ScheduleOutcome, run_schedule};
-pub use workload::{Acknowledged, ProducerWorkload};
+pub use workload::ProducerWorkload;

@@ -87,7 +87,8 @@ pub fn run_schedule(schedule: &Schedule) -> ScheduleOutcome {
             return outcome;
         }
     };
-    let mut workload = ProducerWorkload::new(SIM_TOPIC, options.plain_producers, options.idempotent_producers);
+    let partitions = options.cluster.node.broker.default_partitions;
+    let mut workload = ProducerWorkload::new(SIM_TOPIC, partitions, options.plain_producers, options.idempotent_producers);
     let mut invariants = ClusterInvariants::default();
     let nodes = cluster.node_ids();
     let mut failed = None;

@@ -9,6 +9,7 @@
 
 mod groups;
 mod log;
+mod replication;
 
 use std::fmt;
 
@@ -17,6 +18,7 @@ use kafka_protocol::protocol::StrBytes;
 
 pub use groups::GroupModel;
 pub use log::{FetchedPartition, LogModel, ProducedBatch, ProducedRecord, ProducerSequence};
+pub use replication::{FinalCount, FinalLog, ReplicationModel};
 
 use super::{Oracle, Violation};
 
@@ -50,6 +52,26 @@ pub enum Invariant {
     CurrentGeneration,
     /// A committed offset reads back until it is committed again.
     CommittedReadBack,
+    /// Replicated: a record acknowledged with acks=all is served at its
+    /// offset by every later leader, across every fault.
+    AcknowledgedDurable,
+    /// Replicated: below the high watermark, no two answers (of any
+    /// leaders) serve different records at one offset.
+    CommittedAgree,
+    /// Replicated: the leader epoch one node gives a partition never goes
+    /// back.
+    LeaderEpochsIncrease,
+    /// Replicated: a leader epoch has one leader, whichever node tells it.
+    OneLeaderPerEpoch,
+    /// Once every fault healed, every node gives the same leaders, and
+    /// every partition has one.
+    MetadataConverges,
+    /// A node never fails: its recovery accepts what it wrote, and no
+    /// input stops it.
+    NodeRuns,
+    /// Once every fault healed, every waiting request is answered within a
+    /// bound of simulated time: no deadlock, no livelock.
+    Liveness,
 }
 
 impl Invariant {
@@ -65,6 +87,13 @@ impl Invariant {
             Invariant::GenerationsIncrease => "generations-increase",
             Invariant::CurrentGeneration => "current-generation",
             Invariant::CommittedReadBack => "committed-read-back",
+            Invariant::AcknowledgedDurable => "acknowledged-durable",
+            Invariant::CommittedAgree => "committed-agree",
+            Invariant::LeaderEpochsIncrease => "leader-epochs-increase",
+            Invariant::OneLeaderPerEpoch => "one-leader-per-epoch",
+            Invariant::MetadataConverges => "metadata-converges",
+            Invariant::NodeRuns => "node-runs",
+            Invariant::Liveness => "liveness",
         }
     }
 }
