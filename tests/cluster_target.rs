@@ -7,10 +7,14 @@ use rand_chacha::ChaCha8Rng;
 
 #[test]
 fn random_scripts_keep_every_guarantee() {
+    // KAFKA_FUZZ_CLUSTER_RUNS runs more: a quick campaign without an engine.
     let mut cluster = bootstrapped_reference_cluster().unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let started = std::time::Instant::now();
-    let runs = 200;
+    let runs: usize = std::env::var("KAFKA_FUZZ_CLUSTER_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
     let mut acks = 0;
     for run in 0..runs {
         let length = rng.gen_range(0..200);
@@ -30,12 +34,78 @@ fn random_scripts_keep_every_guarantee() {
     eprintln!("{runs} runs in {:?}, {acks} acks=all", started.elapsed());
 }
 
+/// The highest leader epoch the timeline shows for `partition`, and the
+/// leaders it names with it.
+fn leader_epochs(timeline: &str, partition: &str) -> Vec<(String, i32)> {
+    let needle = format!("{partition} leader ");
+    timeline
+        .match_indices(&needle)
+        .filter_map(|(at, _)| {
+            let mut words = timeline[at + needle.len()..].split_whitespace();
+            let leader = words.next()?.to_owned();
+            (words.next()? == "epoch").then_some(())?;
+            Some((leader, words.next()?.parse().ok()?))
+        })
+        .collect()
+}
+
 #[test]
-fn timing() {
+fn written_seeds_reach_what_they_are_named_for() {
     let mut cluster = bootstrapped_reference_cluster().unwrap();
-    let started = std::time::Instant::now();
-    for _ in 0..100 {
-        play_cluster(&mut cluster, &[], true, None).unwrap();
+    for (name, script) in kafka_fuzz::corpus::cluster_seeds::written_cluster_scripts() {
+        let mut timeline = Vec::new();
+        let outcome = play_cluster(&mut cluster, &script.to_bytes(), false, Some(&mut timeline))
+            .unwrap_or_else(|violation| panic!("{name}: {violation}"));
+        let timeline = String::from_utf8(timeline).unwrap();
+        assert!(outcome.count.acknowledged_acks_all > 0, "{name}: nothing acknowledged");
+        let epochs = leader_epochs(&timeline, "cluster-a/0");
+        let start = epochs
+            .first()
+            .cloned()
+            .unwrap_or_else(|| panic!("{name}: no leaders shown"));
+        let failed_over = epochs
+            .iter()
+            .any(|(leader, epoch)| *leader != start.0 && *epoch > start.1);
+        let expect = |what: &str| assert!(timeline.contains(what), "{name}: no {what:?} in\n{timeline}");
+        match name {
+            "failover-during-produce" => {
+                expect("crash n3");
+                expect("restart n3");
+                assert!(failed_over, "{name}: the leader did not change: {epochs:?}");
+            }
+            "partition-heal" => {
+                expect("partition [3] from the rest");
+                expect(" heal");
+                assert!(failed_over, "{name}: the leader did not change: {epochs:?}");
+            }
+            "pause-leader" => {
+                expect("pause n3");
+                expect("resume n3");
+                assert!(failed_over, "{name}: the leader did not change: {epochs:?}");
+            }
+            "crash-follower-during-replication" => {
+                expect("crash n2");
+                expect("restart n2");
+            }
+            "create-while-producing" => expect("acknowledged cluster-new/0"),
+            "skewed-clock" => expect("skew n2 by 6000 ms"),
+            other => panic!("no check for the written seed {other}"),
+        }
     }
-    eprintln!("empty: {:?} per run", started.elapsed() / 100);
+}
+
+#[test]
+fn the_same_input_gives_the_same_timeline() {
+    let mut cluster = bootstrapped_reference_cluster().unwrap();
+    let data = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/corpus/cluster/failover-during-produce"
+    ))
+    .unwrap();
+    let mut runs = [Vec::new(), Vec::new()];
+    for timeline in &mut runs {
+        play_cluster(&mut cluster, &data, false, Some(timeline)).unwrap();
+    }
+    assert!(!runs[0].is_empty());
+    assert_eq!(runs[0], runs[1]);
 }

@@ -90,6 +90,7 @@ replay_tests!(
     record_batch,
     dispatch,
     session,
+    cluster,
     differential
 );
 

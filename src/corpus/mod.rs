@@ -1,6 +1,7 @@
 //! Corpora: the seeds each fuzz target starts from (generated, or from real
 //! traffic recorded or captured), what a corpus holds, and reading inputs.
 
+pub mod cluster_seeds;
 mod seeds;
 mod stats;
 mod traffic;

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use kafka_protocol::messages::RequestHeader;
 use kafka_protocol::protocol::StrBytes;
 
+use super::cluster_seeds::written_cluster_scripts;
 use crate::harness::input::{
     Acks, ArbitraryBytes, ByteLimit, ClockStep, GENERATED, GenerationChoice, GroupChoice, OffsetChoice, Operation,
     PartitionChoice, ProduceMode, Production, RAW_STREAM, SessionScript, SessionStep, SessionTimeout, TimestampChoice,
@@ -108,6 +109,21 @@ pub fn generated_seeds() -> Vec<Seed> {
             target: "session",
             name: name.to_owned(),
             data,
+        });
+    }
+    // Cluster scripts: fixed bytes of several lengths, and written ones.
+    for (index, len) in [32, 64, 128, 192].into_iter().enumerate() {
+        seeds.push(Seed {
+            target: "cluster",
+            name: format!("script-{len}"),
+            data: seeded_bytes(0xc1a5_0000 + index as u64, len),
+        });
+    }
+    for (name, script) in written_cluster_scripts() {
+        seeds.push(Seed {
+            target: "cluster",
+            name: name.to_owned(),
+            data: script.to_bytes(),
         });
     }
     // The generated reading of every target that has one, from fixed bytes.

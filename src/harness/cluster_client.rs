@@ -50,8 +50,16 @@ const FETCH_MAX_BYTES: i32 = 64 * 1024;
 pub enum ClientTask {
     /// One record; acks -1 (all) or 1.
     Produce { topic: StrBytes, partition: i32, acks: i16 },
-    Fetch { topic: StrBytes, partition: i32, offset: i64 },
-    CreateTopic { topic: StrBytes, partitions: i32, replicas: i16 },
+    Fetch {
+        topic: StrBytes,
+        partition: i32,
+        offset: i64,
+    },
+    CreateTopic {
+        topic: StrBytes,
+        partitions: i32,
+        replicas: i16,
+    },
     /// Metadata of every topic, from one node or any.
     Metadata { node: Option<NodeId> },
 }
@@ -116,11 +124,26 @@ pub enum ClientEvent {
     Acknowledged(Acknowledged),
     Fetched(Fetched),
     /// A metadata answer from `node`.
-    Leaders { node: NodeId, leaders: Vec<LeaderSeen> },
+    Leaders {
+        node: NodeId,
+        leaders: Vec<LeaderSeen>,
+    },
     /// An error answer the client retries after.
-    Retry { task: String, reason: String },
+    Retry {
+        task: String,
+        reason: String,
+    },
     /// The task ended without success (or with an error that ends it).
-    Ended { task: String, outcome: String },
+    Ended {
+        task: String,
+        outcome: String,
+    },
+    /// A request went unanswered for the request timeout.
+    TimedOut {
+        request: String,
+        node: NodeId,
+        sent_ms: i64,
+    },
     /// An answer no Kafka client can read.
     BadResponse(String),
 }
@@ -226,6 +249,12 @@ impl ClusterClient {
         })
     }
 
+    /// Forgets every task, and the answer it waits for.
+    pub fn abandon(&mut self) {
+        self.tasks.clear();
+        self.in_flight = None;
+    }
+
     /// Queues a task; false if the client already holds as many as it may.
     pub fn submit(&mut self, task: ClientTask) -> bool {
         if self.tasks.len() >= MAX_QUEUED {
@@ -272,7 +301,21 @@ impl ClusterClient {
                     cluster.disconnect(in_flight.connection);
                 }
                 self.connections.retain(|_, &mut c| c != in_flight.connection);
-                let reason = if timed_out { "request timed out" } else { "connection lost" };
+                if timed_out {
+                    events.push(ClientEvent::TimedOut {
+                        request: format!(
+                            "{}'s {:?} request on c{}",
+                            self.name, in_flight.request, in_flight.connection
+                        ),
+                        node: cluster.connection_node(in_flight.connection).unwrap_or(-1),
+                        sent_ms: in_flight.sent_ms,
+                    });
+                }
+                let reason = if timed_out {
+                    "request timed out"
+                } else {
+                    "connection lost"
+                };
                 self.failed(in_flight.request, reason, true, events);
             }
             return;
@@ -359,10 +402,16 @@ impl ClusterClient {
                 .insert(name.clone(), i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX));
             self.leaders.retain(|(t, _), _| *t != name);
             for partition in &topic.partitions {
-                let leader = if partition.error_code == 0 { partition.leader_id.0 } else { -1 };
+                let leader = if partition.error_code == 0 {
+                    partition.leader_id.0
+                } else {
+                    -1
+                };
                 if leader >= 0 {
-                    self.leaders
-                        .insert((name.clone(), partition.partition_index), (leader, partition.leader_epoch));
+                    self.leaders.insert(
+                        (name.clone(), partition.partition_index),
+                        (leader, partition.leader_epoch),
+                    );
                 }
                 seen.push(LeaderSeen {
                     node,
@@ -400,7 +449,12 @@ impl ClusterClient {
             } else {
                 // No leader yet (an election, a topic being created): wait
                 // and ask again.
-                self.failed(Request::Metadata, &format!("no leader for {topic}/{partition}"), false, events);
+                self.failed(
+                    Request::Metadata,
+                    &format!("no leader for {topic}/{partition}"),
+                    false,
+                    events,
+                );
             }
         }
         Ok(())
@@ -581,133 +635,130 @@ impl ClusterClient {
             ClientTask::Metadata { node: Some(node) } => node,
             _ => any_node,
         };
-        let (node, request, frame) = if matches!(task, ClientTask::Metadata { .. }) || (needs_leader.is_some() && leader.is_none()) {
-            let topics = needs_leader.as_ref().map(|(topic, _)| {
-                vec![MetadataRequestTopic::default().with_name(Some(TopicName(topic.clone())))]
-            });
-            let auto_create = matches!(task, ClientTask::Produce { .. });
-            let body = MetadataRequest::default()
-                .with_topics(topics)
-                .with_allow_auto_topic_creation(auto_create);
-            pending.attempts += 1;
-            (
-                node,
-                Request::Metadata,
-                self.client.request(METADATA_VERSION, body),
-            )
-        } else if matches!(task, ClientTask::Produce { .. }) && self.idempotent && self.producer.is_none() {
-            let body = InitProducerIdRequest::default()
-                .with_transactional_id(None)
-                .with_transaction_timeout_ms(60_000)
-                .with_producer_id((-1).into())
-                .with_producer_epoch(-1);
-            pending.attempts += 1;
-            (
-                any_node,
-                Request::InitProducerId,
-                self.client.request(INIT_PRODUCER_ID_VERSION, body),
-            )
-        } else {
-            pending.attempts += 1;
-            let (leader, leader_epoch) = leader.unwrap_or((any_node, -1));
-            let frame = match &task {
-                ClientTask::Produce { topic, partition, acks } => {
-                    if pending.value.is_none() {
-                        self.produced += 1;
-                        pending.value = Some(Bytes::from(format!("{}-{}", self.name, self.produced)));
-                    }
-                    let (producer_id, epoch, sequence) = match self.producer.filter(|_| self.idempotent) {
-                        Some(producer) => {
-                            let sequence = match pending.sequence {
-                                Some((assigned, sequence)) if assigned == producer => sequence,
-                                _ => {
-                                    let next = self.sequences.get(&(topic.clone(), *partition)).copied();
-                                    let sequence = next.unwrap_or(0);
-                                    pending.sequence = Some((producer, sequence));
-                                    sequence
-                                }
-                            };
-                            (producer.0, producer.1, sequence)
-                        }
-                        None => (-1, -1, -1),
-                    };
-                    let record = Record {
-                        transactional: false,
-                        control: false,
-                        delete_horizon: false,
-                        partition_leader_epoch: -1,
-                        producer_id,
-                        producer_epoch: epoch,
-                        timestamp_type: TimestampType::Creation,
-                        offset: 0,
-                        sequence,
-                        timestamp: cluster.now_ms(),
-                        key: None,
-                        value: pending.value.clone(),
-                        headers: Default::default(),
-                    };
-                    let Ok(records) = encode_record_batch(&[record], Codec::None) else {
-                        return;
-                    };
-                    let body = ProduceRequest::default()
-                        .with_acks(*acks)
-                        .with_timeout_ms(5_000)
-                        .with_topic_data(vec![
-                            TopicProduceData::default()
-                                .with_name(TopicName(topic.clone()))
-                                .with_partition_data(vec![
-                                    PartitionProduceData::default()
-                                        .with_index(*partition)
-                                        .with_records(Some(records)),
-                                ]),
-                        ]);
-                    self.client.request(PRODUCE_VERSION, body)
-                }
-                ClientTask::Fetch {
-                    topic,
-                    partition,
-                    offset,
-                } => {
-                    let body = FetchRequest::default()
-                        .with_max_wait_ms(0)
-                        .with_min_bytes(1)
-                        .with_max_bytes(FETCH_MAX_BYTES)
-                        .with_topics(vec![
-                            FetchTopic::default()
-                                .with_topic(TopicName(topic.clone()))
-                                .with_partitions(vec![
-                                    FetchPartition::default()
-                                        .with_partition(*partition)
-                                        .with_current_leader_epoch(leader_epoch)
-                                        .with_fetch_offset(*offset)
-                                        .with_partition_max_bytes(FETCH_MAX_BYTES),
-                                ]),
-                        ]);
-                    self.client.request(FETCH_VERSION, body)
-                }
-                ClientTask::CreateTopic {
-                    topic,
-                    partitions,
-                    replicas,
-                } => {
-                    let created = CreatableTopic::default()
-                        .with_name(TopicName(topic.clone()))
-                        .with_num_partitions(*partitions)
-                        .with_replication_factor(*replicas);
-                    let body = CreateTopicsRequest::default()
-                        .with_topics(vec![created])
-                        .with_timeout_ms(5_000);
-                    self.client.request(CREATE_TOPICS_VERSION, body)
-                }
-                ClientTask::Metadata { .. } => return,
-            };
-            let node = if matches!(task, ClientTask::CreateTopic { .. }) {
-                any_node
+        let (node, request, frame) =
+            if matches!(task, ClientTask::Metadata { .. }) || (needs_leader.is_some() && leader.is_none()) {
+                let topics = needs_leader
+                    .as_ref()
+                    .map(|(topic, _)| vec![MetadataRequestTopic::default().with_name(Some(TopicName(topic.clone())))]);
+                let auto_create = matches!(task, ClientTask::Produce { .. });
+                let body = MetadataRequest::default()
+                    .with_topics(topics)
+                    .with_allow_auto_topic_creation(auto_create);
+                pending.attempts += 1;
+                (node, Request::Metadata, self.client.request(METADATA_VERSION, body))
+            } else if matches!(task, ClientTask::Produce { .. }) && self.idempotent && self.producer.is_none() {
+                let body = InitProducerIdRequest::default()
+                    .with_transactional_id(None)
+                    .with_transaction_timeout_ms(60_000)
+                    .with_producer_id((-1).into())
+                    .with_producer_epoch(-1);
+                pending.attempts += 1;
+                (
+                    any_node,
+                    Request::InitProducerId,
+                    self.client.request(INIT_PRODUCER_ID_VERSION, body),
+                )
             } else {
-                leader
+                pending.attempts += 1;
+                let (leader, leader_epoch) = leader.unwrap_or((any_node, -1));
+                let frame = match &task {
+                    ClientTask::Produce { topic, partition, acks } => {
+                        if pending.value.is_none() {
+                            self.produced += 1;
+                            pending.value = Some(Bytes::from(format!("{}-{}", self.name, self.produced)));
+                        }
+                        let (producer_id, epoch, sequence) = match self.producer.filter(|_| self.idempotent) {
+                            Some(producer) => {
+                                let sequence = match pending.sequence {
+                                    Some((assigned, sequence)) if assigned == producer => sequence,
+                                    _ => {
+                                        let next = self.sequences.get(&(topic.clone(), *partition)).copied();
+                                        let sequence = next.unwrap_or(0);
+                                        pending.sequence = Some((producer, sequence));
+                                        sequence
+                                    }
+                                };
+                                (producer.0, producer.1, sequence)
+                            }
+                            None => (-1, -1, -1),
+                        };
+                        let record = Record {
+                            transactional: false,
+                            control: false,
+                            delete_horizon: false,
+                            partition_leader_epoch: -1,
+                            producer_id,
+                            producer_epoch: epoch,
+                            timestamp_type: TimestampType::Creation,
+                            offset: 0,
+                            sequence,
+                            timestamp: cluster.now_ms(),
+                            key: None,
+                            value: pending.value.clone(),
+                            headers: Default::default(),
+                        };
+                        let Ok(records) = encode_record_batch(&[record], Codec::None) else {
+                            return;
+                        };
+                        let body = ProduceRequest::default()
+                            .with_acks(*acks)
+                            .with_timeout_ms(5_000)
+                            .with_topic_data(vec![
+                                TopicProduceData::default()
+                                    .with_name(TopicName(topic.clone()))
+                                    .with_partition_data(vec![
+                                        PartitionProduceData::default()
+                                            .with_index(*partition)
+                                            .with_records(Some(records)),
+                                    ]),
+                            ]);
+                        self.client.request(PRODUCE_VERSION, body)
+                    }
+                    ClientTask::Fetch {
+                        topic,
+                        partition,
+                        offset,
+                    } => {
+                        let body = FetchRequest::default()
+                            .with_max_wait_ms(0)
+                            .with_min_bytes(1)
+                            .with_max_bytes(FETCH_MAX_BYTES)
+                            .with_topics(vec![
+                                FetchTopic::default()
+                                    .with_topic(TopicName(topic.clone()))
+                                    .with_partitions(vec![
+                                        FetchPartition::default()
+                                            .with_partition(*partition)
+                                            .with_current_leader_epoch(leader_epoch)
+                                            .with_fetch_offset(*offset)
+                                            .with_partition_max_bytes(FETCH_MAX_BYTES),
+                                    ]),
+                            ]);
+                        self.client.request(FETCH_VERSION, body)
+                    }
+                    ClientTask::CreateTopic {
+                        topic,
+                        partitions,
+                        replicas,
+                    } => {
+                        let created = CreatableTopic::default()
+                            .with_name(TopicName(topic.clone()))
+                            .with_num_partitions(*partitions)
+                            .with_replication_factor(*replicas);
+                        let body = CreateTopicsRequest::default()
+                            .with_topics(vec![created])
+                            .with_timeout_ms(5_000);
+                        self.client.request(CREATE_TOPICS_VERSION, body)
+                    }
+                    ClientTask::Metadata { .. } => return,
+                };
+                let node = if matches!(task, ClientTask::CreateTopic { .. }) {
+                    any_node
+                } else {
+                    leader
+                };
+                (node, Request::Task, frame)
             };
-            (node, Request::Task, frame)
-        };
         self.requests += 1;
         let Ok((correlation_id, frame)) = frame else {
             self.finish(events, "the client cannot encode its request".to_owned());

@@ -16,7 +16,7 @@ use std::io::Write;
 
 use kafka_protocol::protocol::StrBytes;
 
-use super::cluster_client::{ClientEvent, ClientTask, ClusterClient, LeaderSeen};
+use super::cluster_client::{ClientEvent, ClientTask, ClusterClient, LeaderSeen, REQUEST_TIMEOUT_MS};
 use super::input::{CLUSTER_CLIENTS, CLUSTER_TOPICS, ClusterScript, ClusterStep};
 use super::oracle::model::{At, FinalCount, FinalLog, Invariant, ReplicationModel, violation};
 use super::oracle::{Oracle, Violation};
@@ -38,6 +38,16 @@ const MAX_PAGES: usize = 64;
 
 type Partition = (StrBytes, i32);
 
+/// How much of a phase the timeline shows: nothing of the start (the
+/// cluster electing as it restores its starting state), everything of the
+/// script, what the clients are told during the checks at the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shown {
+    Nothing,
+    Everything,
+    Answers,
+}
+
 /// What a run did, beyond violations.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClusterOutcome {
@@ -58,6 +68,10 @@ pub struct ClusterSession<'a, C: ClusterUnderTest> {
     timeline: Option<&'a mut dyn Write>,
     /// The step being played, for violations.
     at: At,
+    /// When every fault healed: a request sent after it must be answered.
+    healed_at: Option<i64>,
+    /// What the timeline shows now.
+    shown: Shown,
     /// Trace lines already written to the timeline, and each node's last
     /// line there.
     traced: usize,
@@ -65,7 +79,13 @@ pub struct ClusterSession<'a, C: ClusterUnderTest> {
 }
 
 fn node_failed(at: At, failure: &NodeFailure) -> Violation {
-    violation(Invariant::NodeRuns, at, &format!("n{}", failure.node), "a running node", &failure.reason)
+    violation(
+        Invariant::NodeRuns,
+        at,
+        &format!("n{}", failure.node),
+        "a running node",
+        &failure.reason,
+    )
 }
 
 impl<'a, C: ClusterUnderTest> ClusterSession<'a, C> {
@@ -84,6 +104,8 @@ impl<'a, C: ClusterUnderTest> ClusterSession<'a, C> {
             states: states.then(ClusterStates::default),
             timeline,
             at: At(0),
+            healed_at: None,
+            shown: Shown::Nothing,
             traced: 0,
             node_lines: BTreeMap::new(),
         }
@@ -105,32 +127,78 @@ impl<'a, C: ClusterUnderTest> ClusterSession<'a, C> {
         if !self.settle(LIVENESS_BOUND_MS, |session| session.checker.is_idle())? {
             return Err(self.stuck("creating the starting topics"));
         }
-        self.converge().map(drop)
+        self.ready()
+    }
+
+    /// Waits until every node gives the same leaders and every leader
+    /// serves its partition: a cluster that restored its starting state
+    /// may still be electing.
+    fn ready(&mut self) -> Result<(), Violation> {
+        let start = self.cluster.now_ms();
+        loop {
+            let leaders = self.converge()?;
+            for (topic, partition) in leaders.keys() {
+                self.checker.submit(ClientTask::Fetch {
+                    topic: topic.clone(),
+                    partition: *partition,
+                    offset: 0,
+                });
+            }
+            self.settle(LIVENESS_BOUND_MS, |session| session.checker.is_idle())?;
+            let served = self
+                .last_answers()
+                .iter()
+                .filter(|event| matches!(event, ClientEvent::Fetched(_)))
+                .count();
+            if served == leaders.len() {
+                return Ok(());
+            }
+            if self.cluster.now_ms() - start >= LIVENESS_BOUND_MS {
+                return Err(violation(
+                    Invariant::Liveness,
+                    self.at,
+                    "serving every partition from its starting state",
+                    format!("{} partitions served", leaders.len()),
+                    served,
+                ));
+            }
+            self.advance(ROUND_MS)?;
+        }
     }
 
     /// Plays `script` from the cluster's starting state, then heals every
     /// fault and checks liveness, convergence and durability.
     pub fn run(mut self, script: &ClusterScript) -> Result<ClusterOutcome, Violation> {
-        self.note(|| "the cluster starts".to_owned());
-        self.converge()?;
+        self.ready()?;
+        self.shown = Shown::Everything;
+        self.traced = self.cluster.trace().len();
+        let elapsed = self.elapsed();
+        self.note(|| format!("the cluster is ready at {elapsed} ms"));
         self.observe();
         for (index, step) in script.steps.iter().enumerate() {
             self.at = At(index);
             let elapsed = self.elapsed();
             self.note(|| format!("#{index} at {elapsed} ms: {step:?}"));
-            self.apply(*step).map_err(|failure| node_failed(self.at, &failure))?;
+            self.apply(*step)?;
             self.poll_clients()?;
             self.observe();
         }
         self.at = At(script.steps.len());
         let elapsed = self.elapsed();
-        self.note(|| format!("every fault heals at {elapsed} ms"));
+        self.note(|| format!("every fault heals at {elapsed} ms; the checks begin"));
+        self.write_trace();
+        self.shown = Shown::Answers;
         self.cluster
             .heal_all()
             .map_err(|failure| node_failed(self.at, &failure))?;
-        let answered = self.settle(LIVENESS_BOUND_MS, |session| session.clients.iter().all(ClusterClient::is_idle))?;
-        if !answered {
-            return Err(self.stuck("answering what the clients wait for"));
+        self.healed_at = Some(self.cluster.now_ms());
+        // Clients finish what they were asked, or keep retrying what the
+        // cluster rightly refuses (acks=all to a topic with fewer replicas
+        // than min.insync.replicas): only an unanswered request is stuck.
+        if !self.settle(LIVENESS_BOUND_MS, |session| {
+            session.clients.iter().all(ClusterClient::is_idle)
+        })? {
+            self.clients.iter_mut().for_each(ClusterClient::abandon);
         }
         let leaders = self.converge()?;
         let logs = self.read_back(&leaders)?;
@@ -153,6 +221,9 @@ impl<'a, C: ClusterUnderTest> ClusterSession<'a, C> {
     }
 
     fn note(&mut self, line: impl FnOnce() -> String) {
+        if self.shown == Shown::Nothing {
+            return;
+        }
         if let Some(out) = self.timeline.as_mut() {
             // A timeline that cannot be written is not the cluster's fault.
             let _ = writeln!(out, "{}", line());
@@ -178,20 +249,23 @@ impl<'a, C: ClusterUnderTest> ClusterSession<'a, C> {
             .collect()
     }
 
-    fn apply(&mut self, step: ClusterStep) -> Result<(), NodeFailure> {
+    fn apply(&mut self, step: ClusterStep) -> Result<(), Violation> {
+        let at = self.at;
+        let failed = move |failure: NodeFailure| node_failed(at, &failure);
         match step {
             ClusterStep::Deliver { count } => {
                 for _ in 0..=count % 8 {
-                    let Some(&link) = self.deliverable().first() else {
+                    let Some(link) = self.cluster.oldest_deliverable() else {
                         break;
                     };
-                    self.cluster.deliver(link)?;
+                    self.cluster.deliver(link).map_err(failed)?;
                 }
             }
             ClusterStep::DeliverLink { link } => {
                 let links = self.deliverable();
                 if !links.is_empty() {
-                    self.cluster.deliver(links[usize::from(link) % links.len()])?;
+                    let link = links[usize::from(link) % links.len()];
+                    self.cluster.deliver(link).map_err(failed)?;
                 }
             }
             ClusterStep::DropLink { link } => {
@@ -200,7 +274,13 @@ impl<'a, C: ClusterUnderTest> ClusterSession<'a, C> {
                     self.cluster.drop_message(links[usize::from(link) % links.len()]);
                 }
             }
-            ClusterStep::Advance { tens_ms } => self.cluster.advance((i64::from(tens_ms) + 1) * 10)?,
+            ClusterStep::Advance { tens_ms } => self.advance((i64::from(tens_ms) + 1) * 10)?,
+            ClusterStep::Run { rounds } => {
+                for _ in 0..=rounds % 32 {
+                    self.deliver_all()?;
+                    self.advance(ROUND_MS)?;
+                }
+            }
             ClusterStep::Produce {
                 client,
                 target,
@@ -209,11 +289,7 @@ impl<'a, C: ClusterUnderTest> ClusterSession<'a, C> {
                 let client = self.client(client);
                 // An idempotent producer writes with acks=all, as Kafka
                 // requires.
-                let acks = if acks_all || client.is_idempotent() {
-                    -1
-                } else {
-                    1
-                };
+                let acks = if acks_all || client.is_idempotent() { -1 } else { 1 };
                 client.submit(ClientTask::Produce {
                     topic: StrBytes::from_static_str(target.topic()),
                     partition: target.partition(),
@@ -259,12 +335,11 @@ impl<'a, C: ClusterUnderTest> ClusterSession<'a, C> {
             }
             ClusterStep::Heal => self.cluster.heal(),
             ClusterStep::Crash { node } => self.cluster.crash(self.node(node)),
-            ClusterStep::Restart { node } => self.cluster.restart(self.node(node))?,
+            ClusterStep::Restart { node } => self.cluster.restart(self.node(node)).map_err(failed)?,
             ClusterStep::Pause { node } => self.cluster.pause(self.node(node)),
             ClusterStep::Resume { node } => self.cluster.resume(self.node(node)),
             ClusterStep::Skew { node, hundreds_ms } => {
-                self.cluster
-                    .skew(self.node(node), (i64::from(hundreds_ms) + 1) * 100);
+                self.cluster.skew(self.node(node), (i64::from(hundreds_ms) + 1) * 100);
             }
         }
         Ok(())
@@ -294,6 +369,20 @@ impl<'a, C: ClusterUnderTest> ClusterSession<'a, C> {
                         format!("at step #{}: {what}", self.at.0),
                     ));
                 }
+                ClientEvent::TimedOut { request, node, sent_ms } => {
+                    if self.healed_at.is_some_and(|healed| *sent_ms >= healed) {
+                        return Err(violation(
+                            Invariant::Liveness,
+                            self.at,
+                            &format!(
+                                "{request} to n{node}, sent at {} ms when no fault was left",
+                                sent_ms - SIM_START_MS
+                            ),
+                            format!("an answer within {REQUEST_TIMEOUT_MS} ms"),
+                            "none",
+                        ));
+                    }
+                }
                 ClientEvent::Retry { .. } | ClientEvent::Ended { .. } => {}
             }
         }
@@ -302,7 +391,7 @@ impl<'a, C: ClusterUnderTest> ClusterSession<'a, C> {
 
     /// The network's lines since the last call: deliveries, drops, faults.
     fn write_trace(&mut self) {
-        if self.timeline.is_none() {
+        if self.timeline.is_none() || self.shown != Shown::Everything {
             return;
         }
         let lines: Vec<String> = self.cluster.trace()[self.traced..]
@@ -370,30 +459,40 @@ impl<'a, C: ClusterUnderTest> ClusterSession<'a, C> {
     fn settle(&mut self, bound_ms: i64, done: impl Fn(&Self) -> bool) -> Result<bool, Violation> {
         let start = self.cluster.now_ms();
         loop {
-            for _ in 0..ROUND_DELIVERIES {
-                self.poll_clients()?;
-                let links = self.deliverable();
-                if links.is_empty() {
-                    break;
-                }
-                for link in links {
-                    self.cluster
-                        .deliver(link)
-                        .map_err(|failure| node_failed(self.at, &failure))?;
-                }
-            }
-            self.poll_clients()?;
+            self.deliver_all()?;
             if done(self) {
                 return Ok(true);
             }
             if self.cluster.now_ms() - start >= bound_ms {
                 return Ok(false);
             }
-            self.cluster
-                .advance(ROUND_MS)
-                .map_err(|failure| node_failed(self.at, &failure))?;
+            self.advance(ROUND_MS)?;
             self.observe();
         }
+    }
+
+    /// Delivers every message that can be, and those they cause, the
+    /// clients polled in between.
+    fn deliver_all(&mut self) -> Result<(), Violation> {
+        for _ in 0..ROUND_DELIVERIES {
+            self.poll_clients()?;
+            let links = self.deliverable();
+            if links.is_empty() {
+                break;
+            }
+            for link in links {
+                self.cluster
+                    .deliver(link)
+                    .map_err(|failure| node_failed(self.at, &failure))?;
+            }
+        }
+        self.poll_clients()
+    }
+
+    fn advance(&mut self, ms: i64) -> Result<(), Violation> {
+        self.cluster
+            .advance(ms)
+            .map_err(|failure| node_failed(self.at, &failure))
     }
 
     fn stuck(&self, doing: &str) -> Violation {
@@ -462,12 +561,14 @@ impl<'a, C: ClusterUnderTest> ClusterSession<'a, C> {
                     self.at,
                     &format!("{LIVENESS_BOUND_MS} ms after every fault healed"),
                     "every node giving the same leader for every partition",
-                    if shown.is_empty() { "no answer".to_owned() } else { shown.join("; ") },
+                    if shown.is_empty() {
+                        "no answer".to_owned()
+                    } else {
+                        shown.join("; ")
+                    },
                 ));
             }
-            self.cluster
-                .advance(ROUND_MS)
-                .map_err(|failure| node_failed(self.at, &failure))?;
+            self.advance(ROUND_MS)?;
         }
     }
 
@@ -477,7 +578,10 @@ impl<'a, C: ClusterUnderTest> ClusterSession<'a, C> {
     }
 
     /// Every partition read from its start to its high watermark.
-    fn read_back(&mut self, leaders: &BTreeMap<Partition, (NodeId, i32)>) -> Result<BTreeMap<Partition, FinalLog>, Violation> {
+    fn read_back(
+        &mut self,
+        leaders: &BTreeMap<Partition, (NodeId, i32)>,
+    ) -> Result<BTreeMap<Partition, FinalLog>, Violation> {
         let mut logs = BTreeMap::new();
         for (topic, partition) in leaders.keys() {
             let mut log = FinalLog::new();
@@ -583,6 +687,7 @@ fn describe(event: &ClientEvent) -> String {
         }
         ClientEvent::Retry { task, reason } => format!("{task}: {reason}, retries"),
         ClientEvent::Ended { task, outcome } => format!("{task}: {outcome}"),
+        ClientEvent::TimedOut { request, node, .. } => format!("{request} to n{node} timed out"),
         ClientEvent::BadResponse(what) => format!("bad response: {what}"),
     }
 }

@@ -4,8 +4,8 @@
 
 pub mod alloc;
 pub mod client;
-pub mod cluster_session;
 pub mod cluster_client;
+pub mod cluster_session;
 pub mod fatal_signal;
 pub mod input;
 pub mod oracle;

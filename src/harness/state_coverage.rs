@@ -83,14 +83,7 @@ impl ClusterStates {
                 let first = *self.first_epochs.entry(partition).or_insert(replica.leader_epoch);
                 let epochs_moved = (replica.leader_epoch - first).clamp(0, 4);
                 let behind = (replica.log_end_offset - replica.high_watermark).clamp(0, 3);
-                hit((
-                    "replica",
-                    leads,
-                    replica.isr.len(),
-                    epochs_moved,
-                    behind,
-                    &statuses,
-                ));
+                hit(("replica", leads, replica.isr.len(), epochs_moved, behind, &statuses));
                 let key = (*node, replica.topic.clone(), replica.partition);
                 if let Some(last) = self.log_ends.insert(key, replica.log_end_offset)
                     && replica.log_end_offset < last

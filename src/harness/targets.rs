@@ -14,6 +14,7 @@ use kafka_protocol::messages::{ApiKey, CreateTopicsRequest, ProduceRequest, Requ
 use kafka_protocol::protocol::StrBytes;
 
 use super::client::Client;
+use super::cluster_session::{bootstrapped_reference_cluster, play_cluster};
 use super::input::{
     GENERATED, Malformation, SESSION_TOPICS, SessionScript, api_request_stream, arbitrary_records, encode_entries,
     encode_record_batch, split_stream, to_protocol_records,
@@ -22,9 +23,10 @@ use super::oracle::{
     Oracle, Violation, check_batch_roundtrip, check_exchange, check_request_roundtrip, differential_check,
     request_label,
 };
-use super::cluster_session::{bootstrapped_reference_cluster, play_cluster};
 use super::session::Session;
-use super::target::{ClusterUnderTest, DecoderUnderTest, Exchange, FUZZING_BATCH_LIMITS, ReferenceServer, ServerUnderTest};
+use super::target::{
+    ClusterUnderTest, DecoderUnderTest, Exchange, FUZZING_BATCH_LIMITS, ReferenceServer, ServerUnderTest,
+};
 use crate::server::sim::{ReferenceCluster, SimCluster};
 use crate::server::wire::{Codec, DecodeErrorKind, decode_record_batches, decode_request, supported_api};
 

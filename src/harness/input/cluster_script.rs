@@ -51,40 +51,83 @@ impl fmt::Debug for TopicChoice {
 /// One step: a client's operation, a delivery, time, or a fault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClusterStep {
-    /// Deliver the next `count` messages, each on the first link that has
-    /// one (in a fixed link order).
-    Deliver { count: u8 },
+    /// Deliver the next `count` % 8 + 1 messages in the order they were
+    /// sent.
+    Deliver {
+        count: u8,
+    },
     /// Deliver the next message of the `link`th busy link: one connection's
     /// message before another's.
-    DeliverLink { link: u8 },
+    DeliverLink {
+        link: u8,
+    },
     /// Lose the next message of the `link`th busy link (a client's link
     /// closes its connection).
-    DropLink { link: u8 },
+    DropLink {
+        link: u8,
+    },
     /// Every clock moves `tens_ms` × 10 ms; running nodes act on it.
-    Advance { tens_ms: u8 },
+    Advance {
+        tens_ms: u8,
+    },
+    /// The cluster runs undisturbed for `rounds` % 32 + 1 rounds: every
+    /// message that can be is delivered, then 100 ms pass.
+    Run {
+        rounds: u8,
+    },
     /// A client produces one record with acks=all (or acks=1).
-    Produce { client: u8, target: TopicChoice, acks_all: bool },
+    Produce {
+        client: u8,
+        target: TopicChoice,
+        acks_all: bool,
+    },
     /// A client reads a partition from an offset.
-    Fetch { client: u8, target: TopicChoice, offset: u8 },
+    Fetch {
+        client: u8,
+        target: TopicChoice,
+        offset: u8,
+    },
     /// A client creates a topic with 1 to 4 partitions and 1 to 3 replicas.
-    CreateTopic { client: u8, topic: u8, partitions: u8, replicas: u8 },
+    CreateTopic {
+        client: u8,
+        topic: u8,
+        partitions: u8,
+        replicas: u8,
+    },
     /// A client refreshes its metadata.
-    Metadata { client: u8 },
+    Metadata {
+        client: u8,
+    },
     /// A client drops its connections.
-    Disconnect { client: u8 },
+    Disconnect {
+        client: u8,
+    },
     /// The nodes in `mask` (bit i: the ith node) are cut off from the rest.
-    Partition { mask: u8 },
+    Partition {
+        mask: u8,
+    },
     Heal,
-    Crash { node: u8 },
-    Restart { node: u8 },
-    Pause { node: u8 },
-    Resume { node: u8 },
+    Crash {
+        node: u8,
+    },
+    Restart {
+        node: u8,
+    },
+    Pause {
+        node: u8,
+    },
+    Resume {
+        node: u8,
+    },
     /// One node's clock jumps `hundreds_ms` × 100 ms ahead.
-    Skew { node: u8, hundreds_ms: u8 },
+    Skew {
+        node: u8,
+        hundreds_ms: u8,
+    },
 }
 
 /// The step kinds, by the byte that names them (modulo their count).
-const KINDS: u8 = 16;
+const KINDS: u8 = 17;
 
 impl ClusterStep {
     /// How many argument bytes follow the byte naming a kind of step.
@@ -132,10 +175,11 @@ impl ClusterStep {
             12 => Self::Restart { node: arg(0) },
             13 => Self::Pause { node: arg(0) },
             14 => Self::Resume { node: arg(0) },
-            _ => Self::Skew {
+            15 => Self::Skew {
                 node: arg(0),
                 hundreds_ms: arg(1),
             },
+            _ => Self::Run { rounds: arg(0) },
         }
     }
 
@@ -167,6 +211,7 @@ impl ClusterStep {
             Self::Pause { node } => (13, vec![node]),
             Self::Resume { node } => (14, vec![node]),
             Self::Skew { node, hundreds_ms } => (15, vec![node, hundreds_ms]),
+            Self::Run { rounds } => (16, vec![rounds]),
         };
         out.push(kind);
         out.extend_from_slice(&args);

@@ -14,9 +14,7 @@ mod seeded;
 mod session;
 mod stream;
 
-pub use cluster_script::{
-    CLUSTER_CLIENTS, CLUSTER_TOPICS, ClusterScript, ClusterStep, MAX_CLUSTER_STEPS, TopicChoice,
-};
+pub use cluster_script::{CLUSTER_CLIENTS, CLUSTER_TOPICS, ClusterScript, ClusterStep, MAX_CLUSTER_STEPS, TopicChoice};
 pub use malformation::{HostileInt, Malformation};
 pub use record_batch::{
     ProducerFields, arbitrary_records, encodable, encode_entries, encode_record_batch, to_protocol_records,

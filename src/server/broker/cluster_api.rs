@@ -225,19 +225,23 @@ impl Broker {
         }
     }
 
-    /// Replicas for `partitions` new partitions, `factor` each (capped by the
-    /// live brokers), spread so that leaders rotate over the brokers.
-    pub(super) fn place_replicas(&self, partitions: i32, factor: usize) -> Vec<Vec<i32>> {
+    /// Replicas for `partitions` new partitions, `factor` each, spread so
+    /// that leaders rotate over the live brokers; `None` when fewer than
+    /// `factor` brokers are live (Kafka refuses the topic then).
+    pub(super) fn place_replicas(&self, partitions: i32, factor: usize) -> Option<Vec<Vec<i32>>> {
         let live: Vec<i32> = self.view.live().collect();
-        let factor = factor.clamp(1, live.len().max(1));
+        if factor == 0 || factor > live.len() {
+            return None;
+        }
         let offset = self.topics.iter().count();
-        (0..usize::try_from(partitions).unwrap_or(0))
+        let placed = (0..usize::try_from(partitions).unwrap_or(0))
             .map(|partition| {
                 (0..factor)
-                    .filter_map(|k| live.get((offset + partition + k) % live.len().max(1)).copied())
+                    .map(|k| live[(offset + partition + k) % live.len()])
                     .collect()
             })
-            .collect()
+            .collect();
+        Some(placed)
     }
 
     /// Kafka's checks of one CreateTopics entry; the replicas of each
@@ -256,24 +260,24 @@ impl Broker {
         let live: Vec<i32> = self.view.live().collect();
         let (partitions, replicas) = if topic.assignments.is_empty() {
             let factor = match topic.replication_factor {
-                -1 => self.config.default_replication_factor.min(live.len()),
+                -1 => self.config.default_replication_factor,
                 factor if factor <= 0 => {
                     return refuse(
                         ResponseError::InvalidReplicationFactor,
                         "Replication factor must be larger than 0, or -1 to use the default value.",
                     );
                 }
-                factor if factor as usize > live.len() => {
-                    return refuse(
-                        ResponseError::InvalidReplicationFactor,
-                        &format!(
-                            "Unable to replicate the partition {factor} time(s): only {} broker(s) are registered.",
-                            live.len()
-                        ),
-                    );
-                }
                 factor => factor as usize,
             };
+            if factor > live.len() {
+                return refuse(
+                    ResponseError::InvalidReplicationFactor,
+                    &format!(
+                        "Unable to replicate the partition {factor} time(s): only {} broker(s) are registered.",
+                        live.len()
+                    ),
+                );
+            }
             let partitions = match topic.num_partitions {
                 -1 => self.config.default_partitions,
                 count => count,
@@ -281,7 +285,8 @@ impl Broker {
             // The count is checked before anything is placed for it.
             self.topics
                 .check_new(&topic.name, partitions, self.config.max_partitions_per_topic)?;
-            (partitions, self.place_replicas(partitions, factor))
+            let placed = self.place_replicas(partitions, factor).unwrap_or_default();
+            (partitions, placed)
         } else {
             if topic.num_partitions != -1 || topic.replication_factor != -1 {
                 return refuse(

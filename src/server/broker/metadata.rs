@@ -163,7 +163,8 @@ impl Broker {
                 let count = i32::try_from(replicas.len()).unwrap_or(i32::MAX);
                 // Alone, the proposer checked it against this very state a
                 // moment ago; a quorum's record may have lost a race.
-                let valid = !self.view.replicated || self.topics.check_new(&name, count, max).is_ok();
+                let valid = !self.view.replicated
+                    || (self.topics.check_new(&name, count, max).is_ok() && replicas.iter().all(|r| !r.is_empty()));
                 if valid {
                     // A partition with followers starts tracking them.
                     let followed = replicas.iter().any(|replicas| replicas.len() > 1);

@@ -305,7 +305,11 @@ impl Broker {
         self.topics
             .check_new(name, partitions, config.max_partitions_per_topic)
             .map_err(|refused| refused.error)?;
-        let replicas = self.place_replicas(partitions, config.default_replication_factor);
+        // Too few live brokers for the replication factor: not created, and
+        // the client asks again (Kafka's auto-creation fails the same way).
+        let replicas = self
+            .place_replicas(partitions, config.default_replication_factor)
+            .ok_or(ResponseError::LeaderNotAvailable)?;
         self.propose(MetadataRecord::CreateTopic {
             name: name.to_string(),
             replicas,

@@ -143,6 +143,12 @@ impl<C: ClusterUnderTest> SimCluster<C> {
         if self.closed.contains(&connection) {
             return;
         }
+        if !self.system.is_up(node) {
+            // Nothing listens on a crashed node's port: refused.
+            self.record(format!("c{connection} refused by n{node}, which is down"));
+            self.close(connection);
+            return;
+        }
         self.record(format!("c{connection} sends {} bytes to n{node}", frame.len()));
         self.network
             .send(Address::Client(connection), Address::Node(node), frame);
@@ -173,6 +179,12 @@ impl<C: ClusterUnderTest> SimCluster<C> {
     /// Links with a message waiting.
     pub fn busy_links(&self) -> Vec<Link> {
         self.network.busy()
+    }
+
+    /// The link whose next message was sent first, of those that can be
+    /// delivered now (not to a paused node).
+    pub fn oldest_deliverable(&self) -> Option<Link> {
+        self.network.oldest(|link| !self.is_blocked(link))
     }
 
     /// Delivers the next message on a link; one for a paused node waits,

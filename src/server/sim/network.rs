@@ -30,7 +30,9 @@ pub type Link = (Address, Address);
 
 #[derive(Debug, Clone, Default)]
 pub struct SimNetwork {
-    queues: BTreeMap<Link, VecDeque<Bytes>>,
+    /// Each link's messages, with the order they were sent in overall.
+    queues: BTreeMap<Link, VecDeque<(u64, Bytes)>>,
+    sent: u64,
     /// Node pairs that cannot reach each other, smaller id first.
     cut: BTreeSet<(i32, i32)>,
 }
@@ -47,7 +49,8 @@ impl SimNetwork {
         {
             return false;
         }
-        self.queues.entry((from, to)).or_default().push_back(bytes);
+        self.sent += 1;
+        self.queues.entry((from, to)).or_default().push_back((self.sent, bytes));
         true
     }
 
@@ -58,6 +61,17 @@ impl SimNetwork {
             .filter(|(_, queue)| !queue.is_empty())
             .map(|(link, _)| *link)
             .collect()
+    }
+
+    /// Of the links `usable` allows, the one whose next message was sent
+    /// first: a network that keeps the order of everything.
+    pub fn oldest(&self, usable: impl Fn(Link) -> bool) -> Option<Link> {
+        self.queues
+            .iter()
+            .filter(|(link, _)| usable(**link))
+            .filter_map(|(link, queue)| Some((queue.front()?.0, *link)))
+            .min()
+            .map(|(_, link)| link)
     }
 
     pub fn pending(&self) -> usize {
@@ -71,7 +85,7 @@ impl SimNetwork {
         if queue.is_empty() {
             self.queues.remove(&link);
         }
-        message
+        message.map(|(_, bytes)| bytes)
     }
 
     /// Loses everything to and from `address` (a crashed node, a closed
@@ -126,6 +140,9 @@ mod tests {
         }
         network.send(one, three, Bytes::from_static(b"x"));
         assert_eq!(network.busy(), vec![(one, two), (one, three)]);
+        network.send(three, one, Bytes::from_static(b"z"));
+        assert_eq!(network.oldest(|_| true), Some((one, two)));
+        assert_eq!(network.oldest(|link| link.0 == three), Some((three, one)));
         assert_eq!(network.take((one, two)).unwrap()[0], 0);
         network.partition(&[1], &[1, 2, 3]);
         assert!(network.busy().is_empty(), "a cut loses what was in flight");

@@ -254,15 +254,17 @@ impl ClusterUnderTest for ReferenceCluster {
             .topics()
             .iter()
             .flat_map(|topic| {
-                (0..).zip(&topic.partitions).map(|(index, partition)| ReplicaObservation {
-                    topic: topic.name.to_string(),
-                    partition: index,
-                    leader: partition.assignment.leader,
-                    leader_epoch: partition.assignment.leader_epoch,
-                    isr: partition.assignment.isr.clone(),
-                    log_end_offset: partition.log.log_end_offset(),
-                    high_watermark: partition.log.high_watermark(),
-                })
+                (0..)
+                    .zip(&topic.partitions)
+                    .map(|(index, partition)| ReplicaObservation {
+                        topic: topic.name.to_string(),
+                        partition: index,
+                        leader: partition.assignment.leader,
+                        leader_epoch: partition.assignment.leader_epoch,
+                        isr: partition.assignment.isr.clone(),
+                        log_end_offset: partition.log.log_end_offset(),
+                        high_watermark: partition.log.high_watermark(),
+                    })
             })
             .collect();
         Some(NodeObservation {

@@ -10,8 +10,8 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use super::cluster::SimCluster;
-use super::reference_cluster::SimClusterConfig;
 use super::invariants::{ClusterInvariants, Violation};
+use super::reference_cluster::SimClusterConfig;
 use super::workload::ProducerWorkload;
 
 /// The topic the workload writes.
@@ -88,7 +88,12 @@ pub fn run_schedule(schedule: &Schedule) -> ScheduleOutcome {
         }
     };
     let partitions = options.cluster.node.broker.default_partitions;
-    let mut workload = ProducerWorkload::new(SIM_TOPIC, partitions, options.plain_producers, options.idempotent_producers);
+    let mut workload = ProducerWorkload::new(
+        SIM_TOPIC,
+        partitions,
+        options.plain_producers,
+        options.idempotent_producers,
+    );
     let mut invariants = ClusterInvariants::default();
     let nodes = cluster.node_ids();
     let mut failed = None;

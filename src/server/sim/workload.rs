@@ -54,7 +54,11 @@ impl ProducerWorkload {
         let mut events = Vec::new();
         for producer in &mut self.producers {
             if send && producer.is_idle() {
-                let acks = if producer.is_idempotent() || rng.gen_bool(0.5) { -1 } else { 1 };
+                let acks = if producer.is_idempotent() || rng.gen_bool(0.5) {
+                    -1
+                } else {
+                    1
+                };
                 producer.submit(ClientTask::Produce {
                     topic: self.topic.clone(),
                     partition: rng.gen_range(0..self.partitions),

@@ -71,7 +71,11 @@ impl ReplicationModel {
             ));
         }
         if ack.acks == -1
-            && let Some(other) = self.durable.entry(tp).or_default().insert(ack.offset, ack.value.clone())
+            && let Some(other) = self
+                .durable
+                .entry(tp)
+                .or_default()
+                .insert(ack.offset, ack.value.clone())
             && other != ack.value
         {
             return Err(violation(
@@ -313,7 +317,10 @@ mod tests {
         };
         let count = model.check_final(At(3), &log(&[(0, "kept"), (1, "new")])).unwrap();
         assert_eq!((count.acknowledged_acks_all, count.lost_acks_one), (1, 1));
-        assert_eq!(invariant(model.check_final(At(3), &log(&[(0, "new")]))), "acknowledged-durable");
+        assert_eq!(
+            invariant(model.check_final(At(3), &log(&[(0, "new")]))),
+            "acknowledged-durable"
+        );
         let twice = model.check_final(At(3), &log(&[(0, "kept"), (1, "kept")])).unwrap();
         assert_eq!(twice.duplicated_plain, 1, "a plain producer's retry may duplicate");
         let mut idempotent = ack(2, "once", -1);
@@ -334,7 +341,13 @@ mod tests {
             leader_epoch,
         };
         model.leaders(At(0), &[seen(1, 1, 3), seen(2, 1, 2)]).unwrap();
-        assert_eq!(invariant(model.leaders(At(1), &[seen(1, 1, 2)])), "leader-epochs-increase");
-        assert_eq!(invariant(model.leaders(At(2), &[seen(3, 2, 3)])), "one-leader-per-epoch");
+        assert_eq!(
+            invariant(model.leaders(At(1), &[seen(1, 1, 2)])),
+            "leader-epochs-increase"
+        );
+        assert_eq!(
+            invariant(model.leaders(At(2), &[seen(3, 2, 3)])),
+            "one-leader-per-epoch"
+        );
     }
 }
