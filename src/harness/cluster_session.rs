@@ -577,59 +577,79 @@ impl<'a, C: ClusterUnderTest> ClusterSession<'a, C> {
         std::mem::take(&mut self.checker_events)
     }
 
-    /// Every partition read from its start to its high watermark.
+    /// Every partition read from its start to its high watermark. A new
+    /// leader may answer with an older high watermark until its followers
+    /// catch up (Kafka allows it): a partition whose high watermark is
+    /// still below a record acknowledged with acks=all is read again, until
+    /// the liveness bound.
     fn read_back(
         &mut self,
         leaders: &BTreeMap<Partition, (NodeId, i32)>,
     ) -> Result<BTreeMap<Partition, FinalLog>, Violation> {
         let mut logs = BTreeMap::new();
+        let start = self.cluster.now_ms();
         for (topic, partition) in leaders.keys() {
-            let mut log = FinalLog::new();
-            let mut offset = 0;
-            for _ in 0..MAX_PAGES {
-                self.checker.submit(ClientTask::Fetch {
-                    topic: topic.clone(),
-                    partition: *partition,
-                    offset,
-                });
-                if !self.settle(LIVENESS_BOUND_MS, |session| session.checker.is_idle())? {
-                    return Err(self.stuck("reading the logs back"));
+            let log = loop {
+                let (log, high_watermark) = self.read_partition(topic, *partition)?;
+                let behind = self.model.durable_end(topic, *partition) > high_watermark;
+                if !behind || self.cluster.now_ms() - start >= LIVENESS_BOUND_MS {
+                    break log;
                 }
-                let fetched = self.last_answers().into_iter().find_map(|event| match event {
-                    ClientEvent::Fetched(fetched) => Some(fetched),
-                    _ => None,
-                });
-                let Some(fetched) = fetched else {
-                    return Err(violation(
-                        Invariant::Liveness,
-                        self.at,
-                        &format!("reading {topic}/{partition} from offset {offset} after every fault healed"),
-                        "records",
-                        "no answer with records",
-                    ));
-                };
-                if fetched.records.is_empty() {
-                    if offset < fetched.high_watermark {
-                        return Err(violation(
-                            Invariant::PagingComplete,
-                            self.at,
-                            &format!("{topic}/{partition} from offset {offset}"),
-                            format!("records up to the high watermark {}", fetched.high_watermark),
-                            "none",
-                        ));
-                    }
-                    break;
-                }
-                offset = fetched.records.last().map_or(offset, |(last, _)| last + 1);
-                let done = offset >= fetched.high_watermark;
-                log.extend(fetched.records);
-                if done {
-                    break;
-                }
-            }
+                self.advance(ROUND_MS)?;
+            };
             logs.insert((topic.clone(), *partition), log);
         }
         Ok(logs)
+    }
+
+    /// One partition paged from its start to its high watermark, and the
+    /// high watermark.
+    fn read_partition(&mut self, topic: &StrBytes, partition: i32) -> Result<(FinalLog, i64), Violation> {
+        let mut log = FinalLog::new();
+        let mut offset = 0;
+        let mut high_watermark = 0;
+        for _ in 0..MAX_PAGES {
+            self.checker.submit(ClientTask::Fetch {
+                topic: topic.clone(),
+                partition,
+                offset,
+            });
+            if !self.settle(LIVENESS_BOUND_MS, |session| session.checker.is_idle())? {
+                return Err(self.stuck("reading the logs back"));
+            }
+            let fetched = self.last_answers().into_iter().find_map(|event| match event {
+                ClientEvent::Fetched(fetched) => Some(fetched),
+                _ => None,
+            });
+            let Some(fetched) = fetched else {
+                return Err(violation(
+                    Invariant::Liveness,
+                    self.at,
+                    &format!("reading {topic}/{partition} from offset {offset} after every fault healed"),
+                    "records",
+                    "no answer with records",
+                ));
+            };
+            high_watermark = fetched.high_watermark;
+            if fetched.records.is_empty() {
+                if offset < high_watermark {
+                    return Err(violation(
+                        Invariant::PagingComplete,
+                        self.at,
+                        &format!("{topic}/{partition} from offset {offset}"),
+                        format!("records up to the high watermark {high_watermark}"),
+                        "none",
+                    ));
+                }
+                break;
+            }
+            offset = fetched.records.last().map_or(offset, |(last, _)| last + 1);
+            log.extend(fetched.records);
+            if offset >= high_watermark {
+                break;
+            }
+        }
+        Ok((log, high_watermark))
     }
 }
 

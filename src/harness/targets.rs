@@ -356,10 +356,14 @@ fn on_reference_cluster(f: impl FnOnce(&mut SimCluster<ReferenceCluster>)) {
         let mut cell = cell.borrow_mut();
         let cluster = match cell.as_mut() {
             Some(cluster) => cluster,
-            None => match bootstrapped_reference_cluster() {
-                Ok(cluster) => cell.insert(cluster),
-                Err(violation) => panic!("the reference cluster does not bootstrap: {violation}"),
-            },
+            None => {
+                #[cfg(feature = "planted-bugs")]
+                crate::server::cluster::planted::plant_from_environment();
+                match bootstrapped_reference_cluster() {
+                    Ok(cluster) => cell.insert(cluster),
+                    Err(violation) => panic!("the reference cluster does not bootstrap: {violation}"),
+                }
+            }
         };
         f(cluster);
     });

@@ -223,6 +223,14 @@ impl Broker {
             .topics
             .partition_mut(name, index)
             .ok_or_else(|| (ResponseError::UnknownTopicOrPartition, format!("no partition {index}")))?;
+        #[cfg(feature = "planted-bugs")]
+        let node = if crate::server::cluster::planted::is_planted(
+            crate::server::cluster::planted::PlantedClusterBug::FollowerAcceptsProduce,
+        ) {
+            partition.assignment.leader
+        } else {
+            node
+        };
         if !partition.assignment.is_leader(node) {
             let leader = partition.assignment.leader;
             return Err((

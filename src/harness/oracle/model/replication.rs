@@ -93,6 +93,15 @@ impl ReplicationModel {
         Ok(())
     }
 
+    /// One past the last offset of `partition` acknowledged with acks=all:
+    /// a high watermark below it has yet to catch up.
+    pub fn durable_end(&self, topic: &StrBytes, partition: i32) -> i64 {
+        self.durable
+            .get(&key(topic, partition))
+            .and_then(|log| log.keys().next_back())
+            .map_or(0, |last| last + 1)
+    }
+
     /// A fetch served records: each below the high watermark, each the one
     /// every earlier answer served at its offset, and none of the acks=all
     /// records in its range missing.
