@@ -11,24 +11,27 @@ cd "$root"
 usage() {
   cat <<'USAGE'
 Usage: scripts/first-crash.sh [--runs N] [--limit S] [--features LIST]
-                              [--empty] TARGET
+                              [--empty] [--keep DIR] TARGET
 
   --runs N      runs (default 5), libFuzzer -seed=1..N.
   --limit S     seconds a run may take before it counts as no crash
                 (default 300).
   --features L  fuzz crate features to build with (e.g. third-party).
   --empty       start from an empty corpus instead of the target's seeds.
+  --keep DIR    copy each run's first crash file to DIR/run-N (for a
+                regression or a planted-bug fixture).
 USAGE
 }
 die() { echo "first-crash.sh: $*" >&2; exit 2; }
 
-runs=5 limit=300 features="" empty=0 target=""
+runs=5 limit=300 features="" empty=0 keep="" target=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --runs) runs=${2:?}; shift 2 ;;
     --limit) limit=${2:?}; shift 2 ;;
     --features) features=${2:?}; shift 2 ;;
     --empty) empty=1; shift ;;
+    --keep) keep=${2:?}; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     -*) die "unknown option $1 (see --help)" ;;
     *) [[ -z $target ]] || die "one target at a time"; target=$1; shift ;;
@@ -66,7 +69,13 @@ for ((i = 1; i <= runs; i++)); do
   crash=$(find "$work/artifacts-$i" -type f -printf '%f\n' | head -n1)
   if [[ -n $crash ]]; then
     times+=("$seconds")
-    what=$(grep -m1 -o 'kafka-fuzz: over-allocation:.*\|panicked at.*\|ERROR: libFuzzer: [a-z -]*' "$work/log-$i" | cut -c1-80 || true)
+    if [[ -n $keep ]]; then
+      mkdir -p "$keep"
+      cp "$work/artifacts-$i/$crash" "$keep/run-$i"
+    fi
+    # What broke: an oracle's violation names its guarantee; else the panic.
+    what=$(grep -m1 -o 'oracle violation \[[a-z-]*\] [a-z-]*' "$work/log-$i" ||
+      grep -m1 -o 'kafka-fuzz: over-allocation:.*\|panicked at.*\|ERROR: libFuzzer: [a-z -]*' "$work/log-$i" | cut -c1-80 || true)
     table+=$'\n'"| $i | $seconds | ${execs:--} | ${what:-$crash} |"
   else
     table+=$'\n'"| $i | no crash in ${limit}s | ${execs:--} | - |"

@@ -9,7 +9,8 @@ const A0: TopicChoice = TopicChoice { topic: 0, partition: 0 };
 const A1: TopicChoice = TopicChoice { topic: 0, partition: 1 };
 const NEW0: TopicChoice = TopicChoice { topic: 2, partition: 0 };
 
-/// Node indexes: the second and third node.
+/// Node indexes: the first, second and third node.
+const N1: u8 = 0;
 const N2: u8 = 1;
 const N3: u8 = 2;
 
@@ -40,37 +41,38 @@ fn trickle(rounds: usize) -> Vec<ClusterStep> {
     (0..rounds).flat_map(|_| [deliver(3), advance(2)]).collect()
 }
 
-/// The written scripts, by seed name. Every input starts with n3 leading
-/// every partition and n1 leading the metadata quorum.
+/// The written scripts, by seed name. Every input starts with n1 leading
+/// the metadata quorum and cluster-a/0, n2 leading cluster-a/1 and
+/// cluster-b/0, n3 following.
 pub fn written_cluster_scripts() -> Vec<(&'static str, ClusterScript)> {
     let script = |parts: Vec<Vec<ClusterStep>>| ClusterScript { steps: parts.concat() };
     vec![
         (
             // Batches of an idempotent and a plain producer reach the leader
-            // of cluster-a/0 (n3), which crashes before acknowledging them;
-            // a follower takes over, the idempotent producer retries the
-            // same sequence there, and n3 comes back and truncates to the
-            // new leader.
+            // of cluster-a/0 (n1, the controller too), which crashes before
+            // acknowledging them; a follower takes over, the idempotent
+            // producer retries the same sequence there, and n1 comes back
+            // and truncates to the new leader.
             "failover-during-produce",
             script(vec![
                 vec![produce(0, A0), produce(1, A0)],
                 trickle(3),
-                vec![ClusterStep::Crash { node: N3 }],
+                vec![ClusterStep::Crash { node: N1 }],
                 run(32),
-                vec![ClusterStep::Restart { node: N3 }],
+                vec![ClusterStep::Restart { node: N1 }],
                 run(32),
             ]),
         ),
         (
-            // The leader n3 is cut off while writes go on; it is fenced, a
+            // The leader n1 is cut off while writes go on; it is fenced, a
             // new leader is elected, then the partition heals.
             "partition-heal",
             script(vec![
                 vec![produce(0, A0)],
                 trickle(2),
-                vec![ClusterStep::Partition { mask: 4 }, produce(1, A0), produce(2, A1)],
+                vec![ClusterStep::Partition { mask: 1 }, produce(1, A0), produce(2, A1)],
                 run(32),
-                run(16),
+                run(32),
                 vec![ClusterStep::Heal],
                 run(32),
             ]),
@@ -82,9 +84,9 @@ pub fn written_cluster_scripts() -> Vec<(&'static str, ClusterScript)> {
             script(vec![
                 vec![produce(0, A0), produce(1, A1)],
                 trickle(2),
-                vec![ClusterStep::Crash { node: N2 }, produce(2, A0)],
+                vec![ClusterStep::Crash { node: N3 }, produce(2, A0)],
                 run(10),
-                vec![ClusterStep::Restart { node: N2 }],
+                vec![ClusterStep::Restart { node: N3 }],
                 run(32),
             ]),
         ),
@@ -107,17 +109,17 @@ pub fn written_cluster_scripts() -> Vec<(&'static str, ClusterScript)> {
             ]),
         ),
         (
-            // The leader n3 pauses (a long GC) with a produce waiting; it is
+            // The leader n1 pauses (a long GC) with a produce waiting; it is
             // fenced and replaced, then resumes with a stale view of its
             // leadership.
             "pause-leader",
             script(vec![
                 vec![produce(0, A0)],
                 trickle(2),
-                vec![ClusterStep::Pause { node: N3 }, produce(1, A0)],
+                vec![ClusterStep::Pause { node: N1 }, produce(1, A0)],
                 run(32),
-                run(16),
-                vec![ClusterStep::Resume { node: N3 }, produce(2, A0)],
+                run(32),
+                vec![ClusterStep::Resume { node: N1 }, produce(2, A0)],
                 run(32),
             ]),
         ),

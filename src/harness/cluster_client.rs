@@ -193,6 +193,8 @@ pub struct ClusterClient {
     /// The cluster's time at the last poll.
     now_ms: i64,
     tasks: VecDeque<Pending>,
+    /// Reads what it waits for, then sends nothing more (`drain`).
+    draining: bool,
     /// Requests sent, to vary which node a metadata request goes to.
     requests: u64,
     produced: u64,
@@ -217,6 +219,7 @@ impl ClusterClient {
             retry_at_ms: 0,
             now_ms: 0,
             tasks: VecDeque::new(),
+            draining: false,
             requests: 0,
             produced: 0,
         }
@@ -231,7 +234,7 @@ impl ClusterClient {
     }
 
     pub fn is_idle(&self) -> bool {
-        self.tasks.is_empty() && self.in_flight.is_none()
+        self.in_flight.is_none() && (self.tasks.is_empty() || self.draining)
     }
 
     /// What it works on or waits for, for a liveness finding.
@@ -249,10 +252,10 @@ impl ClusterClient {
         })
     }
 
-    /// Forgets every task, and the answer it waits for.
-    pub fn abandon(&mut self) {
-        self.tasks.clear();
-        self.in_flight = None;
+    /// Stops taking work: the request in flight, if any, is still read,
+    /// and nothing more is sent.
+    pub fn drain(&mut self) {
+        self.draining = true;
     }
 
     /// Queues a task; false if the client already holds as many as it may.
@@ -614,6 +617,9 @@ impl ClusterClient {
     }
 
     fn send_next<C: ClusterUnderTest>(&mut self, cluster: &mut SimCluster<C>, events: &mut Vec<ClientEvent>) {
+        if self.draining {
+            return;
+        }
         let Some(pending) = self.tasks.front_mut() else {
             return;
         };

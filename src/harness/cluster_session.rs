@@ -20,7 +20,7 @@ use super::cluster_client::{ClientEvent, ClientTask, ClusterClient, LeaderSeen, 
 use super::input::{CLUSTER_CLIENTS, CLUSTER_TOPICS, ClusterScript, ClusterStep};
 use super::oracle::model::{At, FinalCount, FinalLog, Invariant, ReplicationModel, violation};
 use super::oracle::{Oracle, Violation};
-use super::state_coverage::{ClusterStates, NodeStatus};
+use super::state_coverage::{ClusterStates, NodeState, NodeStatus};
 use super::target::{ClusterUnderTest, NodeFailure, NodeId};
 use crate::server::sim::{Address, Link, ReferenceCluster, SIM_START_MS, SimCluster, SimClusterConfig};
 
@@ -192,17 +192,27 @@ impl<'a, C: ClusterUnderTest> ClusterSession<'a, C> {
             .heal_all()
             .map_err(|failure| node_failed(self.at, &failure))?;
         self.healed_at = Some(self.cluster.now_ms());
-        // Clients finish what they were asked, or keep retrying what the
-        // cluster rightly refuses (acks=all to a topic with fewer replicas
-        // than min.insync.replicas): only an unanswered request is stuck.
+        // The clients read what they wait for and send nothing more: the
+        // checks below ask the rest. A request left unanswered past its
+        // timeout once no fault is left is stuck (see `poll_clients`).
+        self.clients.iter_mut().for_each(ClusterClient::drain);
         if !self.settle(LIVENESS_BOUND_MS, |session| {
             session.clients.iter().all(ClusterClient::is_idle)
         })? {
-            self.clients.iter_mut().for_each(ClusterClient::abandon);
+            return Err(self.stuck("answering what the clients wait for"));
         }
         let leaders = self.converge()?;
         let logs = self.read_back(&leaders)?;
         let count = self.model.check_final(self.at, &logs)?;
+        self.cluster.system().check_replicas().map_err(|differ| {
+            violation(
+                Invariant::ReplicasAgree,
+                self.at,
+                "the replicas, once every fault healed",
+                "the same records below their high watermarks",
+                differ,
+            )
+        })?;
         self.note(|| {
             format!(
                 "the logs hold every acks=all record ({} acks=all, {} acks=1 acknowledged, {} acks=1 lost)",
@@ -411,7 +421,7 @@ impl<'a, C: ClusterUnderTest> ClusterSession<'a, C> {
         if self.states.is_none() && self.timeline.is_none() {
             return;
         }
-        let nodes: Vec<_> = self
+        let nodes: Vec<NodeState> = self
             .cluster
             .node_ids()
             .into_iter()
@@ -423,12 +433,26 @@ impl<'a, C: ClusterUnderTest> ClusterSession<'a, C> {
                 } else {
                     NodeStatus::Up
                 };
-                (id, status, self.cluster.system().observe(id))
+                NodeState {
+                    id,
+                    status,
+                    skew_ms: self.cluster.skew_of(id),
+                    seen: self.cluster.system().observe(id),
+                }
             })
             .collect();
         if self.timeline.is_some() {
-            for (id, status, seen) in &nodes {
+            for NodeState {
+                id,
+                status,
+                skew_ms,
+                seen,
+            } in &nodes
+            {
                 let mut line = format!("   n{id} {status:?}");
+                if *skew_ms > 0 {
+                    line.push_str(&format!(" clock +{skew_ms} ms"));
+                }
                 if let Some(seen) = seen {
                     let controller = seen.controller.map_or("none".to_owned(), |c| format!("n{c}"));
                     line.push_str(&format!(" controller {controller}"));
@@ -467,7 +491,9 @@ impl<'a, C: ClusterUnderTest> ClusterSession<'a, C> {
                 return Ok(false);
             }
             self.advance(ROUND_MS)?;
-            self.observe();
+            if self.timeline.is_some() {
+                self.observe();
+            }
         }
     }
 
@@ -660,7 +686,10 @@ pub fn bootstrapped_reference_cluster() -> Result<SimCluster<ReferenceCluster>, 
     let mut cluster =
         SimCluster::start(SimClusterConfig::three_nodes(), 0).map_err(|failure| node_failed(At(0), &failure))?;
     ClusterSession::new(&mut cluster, false, None).bootstrap()?;
-    cluster.system_mut().save_start();
+    cluster
+        .system_mut()
+        .save_start()
+        .map_err(|failure| node_failed(At(0), &failure))?;
     Ok(cluster)
 }
 
@@ -674,6 +703,7 @@ pub fn play_cluster<'a, C: ClusterUnderTest>(
     timeline: Option<&'a mut dyn Write>,
 ) -> Result<ClusterOutcome, Violation> {
     let script = ClusterScript::from_bytes(data);
+    cluster.keep_trace(timeline.is_some());
     cluster.reset(0).map_err(|failure| node_failed(At(0), &failure))?;
     ClusterSession::new(cluster, states, timeline).run(&script)
 }

@@ -51,6 +51,27 @@ pub enum NodeStatus {
     Down,
 }
 
+/// One node at one moment: its status, how far its clock runs ahead, and
+/// what it tells of itself (if its cluster says).
+#[derive(Debug, Clone)]
+pub struct NodeState {
+    pub id: NodeId,
+    pub status: NodeStatus,
+    pub skew_ms: i64,
+    pub seen: Option<NodeObservation>,
+}
+
+/// A clock's lead, in buckets: none, under a heartbeat, under a session
+/// timeout, more.
+fn skew_bucket(skew_ms: i64) -> u8 {
+    match skew_ms {
+        ..=0 => 0,
+        1..=500 => 1,
+        501..=3_000 => 2,
+        _ => 3,
+    }
+}
+
 /// The state features of one moment of a cluster, remembered between steps
 /// to see changes (a leader epoch moving, a log end going back).
 #[derive(Debug, Default)]
@@ -64,15 +85,16 @@ pub struct ClusterStates {
 impl ClusterStates {
     /// Records the features of the cluster as `nodes` (status and what the
     /// node tells, if it tells) show it.
-    pub fn observe(&mut self, nodes: &[(NodeId, NodeStatus, Option<NodeObservation>)]) {
-        let statuses: Vec<NodeStatus> = nodes.iter().map(|(_, status, _)| *status).collect();
-        hit(("nodes", &statuses));
+    pub fn observe(&mut self, nodes: &[NodeState]) {
+        let statuses: Vec<NodeStatus> = nodes.iter().map(|node| node.status).collect();
+        let skews: Vec<u8> = nodes.iter().map(|node| skew_bucket(node.skew_ms)).collect();
+        hit(("nodes", &statuses, &skews));
         let controllers: Vec<Option<NodeId>> = nodes
             .iter()
-            .map(|(_, _, seen)| seen.as_ref().and_then(|seen| seen.controller))
+            .map(|node| node.seen.as_ref().and_then(|seen| seen.controller))
             .collect();
         hit(("controllers", &statuses, &controllers));
-        for (node, _, seen) in nodes {
+        for NodeState { id: node, seen, .. } in nodes {
             let Some(seen) = seen else {
                 continue;
             };
@@ -94,8 +116,8 @@ impl ClusterStates {
         }
         // Nodes disagreeing on a partition's leader epoch: a lagging image.
         let mut epochs: std::collections::BTreeMap<(&str, i32), Vec<i32>> = std::collections::BTreeMap::new();
-        for (_, _, seen) in nodes {
-            for replica in seen.iter().flat_map(|seen| &seen.replicas) {
+        for node in nodes {
+            for replica in node.seen.iter().flat_map(|seen| &seen.replicas) {
                 epochs
                     .entry((&replica.topic, replica.partition))
                     .or_default()
@@ -114,7 +136,7 @@ mod tests {
     use super::*;
     use crate::harness::target::ReplicaObservation;
 
-    fn node(id: NodeId, log_end_offset: i64, isr: Vec<NodeId>) -> (NodeId, NodeStatus, Option<NodeObservation>) {
+    fn node(id: NodeId, log_end_offset: i64, isr: Vec<NodeId>) -> NodeState {
         let replica = ReplicaObservation {
             topic: "t".to_owned(),
             partition: 0,
@@ -129,7 +151,12 @@ mod tests {
             fenced: Vec::new(),
             replicas: vec![replica],
         };
-        (id, NodeStatus::Up, Some(seen))
+        NodeState {
+            id,
+            status: NodeStatus::Up,
+            skew_ms: 0,
+            seen: Some(seen),
+        }
     }
 
     #[test]

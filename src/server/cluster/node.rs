@@ -305,6 +305,39 @@ impl<D: Disk> ClusterNode<D> {
         self.config.id()
     }
 
+    /// This node in its state on its own clock, sharing nothing with it:
+    /// its broker, its quorum voter in the same role (see
+    /// `MetadataQuorum::fork`), its log on a copy of its disk. Client
+    /// connections and replica fetches in flight are not copied: they
+    /// belong to a network the copy does not run on. A simulation starts
+    /// every run from one bootstrapped cluster this way.
+    pub fn fork(&self, clock: impl Clock + 'static) -> Result<Self, NodeError>
+    where
+        D: Clone,
+    {
+        let node = self.id();
+        Ok(Self {
+            config: self.config.clone(),
+            broker: self.broker.fork(clock),
+            quorum: self.quorum.fork().map_err(|error| NodeError::Quorum { node, error })?,
+            wal: self.wal.clone(),
+            unflushed: self.unflushed,
+            flush_before_output: self.flush_before_output,
+            flushed_at: self.flushed_at,
+            raft_ticked_at: self.raft_ticked_at,
+            heartbeat_at: self.heartbeat_at,
+            heard: self.heard.clone(),
+            fence_proposed: self.fence_proposed.clone(),
+            was_controller: self.was_controller,
+            registered_at: self.registered_at,
+            fetching: BTreeMap::new(),
+            connections: BTreeMap::new(),
+            checkpointed: self.checkpointed.clone(),
+            producer_ids_written: self.producer_ids_written,
+            outputs: Vec::new(),
+        })
+    }
+
     pub fn broker(&self) -> &Broker {
         &self.broker
     }

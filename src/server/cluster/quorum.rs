@@ -65,6 +65,10 @@ impl MetadataQuorum {
                 ..HardState::default()
             });
         }
+        Self::on_storage(id, storage, applied)
+    }
+
+    fn on_storage(id: i32, storage: MemStorage, applied: u64) -> Result<Self, QuorumError> {
         let timeout = ELECTION_TICKS + 3 * usize::try_from(id.max(0)).unwrap_or(0);
         let config = Config {
             id: id as u64,
@@ -81,6 +85,38 @@ impl MetadataQuorum {
         let logger = slog::Logger::root(slog::Discard, slog::o!());
         let node = RawNode::new(&config, storage, &logger)?;
         Ok(Self { node })
+    }
+
+    /// A voter in this one's state, sharing nothing with it: the same log,
+    /// hard state and applied index, and the same role (the leader leads
+    /// again, at its term, from a fresh empty entry; a follower follows the
+    /// same leader). Raft's volatile state is not copied: progress is probed
+    /// anew, timers start over. What a simulation needs to start many runs
+    /// from one elected quorum instead of electing it for each.
+    pub fn fork(&self) -> Result<Self, QuorumError> {
+        let raft = &self.node.raft;
+        let id = i32::try_from(raft.id).unwrap_or(-1);
+        let store = self.node.store();
+        let state = store.initial_state()?;
+        let storage = MemStorage::new_with_conf_state(state.conf_state);
+        let (first, last) = (store.first_index()?, store.last_index()?);
+        if last >= first {
+            let entries = store.entries(first, last + 1, u64::MAX, raft::GetEntriesContext::empty(false))?;
+            storage.wl().append(&entries)?;
+        }
+        storage.wl().set_hardstate(state.hard_state);
+        let mut fork = Self::on_storage(id, storage, raft.raft_log.applied)?;
+        match raft.state {
+            StateRole::Leader => {
+                // raft-rs leads only from candidacy; the term and vote are
+                // the hard state's already.
+                fork.node.raft.state = StateRole::Candidate;
+                fork.node.raft.become_leader();
+            }
+            _ if raft.leader_id != 0 => fork.node.raft.become_follower(raft.term, raft.leader_id),
+            _ => {}
+        }
+        Ok(fork)
     }
 
     /// The committed entries a recovering node must apply, from its storage.

@@ -27,7 +27,7 @@ pub const MAX_RECORD_BYTES: usize = 64 * 1024 * 1024;
 const SEGMENT_SUFFIX: &str = ".wal";
 
 /// A log of records numbered from the first segment's index on.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct WriteAheadLog<D: Disk> {
     disk: D,
     segment_bytes: u64,
@@ -42,7 +42,7 @@ pub struct WriteAheadLog<D: Disk> {
     failed: bool,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Segment {
     file: String,
     len: u64,

@@ -18,6 +18,8 @@ pub struct SimCluster<C: ClusterUnderTest = ReferenceCluster> {
     system: C,
     now_ms: i64,
     paused: BTreeSet<NodeId>,
+    /// How far each node's clock was moved ahead of the others.
+    skews: BTreeMap<NodeId, i64>,
     network: SimNetwork,
     /// Responses delivered to each client connection, and connections a
     /// node closed or lost.
@@ -26,7 +28,8 @@ pub struct SimCluster<C: ClusterUnderTest = ReferenceCluster> {
     /// Which node each client connection talks to.
     connections: BTreeMap<u64, NodeId>,
     next_connection: u64,
-    trace: Vec<String>,
+    /// Every step, one line each, when kept (`keep_trace`).
+    trace: Option<Vec<String>>,
     events: u64,
 }
 
@@ -52,12 +55,13 @@ impl<C: ClusterUnderTest> SimCluster<C> {
             system,
             now_ms: SIM_START_MS,
             paused: BTreeSet::new(),
+            skews: BTreeMap::new(),
             network: SimNetwork::default(),
             inboxes: BTreeMap::new(),
             closed: BTreeSet::new(),
             connections: BTreeMap::new(),
             next_connection: 1,
-            trace: Vec::new(),
+            trace: Some(Vec::new()),
             events: 0,
         }
     }
@@ -68,12 +72,15 @@ impl<C: ClusterUnderTest> SimCluster<C> {
         self.system.reset(seed)?;
         self.now_ms = SIM_START_MS;
         self.paused.clear();
+        self.skews.clear();
         self.network = SimNetwork::default();
         self.inboxes.clear();
         self.closed.clear();
         self.connections.clear();
         self.next_connection = 1;
-        self.trace.clear();
+        if let Some(trace) = self.trace.as_mut() {
+            trace.clear();
+        }
         self.events = 0;
         Ok(())
     }
@@ -102,13 +109,26 @@ impl<C: ClusterUnderTest> SimCluster<C> {
         self.paused.contains(&id)
     }
 
+    /// How far `id`'s clock was moved ahead of the others.
+    pub fn skew_of(&self, id: NodeId) -> i64 {
+        self.skews.get(&id).copied().unwrap_or(0)
+    }
+
     pub fn network(&self) -> &SimNetwork {
         &self.network
     }
 
-    /// Every step so far, one line each.
+    /// Every step so far, one line each (none when not kept).
     pub fn trace(&self) -> &[String] {
-        &self.trace
+        self.trace.as_deref().unwrap_or_default()
+    }
+
+    /// Whether to keep the trace: a fuzz target that shows no timeline
+    /// saves the formatting of every event.
+    pub fn keep_trace(&mut self, keep: bool) {
+        if keep != self.trace.is_some() {
+            self.trace = keep.then(Vec::new);
+        }
     }
 
     /// Messages delivered, ticks, and faults: the simulated events.
@@ -116,10 +136,11 @@ impl<C: ClusterUnderTest> SimCluster<C> {
         self.events
     }
 
-    fn record(&mut self, line: String) {
-        tracing::trace!(at = self.now_ms - SIM_START_MS, "{line}");
+    fn record(&mut self, line: impl FnOnce() -> String) {
         self.events += 1;
-        self.trace.push(format!("{} {line}", self.now_ms - SIM_START_MS));
+        if let Some(trace) = self.trace.as_mut() {
+            trace.push(format!("{} {}", self.now_ms - SIM_START_MS, line()));
+        }
     }
 
     /// Opens a client connection to a node.
@@ -145,11 +166,11 @@ impl<C: ClusterUnderTest> SimCluster<C> {
         }
         if !self.system.is_up(node) {
             // Nothing listens on a crashed node's port: refused.
-            self.record(format!("c{connection} refused by n{node}, which is down"));
+            self.record(|| format!("c{connection} refused by n{node}, which is down"));
             self.close(connection);
             return;
         }
-        self.record(format!("c{connection} sends {} bytes to n{node}", frame.len()));
+        self.record(|| format!("c{connection} sends {} bytes to n{node}", frame.len()));
         self.network
             .send(Address::Client(connection), Address::Node(node), frame);
     }
@@ -171,7 +192,7 @@ impl<C: ClusterUnderTest> SimCluster<C> {
         if self.closed.contains(&connection) {
             return;
         }
-        self.record(format!("c{connection} disconnects from n{node}"));
+        self.record(|| format!("c{connection} disconnects from n{node}"));
         self.close(connection);
         self.system.client_closed(node, connection);
     }
@@ -197,7 +218,7 @@ impl<C: ClusterUnderTest> SimCluster<C> {
         let Some(bytes) = self.network.take(link) else {
             return Ok(());
         };
-        self.record(format!("deliver {from}->{to} {} bytes", bytes.len()));
+        self.record(|| format!("deliver {from}->{to} {} bytes", bytes.len()));
         match to {
             Address::Client(connection) => {
                 self.inboxes.entry(connection).or_default().push(bytes);
@@ -225,7 +246,7 @@ impl<C: ClusterUnderTest> SimCluster<C> {
         if self.network.take(link).is_none() {
             return;
         }
-        self.record(format!("drop {}->{}", link.0, link.1));
+        self.record(|| format!("drop {}->{}", link.0, link.1));
         for end in [link.0, link.1] {
             if let Address::Client(connection) = end {
                 self.disconnect(connection);
@@ -241,7 +262,7 @@ impl<C: ClusterUnderTest> SimCluster<C> {
                         .send(Address::Node(from), Address::Client(connection), frame);
                 }
                 NodeOutput::Close { connection, reason } => {
-                    self.record(format!("n{from} closes c{connection}: {reason}"));
+                    self.record(|| format!("n{from} closes c{connection}: {reason}"));
                     self.close(connection);
                 }
                 NodeOutput::Send { to, bytes } => {
@@ -261,7 +282,7 @@ impl<C: ClusterUnderTest> SimCluster<C> {
     /// paused ticks.
     pub fn advance(&mut self, ms: i64) -> Result<(), NodeFailure> {
         self.now_ms += ms;
-        self.record(format!("advance {ms} ms"));
+        self.record(|| format!("advance {ms} ms"));
         for id in self.node_ids() {
             self.system.advance_clock(id, ms);
             if self.is_paused(id) || !self.system.is_up(id) {
@@ -281,7 +302,7 @@ impl<C: ClusterUnderTest> SimCluster<C> {
         }
         self.system.crash(id);
         self.paused.remove(&id);
-        self.record(format!("crash n{id}"));
+        self.record(|| format!("crash n{id}"));
         self.network.drop_address(Address::Node(id));
         let lost: Vec<u64> = self
             .connections
@@ -300,7 +321,7 @@ impl<C: ClusterUnderTest> SimCluster<C> {
             return Ok(());
         }
         self.system.restart(id)?;
-        self.record(format!("restart n{id}"));
+        self.record(|| format!("restart n{id}"));
         Ok(())
     }
 
@@ -308,13 +329,13 @@ impl<C: ClusterUnderTest> SimCluster<C> {
     pub fn pause(&mut self, id: NodeId) {
         if self.node_ids().contains(&id) {
             self.paused.insert(id);
-            self.record(format!("pause n{id}"));
+            self.record(|| format!("pause n{id}"));
         }
     }
 
     pub fn resume(&mut self, id: NodeId) {
         if self.paused.remove(&id) {
-            self.record(format!("resume n{id}"));
+            self.record(|| format!("resume n{id}"));
         }
     }
 
@@ -322,19 +343,20 @@ impl<C: ClusterUnderTest> SimCluster<C> {
     pub fn partition(&mut self, side: &[NodeId]) {
         let nodes = self.node_ids();
         self.network.partition(side, &nodes);
-        self.record(format!("partition {side:?} from the rest"));
+        self.record(|| format!("partition {side:?} from the rest"));
     }
 
     pub fn heal(&mut self) {
         self.network.heal();
-        self.record("heal".to_owned());
+        self.record(|| "heal".to_owned());
     }
 
     /// Moves one node's clock ahead of the others.
     pub fn skew(&mut self, id: NodeId, ms: i64) {
         if self.node_ids().contains(&id) {
             self.system.advance_clock(id, ms);
-            self.record(format!("skew n{id} by {ms} ms"));
+            *self.skews.entry(id).or_default() += ms;
+            self.record(|| format!("skew n{id} by {ms} ms"));
         }
     }
 

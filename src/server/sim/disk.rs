@@ -40,13 +40,6 @@ impl SimDisk {
         }
     }
 
-    /// A clean power-off: what was not flushed is gone, nothing is torn.
-    pub fn drop_unflushed(&mut self) {
-        for file in self.files.values_mut() {
-            file.unflushed.clear();
-        }
-    }
-
     /// Flips every bit of the byte at `offset` of `file` (durable or not), as
     /// a bad sector or a stray write would.
     ///

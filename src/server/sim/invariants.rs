@@ -12,7 +12,9 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::SIM_START_MS;
 use super::cluster::SimCluster;
+use super::reference_cluster::ReferenceCluster;
 use crate::harness::cluster_client::Acknowledged;
+use crate::harness::target::ClusterUnderTest;
 use crate::server::broker::{Assignment, NO_LEADER, PartitionLog};
 use crate::server::wire::{BatchLimits, decode_record_batches};
 
@@ -68,7 +70,11 @@ fn records(log: &PartitionLog, upto: i64) -> Vec<(i64, i32, Option<Bytes>)> {
 impl ClusterInvariants {
     /// The checks that hold at every moment.
     pub fn check_step(&mut self, cluster: &SimCluster) -> Vec<Violation> {
-        let at_ms = cluster.now_ms() - SIM_START_MS;
+        self.check_nodes(cluster.system(), cluster.now_ms() - SIM_START_MS)
+    }
+
+    /// `check_step` on the nodes themselves, at `at_ms` from the start.
+    pub fn check_nodes(&mut self, cluster: &ReferenceCluster, at_ms: i64) -> Vec<Violation> {
         let mut violations = Vec::new();
         let mut logs: BTreeMap<PartitionKey, Vec<(i32, &PartitionLog)>> = BTreeMap::new();
         for id in cluster.node_ids() {

@@ -11,6 +11,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::disk::SimDisk;
+use super::invariants::ClusterInvariants;
 use crate::harness::target::{ClusterUnderTest, NodeFailure, NodeId, NodeObservation, NodeOutput, ReplicaObservation};
 use crate::server::broker::{BrokerConfig, Clock, Endpoint, ManualClock};
 use crate::server::cluster::{ClusterNode, NodeConfig, NodeError};
@@ -73,11 +74,11 @@ impl SimClusterConfig {
     }
 }
 
-/// Disks and clocks of every node at the saved starting point.
-#[derive(Clone)]
-struct SavedStart {
-    disks: BTreeMap<i32, SimDisk>,
-    clock_ms: BTreeMap<i32, i64>,
+/// Every node at the saved starting point: a running one as a copy (on a
+/// clock at its time then), a crashed one as its disk.
+enum SavedNode {
+    Up(Box<ClusterNode<SimDisk>>, i64),
+    Down(SimDisk),
 }
 
 pub struct ReferenceCluster {
@@ -85,7 +86,7 @@ pub struct ReferenceCluster {
     nodes: BTreeMap<i32, SimNode>,
     /// Tears the unflushed tails of crashed disks.
     disk_rng: ChaCha8Rng,
-    start: Option<SavedStart>,
+    start: Option<BTreeMap<NodeId, SavedNode>>,
 }
 
 fn failure(error: NodeError, node: NodeId) -> NodeFailure {
@@ -120,24 +121,24 @@ impl ReferenceCluster {
         }
     }
 
-    /// Makes the nodes' durable state now the state `reset` returns to: a
-    /// bootstrapped cluster, restored by every input instead of elected
-    /// anew. What a node had not flushed is not part of it.
-    pub fn save_start(&mut self) {
-        let mut saved = SavedStart {
-            disks: BTreeMap::new(),
-            clock_ms: BTreeMap::new(),
-        };
+    /// Makes the cluster as it is now the state `reset` returns to: a
+    /// bootstrapped cluster, its quorum elected, copied for every input
+    /// instead of elected anew.
+    pub fn save_start(&mut self) -> Result<(), NodeFailure> {
+        let mut saved = BTreeMap::new();
         for (&id, sim) in &self.nodes {
-            let mut disk = match &sim.state {
-                NodeState::Up(node) => node.disk().clone(),
-                NodeState::Down(disk) => disk.clone(),
+            let node = match &sim.state {
+                NodeState::Up(node) => {
+                    let now = sim.clock.now_ms();
+                    let copy = node.fork(ManualClock::new(now)).map_err(|error| failure(error, id))?;
+                    SavedNode::Up(Box::new(copy), now)
+                }
+                NodeState::Down(disk) => SavedNode::Down(disk.clone()),
             };
-            disk.drop_unflushed();
-            saved.disks.insert(id, disk);
-            saved.clock_ms.insert(id, sim.clock.now_ms());
+            saved.insert(id, node);
         }
         self.start = Some(saved);
+        Ok(())
     }
 
     fn open(&self, id: NodeId, disk: SimDisk, clock: &ManualClock) -> Result<ClusterNode<SimDisk>, NodeFailure> {
@@ -161,21 +162,20 @@ impl ClusterUnderTest for ReferenceCluster {
         self.disk_rng = ChaCha8Rng::seed_from_u64(seed);
         self.nodes.clear();
         for id in self.node_ids() {
-            let (disk, clock) = match &self.start {
-                Some(start) => (
-                    start.disks.get(&id).cloned().unwrap_or_default(),
-                    ManualClock::new(start.clock_ms.get(&id).copied().unwrap_or(SIM_START_MS)),
-                ),
-                None => (SimDisk::new(), ManualClock::new(SIM_START_MS)),
+            let (state, clock) = match self.start.as_ref().and_then(|start| start.get(&id)) {
+                Some(SavedNode::Up(node, now)) => {
+                    let clock = ManualClock::new(*now);
+                    let copy = node.fork(clock.clone()).map_err(|error| failure(error, id))?;
+                    (NodeState::Up(Box::new(copy)), clock)
+                }
+                Some(SavedNode::Down(disk)) => (NodeState::Down(disk.clone()), ManualClock::new(SIM_START_MS)),
+                None => {
+                    let clock = ManualClock::new(SIM_START_MS);
+                    let node = self.open(id, SimDisk::new(), &clock)?;
+                    (NodeState::Up(Box::new(node)), clock)
+                }
             };
-            let node = self.open(id, disk, &clock)?;
-            self.nodes.insert(
-                id,
-                SimNode {
-                    state: NodeState::Up(Box::new(node)),
-                    clock,
-                },
-            );
+            self.nodes.insert(id, SimNode { state, clock });
         }
         Ok(())
     }
@@ -244,6 +244,15 @@ impl ClusterUnderTest for ReferenceCluster {
             sim.state = NodeState::Up(Box::new(up));
         }
         Ok(())
+    }
+
+    fn check_replicas(&self) -> Result<(), String> {
+        let violations = ClusterInvariants::default().check_nodes(self, 0);
+        if violations.is_empty() {
+            return Ok(());
+        }
+        let shown: Vec<String> = violations.iter().map(ToString::to_string).collect();
+        Err(shown.join("; "))
     }
 
     fn observe(&self, node: NodeId) -> Option<NodeObservation> {

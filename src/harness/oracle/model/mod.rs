@@ -66,6 +66,10 @@ pub enum Invariant {
     /// Once every fault healed, every node gives the same leaders, and
     /// every partition has one.
     MetadataConverges,
+    /// White-box, where the cluster says (`ClusterUnderTest::check_replicas`):
+    /// once every fault healed, its replicas hold the same records below
+    /// their high watermarks.
+    ReplicasAgree,
     /// A node never fails: its recovery accepts what it wrote, and no
     /// input stops it.
     NodeRuns,
@@ -92,6 +96,7 @@ impl Invariant {
             Invariant::LeaderEpochsIncrease => "leader-epochs-increase",
             Invariant::OneLeaderPerEpoch => "one-leader-per-epoch",
             Invariant::MetadataConverges => "metadata-converges",
+            Invariant::ReplicasAgree => "replicas-agree",
             Invariant::NodeRuns => "node-runs",
             Invariant::Liveness => "liveness",
         }
