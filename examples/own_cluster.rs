@@ -60,14 +60,16 @@ fn failed(node: NodeId) -> impl Fn(kafka_fuzz::server::cluster::NodeError) -> No
     }
 }
 
-impl YourCluster {
-    pub fn new() -> Self {
+impl Default for YourCluster {
+    fn default() -> Self {
         Self {
             nodes: BTreeMap::new(),
             tears: ChaCha8Rng::seed_from_u64(0),
         }
     }
+}
 
+impl YourCluster {
     fn up(&mut self, node: NodeId) -> Option<&mut YourNode> {
         self.nodes.get_mut(&node)?.0.as_mut()
     }
@@ -160,7 +162,7 @@ use kafka_fuzz::server::sim::SimCluster;
 /// Plays every script under `dir` on `YourCluster`; a broken guarantee
 /// panics with the model's report, naming the input first.
 fn replay(dir: &std::path::Path) -> std::io::Result<usize> {
-    let mut cluster = SimCluster::new(YourCluster::new());
+    let mut cluster = SimCluster::new(YourCluster::default());
     let files = input_files(&[dir.to_path_buf()])?;
     for file in &files {
         eprintln!("cluster: {}", file.display());
