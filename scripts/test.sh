@@ -32,11 +32,11 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --locked 2>&1 | tee "$log"
 
-step "cargo test --features planted-bugs --test triage --test simulation (triage end to end on four planted bugs; the cluster invariants each catch a planted cluster bug)"
-cargo test --locked --features planted-bugs --test triage --test simulation 2>&1 | tee -a "$log"
+step "cargo test --features planted-bugs --test triage --test simulation --test cluster_target (triage end to end on four planted bugs; the cluster invariants and the cluster target each catch planted cluster bugs)"
+cargo test --locked --features planted-bugs --test triage --test simulation --test cluster_target 2>&1 | tee -a "$log"
 
-step "cargo test --release --test simulation (1000 seeded fault schedules on the reference cluster)"
-cargo test --locked --release --test simulation -- --nocapture 2>&1 | tee -a "$log"
+step "cargo test --release --test simulation --test cluster_target (1000 seeded fault schedules on the reference cluster; 2000 random cluster scripts)"
+KAFKA_FUZZ_CLUSTER_RUNS=2000 cargo test --locked --release --test simulation --test cluster_target -- --nocapture 2>&1 | tee -a "$log"
 
 step "cargo test --features tansu --lib adapters --test trophies (the Tansu adapter; every trophy still reproduces)"
 cargo test --locked --features tansu --lib adapters 2>&1 | tee -a "$log"

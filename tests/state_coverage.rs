@@ -19,7 +19,11 @@ fn fault_schedules_reach_states_a_quiet_run_does_not() {
     let quiet = reached(&mut cluster, &[]);
     assert!(quiet > 0, "even a quiet run reaches a state");
     assert_eq!(reached(&mut cluster, &[]), quiet, "the same run, the same states");
+    // Every written seed that injects a fault (all but the create race).
     for (name, script) in written_cluster_scripts() {
+        if name == "create-while-producing" {
+            continue;
+        }
         let faulty = reached(&mut cluster, &script.to_bytes());
         assert!(faulty > quiet, "{name}: {faulty} states, a quiet run {quiet}");
     }
