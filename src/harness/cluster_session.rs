@@ -22,7 +22,7 @@ use super::oracle::model::{At, FinalCount, FinalLog, Invariant, ReplicationModel
 use super::oracle::{Oracle, Violation};
 use super::state_coverage::{ClusterStates, NodeState, NodeStatus};
 use super::target::{ClusterUnderTest, NodeFailure, NodeId};
-use crate::server::sim::{Address, Link, ReferenceCluster, SIM_START_MS, SimCluster, SimClusterConfig};
+use crate::server::sim::{ReferenceCluster, SIM_START_MS, SimCluster, SimClusterConfig};
 
 /// Simulated time a cluster gets, once every fault healed, to answer every
 /// waiting request: longer than any timeout in it (a request's 8 s, an
@@ -250,15 +250,6 @@ impl<'a, C: ClusterUnderTest> ClusterSession<'a, C> {
         nodes[usize::from(index) % nodes.len()]
     }
 
-    /// Links whose next message can be delivered now.
-    fn deliverable(&self) -> Vec<Link> {
-        self.cluster
-            .busy_links()
-            .into_iter()
-            .filter(|(_, to)| !matches!(to, Address::Node(id) if self.cluster.is_paused(*id)))
-            .collect()
-    }
-
     fn apply(&mut self, step: ClusterStep) -> Result<(), Violation> {
         let at = self.at;
         let failed = move |failure: NodeFailure| node_failed(at, &failure);
@@ -272,7 +263,7 @@ impl<'a, C: ClusterUnderTest> ClusterSession<'a, C> {
                 }
             }
             ClusterStep::DeliverLink { link } => {
-                let links = self.deliverable();
+                let links = self.cluster.deliverable_links();
                 if !links.is_empty() {
                     let link = links[usize::from(link) % links.len()];
                     self.cluster.deliver(link).map_err(failed)?;
@@ -502,7 +493,7 @@ impl<'a, C: ClusterUnderTest> ClusterSession<'a, C> {
     fn deliver_all(&mut self) -> Result<(), Violation> {
         for _ in 0..ROUND_DELIVERIES {
             self.poll_clients()?;
-            let links = self.deliverable();
+            let links = self.cluster.deliverable_links();
             if links.is_empty() {
                 break;
             }

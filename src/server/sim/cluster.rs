@@ -37,9 +37,7 @@ impl SimCluster<ReferenceCluster> {
     /// The reference cluster, every node on an empty disk; `seed` decides
     /// how crashes tear.
     pub fn start(config: SimClusterConfig, seed: u64) -> Result<Self, NodeFailure> {
-        let mut system = ReferenceCluster::new(config)?;
-        system.reset(seed)?;
-        Ok(Self::new(system))
+        Ok(Self::new(ReferenceCluster::new(config, seed)?))
     }
 
     /// A running node of the reference cluster (crashed ones are `None`).
@@ -200,6 +198,16 @@ impl<C: ClusterUnderTest> SimCluster<C> {
     /// Links with a message waiting.
     pub fn busy_links(&self) -> Vec<Link> {
         self.network.busy()
+    }
+
+    /// Links whose next message can be delivered now (not to a paused
+    /// node), in link order.
+    pub fn deliverable_links(&self) -> Vec<Link> {
+        self.network
+            .busy()
+            .into_iter()
+            .filter(|&link| !self.is_blocked(link))
+            .collect()
     }
 
     /// The link whose next message was sent first, of those that can be
@@ -377,7 +385,7 @@ impl<C: ClusterUnderTest> SimCluster<C> {
     pub fn run_quiet(&mut self, rounds: usize, ms: i64) -> Result<(), NodeFailure> {
         for _ in 0..rounds {
             for _ in 0..10_000 {
-                let Some(link) = self.busy_links().into_iter().find(|&link| !self.is_blocked(link)) else {
+                let Some(&link) = self.deliverable_links().first() else {
                     break;
                 };
                 self.deliver(link)?;

@@ -97,15 +97,15 @@ fn failure(error: NodeError, node: NodeId) -> NodeFailure {
 }
 
 impl ReferenceCluster {
-    /// Every node running on an empty disk.
-    pub fn new(config: SimClusterConfig) -> Result<Self, NodeFailure> {
+    /// Every node running on an empty disk; `seed` decides how crashes tear.
+    pub fn new(config: SimClusterConfig, seed: u64) -> Result<Self, NodeFailure> {
         let mut cluster = Self {
             config,
             nodes: BTreeMap::new(),
             disk_rng: ChaCha8Rng::seed_from_u64(0),
             start: None,
         };
-        cluster.reset(0)?;
+        cluster.reset(seed)?;
         Ok(cluster)
     }
 
