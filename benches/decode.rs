@@ -13,11 +13,15 @@ use bytes::Bytes;
 use criterion::{Criterion, Throughput};
 use kafka_fuzz::harness::input::{encode_entries, encode_request};
 use kafka_fuzz::server::wire::{BatchLimits, Codec, decode_record_batches, decode_request};
+use kafka_protocol::messages::create_partitions_request::{CreatePartitionsAssignment, CreatePartitionsTopic};
+use kafka_protocol::messages::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, FetchRequest, MetadataRequest, ProduceRequest, RequestHeader, RequestKind, TopicName,
+    ApiKey, BrokerId, CreatePartitionsRequest, DeleteRecordsRequest, DescribeConfigsRequest, FetchRequest,
+    MetadataRequest, ProduceRequest, RequestHeader, RequestKind, TopicName,
 };
 use kafka_protocol::protocol::{StrBytes, decode_request_header_from_buffer};
 use kafka_protocol::records::RecordBatchDecoder;
@@ -35,7 +39,7 @@ fn records(count: usize) -> Bytes {
 }
 
 fn topic() -> TopicName {
-    TopicName(StrBytes::from_static_str("events"))
+    topic_name("events")
 }
 
 fn produce(records: Bytes) -> RequestKind {
@@ -71,11 +75,77 @@ fn fetch() -> RequestKind {
 }
 
 fn metadata() -> RequestKind {
-    let topics = ["events", "orders", "payments", "audit"]
+    let topics = TOPICS
         .iter()
-        .map(|name| MetadataRequestTopic::default().with_name(Some(TopicName(StrBytes::from_static_str(name)))))
+        .map(|name| MetadataRequestTopic::default().with_name(Some(topic_name(name))))
         .collect();
     MetadataRequest::default().with_topics(Some(topics)).into()
+}
+
+const TOPICS: [&str; 4] = ["events", "orders", "payments", "audit"];
+
+fn topic_name(name: &'static str) -> TopicName {
+    TopicName(StrBytes::from_static_str(name))
+}
+
+fn describe_configs() -> RequestKind {
+    let resources = TOPICS
+        .iter()
+        .map(|name| {
+            let keys = ["retention.ms", "max.message.bytes", "cleanup.policy"].map(StrBytes::from_static_str);
+            DescribeConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(StrBytes::from_static_str(name))
+                .with_configuration_keys(Some(keys.to_vec()))
+        })
+        .collect();
+    DescribeConfigsRequest::default()
+        .with_resources(resources)
+        .with_include_synonyms(true)
+        .into()
+}
+
+fn create_partitions() -> RequestKind {
+    let topics = TOPICS
+        .iter()
+        .map(|name| {
+            let assignments = (0..4)
+                .map(|p| {
+                    CreatePartitionsAssignment::default().with_broker_ids(vec![BrokerId(p % 3), BrokerId((p + 1) % 3)])
+                })
+                .collect();
+            CreatePartitionsTopic::default()
+                .with_name(topic_name(name))
+                .with_count(12)
+                .with_assignments(Some(assignments))
+        })
+        .collect();
+    CreatePartitionsRequest::default()
+        .with_topics(topics)
+        .with_timeout_ms(30_000)
+        .into()
+}
+
+fn delete_records() -> RequestKind {
+    let topics = TOPICS
+        .iter()
+        .map(|name| {
+            let partitions = (0..8)
+                .map(|p| {
+                    DeleteRecordsPartition::default()
+                        .with_partition_index(p)
+                        .with_offset(1000)
+                })
+                .collect();
+            DeleteRecordsTopic::default()
+                .with_name(topic_name(name))
+                .with_partitions(partitions)
+        })
+        .collect();
+    DeleteRecordsRequest::default()
+        .with_topics(topics)
+        .with_timeout_ms(30_000)
+        .into()
 }
 
 /// (name, frame without its size prefix)
@@ -90,6 +160,24 @@ fn frames() -> Vec<(String, Bytes)> {
         ),
         ("Fetch 8 partitions", ApiKey::Fetch, vec![4, 12], fetch()),
         ("Metadata 4 topics", ApiKey::Metadata, vec![1, 12], metadata()),
+        (
+            "DescribeConfigs 4 topics",
+            ApiKey::DescribeConfigs,
+            vec![1, 4],
+            describe_configs(),
+        ),
+        (
+            "CreatePartitions 4 topics",
+            ApiKey::CreatePartitions,
+            vec![0, 3],
+            create_partitions(),
+        ),
+        (
+            "DeleteRecords 32 partitions",
+            ApiKey::DeleteRecords,
+            vec![0, 2],
+            delete_records(),
+        ),
     ];
     let mut out = Vec::new();
     for (name, key, versions, body) in cases {

@@ -100,6 +100,9 @@ enum Command {
     /// saved as session files for `replay --addr`. Exits 2 when a fault
     /// was found.
     Attack(AttackArgs),
+    /// Every Kafka API: the versions the decoder reads, whether the reference
+    /// broker answers it, whether sessions send it (a markdown table).
+    Apis,
     /// Protocol-state coverage of a corpus: run every input through a
     /// target and count the distinct (api, version, error code) tuples of
     /// the responses, with a table of the error codes never answered.
@@ -384,6 +387,10 @@ fn main() -> anyhow::Result<ExitCode> {
         }
         Command::Triage(args) => triage(args),
         Command::Attack(args) => attack(args),
+        Command::Apis => {
+            print!("{}", kafka_fuzz::harness::api_coverage::api_coverage_table());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Targets => {
             for target in targets::TARGETS.iter().chain(adapter_targets()) {
                 println!("{:<22} {}", target.name, target.about);
@@ -516,6 +523,12 @@ fn attack(args: AttackArgs) -> anyhow::Result<ExitCode> {
             .load_corpus(dir)
             .with_context(|| format!("cannot read the corpus {}", dir.display()))?;
         eprintln!("attack: {streams} client streams from {}", dir.display());
+    }
+    // Most cases go to what the server says it answers; it is asked once,
+    // so a rerun against the same server plays the same cases.
+    if let Ok(api_keys) = server.advertised_apis() {
+        generator.focus_on(&api_keys);
+        eprintln!("attack: the server advertises {} APIs", api_keys.len());
     }
     eprintln!("attack: {addr}, seed {seed}");
     let mut last_line = std::time::Instant::now();

@@ -128,6 +128,15 @@ fn every_fuzz_binary_has_libfuzzer_options() {
 }
 
 #[test]
+fn the_committed_dictionary_is_the_generated_one() {
+    let committed = std::fs::read_to_string(corpus_root().join("kafka.dict")).expect("corpus/kafka.dict");
+    assert!(
+        committed == kafka_fuzz::corpus::dictionary(),
+        "corpus/kafka.dict is stale: run `kafka-fuzz corpus seed --out corpus`"
+    );
+}
+
+#[test]
 fn the_dictionary_is_in_libfuzzer_format() {
     let text = std::fs::read_to_string(corpus_root().join("kafka.dict")).expect("corpus/kafka.dict");
     let mut entries = 0;

@@ -10,8 +10,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use kafka_fuzz::harness::alloc::{CountingAllocator, peak_allocation};
 use kafka_fuzz::harness::input::{arbitrary_records, arbitrary_request, encode_record_batch, encode_request};
 use kafka_fuzz::server::wire::{
-    BatchLimits, Codec, DecodeError, DecodeErrorKind, FrameSplitter, Item, SUPPORTED_APIS, decode_record_batches,
-    decode_request,
+    BatchLimits, Codec, DecodeError, DecodeErrorKind, FrameSplitter, Item, SUPPORTED_APIS, SupportedApi,
+    decode_record_batches, decode_request,
 };
 use kafka_protocol::messages::RequestHeader;
 
@@ -143,13 +143,7 @@ fn every_api_truncated_at_every_byte() {
     let mut cuts = 0;
     for api in SUPPORTED_APIS {
         for version in [api.versions.min, api.versions.max] {
-            let data = common::seeded_bytes(version as u64, 4096);
-            let body = arbitrary_request(&mut Unstructured::new(&data), *api, version).unwrap();
-            let header = RequestHeader::default()
-                .with_request_api_key(api.key as i16)
-                .with_request_api_version(version)
-                .with_correlation_id(3);
-            let frame = encode_request(&header, &body).unwrap().slice(4..);
+            let frame = valid_frame(api, version, version as u64);
             assert!(decode_request(frame.clone()).is_ok());
             for cut in 0..frame.len() {
                 let error = decode_hostile(&frame[..cut]);
@@ -159,6 +153,72 @@ fn every_api_truncated_at_every_byte() {
         }
     }
     assert!(cuts > 1000, "only {cuts} truncations checked");
+}
+
+/// A valid frame of `api` at `version`, without its size prefix.
+fn valid_frame(api: &SupportedApi, version: i16, seed: u64) -> Bytes {
+    let data = common::seeded_bytes(seed, 4096);
+    let body = arbitrary_request(&mut Unstructured::new(&data), *api, version).unwrap();
+    let header = RequestHeader::default()
+        .with_request_api_key(api.key as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(3);
+    encode_request(&header, &body).unwrap().slice(4..)
+}
+
+/// The bug upstream decoders ship: an array or string count read off the
+/// wire and trusted. Every API at every version, with a huge int32 and a
+/// huge unsigned varint written over every position after the header's
+/// first 8 bytes: whatever each then reads, it stays under the bound.
+#[test]
+fn every_api_with_a_huge_count_at_every_byte() {
+    let mut frames = 0;
+    for api in SUPPORTED_APIS {
+        for version in api.versions.min..=api.versions.max {
+            let frame = valid_frame(api, version, 0xc0_0000 | version as u64);
+            for at in 8..frame.len() {
+                for huge in [&[0x7f, 0xff, 0xff, 0xff][..], &[0xff, 0xff, 0xff, 0xff, 0x0f]] {
+                    let mut hostile = frame.to_vec();
+                    let end = (at + huge.len()).min(hostile.len());
+                    hostile[at..end].copy_from_slice(&huge[..end - at]);
+                    let hostile = Bytes::from(hostile);
+                    let (_, peak) = peak_allocation(|| decode_request(hostile.clone()));
+                    assert!(
+                        peak <= allocation_bound(hostile.len()),
+                        "{} v{version}, count at byte {at}: peak {peak} bytes for {} bytes",
+                        api.name,
+                        hostile.len()
+                    );
+                    frames += 1;
+                }
+            }
+        }
+    }
+    assert!(frames > 20_000, "only {frames} frames checked");
+}
+
+/// DescribeTopicPartitions v0's nullable `cursor` struct: -1 is null, 1 is
+/// present, any other marker an error at its byte.
+#[test]
+fn nullable_struct_markers() {
+    let mut frame = header_v2(75, 0);
+    frame.put_u8(1); // topics: empty compact array
+    frame.put_i32(100); // response partition limit
+    let cursor_at = frame.len();
+    for (marker, expected) in [(-1i8, None), (0, Some(0)), (2, Some(2)), (-2, Some(-2))] {
+        let mut request = frame.clone();
+        request.put_i8(marker);
+        request.put_u8(0); // tagged fields
+        let result = decode_request(request.freeze());
+        match expected {
+            None => assert!(result.is_ok(), "{result:?}"),
+            Some(marker) => {
+                let error = result.unwrap_err().error;
+                assert_eq!(error.kind, DecodeErrorKind::InvalidPresenceMarker { marker });
+                assert_eq!(error.offset, cursor_at);
+            }
+        }
+    }
 }
 
 /// A one-record batch as kafka-protocol encodes it, with `codec`.

@@ -8,7 +8,7 @@ use kafka_fuzz::harness::input::{
     arbitrary_records, arbitrary_request, encode_record_batch, encode_request, to_protocol_records,
 };
 use kafka_fuzz::server::wire::{BatchLimits, Codec, SUPPORTED_APIS, decode_record_batches, decode_request};
-use kafka_protocol::messages::RequestHeader;
+use kafka_protocol::messages::{ApiKey, RequestHeader};
 use kafka_protocol::protocol::StrBytes;
 
 const SAMPLES_PER_VERSION: u64 = 300;
@@ -47,6 +47,27 @@ fn every_request_of_every_version_round_trips() {
         .map(|api| i64::from(api.versions.max - api.versions.min + 1))
         .sum();
     assert_eq!(checked, versions * SAMPLES_PER_VERSION as i64);
+}
+
+#[test]
+fn the_decoder_reads_every_api_kafka_protocol_knows() {
+    let known: Vec<_> = (i16::MIN..=i16::MAX)
+        .filter_map(|key| ApiKey::try_from(key).ok())
+        .collect();
+    let read: Vec<_> = SUPPORTED_APIS.iter().map(|api| api.key).collect();
+    assert_eq!(read, known);
+    assert_eq!(read.len(), 87);
+    // Every version whose message kafka-protocol can encode (its
+    // `ApiKey::valid_versions` names OffsetCommit v10, which its message
+    // struct cannot write).
+    for api in SUPPORTED_APIS {
+        let valid = api.key.valid_versions();
+        assert!(
+            valid.min <= api.versions.min && api.versions.max <= valid.max,
+            "{}",
+            api.name
+        );
+    }
 }
 
 #[test]

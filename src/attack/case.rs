@@ -13,7 +13,7 @@ use bytes::Bytes;
 
 use crate::corpus::{client_stream, input_files, stream_targets};
 use crate::harness::input::{Malformation, generated_stream, join_frames, seeded_bytes, split_stream};
-use crate::server::wire::{DEFAULT_MAX_FRAME_SIZE, SUPPORTED_APIS};
+use crate::server::wire::{DEFAULT_MAX_FRAME_SIZE, SUPPORTED_APIS, SupportedApi};
 
 /// Most APIs one generated case mixes.
 const MAX_GENERATED_APIS: usize = 4;
@@ -82,6 +82,11 @@ pub struct CaseGenerator {
     corpus: Vec<(PathBuf, Vec<u8>)>,
     /// Where the corpus came from, for the command that plays it again.
     corpus_root: Option<PathBuf>,
+    /// The APIs the server advertises (empty: not known), and the corpus
+    /// streams that open with one of them: seven cases in eight go there,
+    /// where a server does more than close the connection.
+    advertised: Vec<SupportedApi>,
+    advertised_streams: Vec<usize>,
 }
 
 impl CaseGenerator {
@@ -90,7 +95,27 @@ impl CaseGenerator {
             seed,
             corpus: Vec::new(),
             corpus_root: None,
+            advertised: Vec::new(),
+            advertised_streams: Vec::new(),
         }
+    }
+
+    /// Aims most cases at the APIs whose keys the server's ApiVersions
+    /// lists; call after `load_corpus`.
+    pub fn focus_on(&mut self, api_keys: &[i16]) {
+        self.advertised = SUPPORTED_APIS
+            .iter()
+            .filter(|api| api_keys.contains(&(api.key as i16)))
+            .copied()
+            .collect();
+        self.advertised_streams = (0..self.corpus.len())
+            .filter(|&index| {
+                let stream = &self.corpus[index].1;
+                stream
+                    .get(4..6)
+                    .is_some_and(|key| api_keys.contains(&i16::from_be_bytes([key[0], key[1]])))
+            })
+            .collect();
     }
 
     /// Adds the client streams of the seeds under `root/<target>/` for
@@ -130,13 +155,24 @@ impl CaseGenerator {
         if index % 2 == 1 && !self.corpus.is_empty() {
             self.mutated(&mut u)
         } else {
-            generated(&mut u)
+            let advertised = if self.focus(&mut u) { &self.advertised[..] } else { &[] };
+            generated(&mut u, advertised)
         }
+    }
+
+    /// Whether this case goes to the advertised APIs.
+    fn focus(&self, u: &mut Unstructured) -> bool {
+        !self.advertised.is_empty() && u.ratio(7, 8).unwrap_or(true)
     }
 
     /// A corpus stream with one frame malformed.
     fn mutated(&self, u: &mut Unstructured) -> AttackCase {
-        let pick = u.choose_index(self.corpus.len()).unwrap_or(0);
+        let pick = if self.focus(u) && !self.advertised_streams.is_empty() {
+            let at = u.choose_index(self.advertised_streams.len()).unwrap_or(0);
+            self.advertised_streams[at]
+        } else {
+            u.choose_index(self.corpus.len()).unwrap_or(0)
+        };
         let (path, stream) = &self.corpus[pick];
         let mut case = AttackCase::from_stream(stream, "");
         let name = path
@@ -169,15 +205,21 @@ impl CaseGenerator {
     }
 }
 
-/// Generated requests of one to four APIs in a row, each maybe malformed.
-fn generated(u: &mut Unstructured) -> AttackCase {
+/// Generated requests of one to four APIs in a row, each maybe malformed:
+/// of the advertised APIs (where `advertised` is not empty) or of any.
+fn generated(u: &mut Unstructured, advertised: &[SupportedApi]) -> AttackCase {
+    let apis_to_choose = if advertised.is_empty() {
+        SUPPORTED_APIS
+    } else {
+        advertised
+    };
     let mut stream = Vec::new();
     let mut apis = Vec::new();
     for index in 0..MAX_GENERATED_APIS {
         if index > 0 && !u.arbitrary().unwrap_or(false) {
             break;
         }
-        let Ok(api) = u.choose(SUPPORTED_APIS) else {
+        let Ok(api) = u.choose(apis_to_choose) else {
             break;
         };
         apis.push(api.name);
@@ -188,6 +230,8 @@ fn generated(u: &mut Unstructured) -> AttackCase {
 
 #[cfg(test)]
 mod tests {
+    use kafka_protocol::messages::ApiKey;
+
     use super::*;
 
     #[test]
@@ -198,6 +242,22 @@ mod tests {
             let read = AttackCase::from_stream(&case.to_stream(), case.origin.clone());
             assert_eq!(read, case, "case {index}");
         }
+    }
+
+    #[test]
+    fn most_generated_cases_go_to_the_advertised_apis() {
+        let mut generator = CaseGenerator::new(9);
+        let generated_first = |generator: &CaseGenerator| {
+            (0..400)
+                .map(|index| generator.case(index))
+                .filter(|case| case.origin.starts_with("generated ApiVersions"))
+                .count()
+        };
+        let before = generated_first(&generator);
+        generator.focus_on(&[ApiKey::ApiVersions as i16]);
+        let after = generated_first(&generator);
+        assert!(before < 20, "{before} of 400 open with ApiVersions before");
+        assert!(after > 250, "{after} of 400 open with ApiVersions after");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, RequestKind};
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestKind};
 use serde::Serialize;
 
 use super::case::AttackCase;
@@ -227,7 +227,17 @@ impl RemoteServer {
         }
     }
 
+    /// The api keys a fresh connection's ApiVersions v0 lists.
+    pub fn advertised_apis(&self) -> Result<Vec<i16>, Fault> {
+        let answer = self.api_versions()?;
+        Ok(answer.api_keys.iter().map(|api| api.api_key).collect())
+    }
+
     fn probe_once(&self) -> Result<(), Fault> {
+        self.api_versions().map(drop)
+    }
+
+    fn api_versions(&self) -> Result<ApiVersionsResponse, Fault> {
         let mut stream = self.connect()?;
         let (correlation_id, request) = Client::new("kafka-fuzz-probe")
             .request(0, ApiVersionsRequest::default())
@@ -241,7 +251,7 @@ impl RemoteServer {
                 let answer = Client::response::<ApiVersionsRequest>(0, correlation_id, &response)
                     .map_err(|error| Fault::new(FaultKind::Confused, format!("probe: ApiVersions v0: {error}")))?;
                 match answer.error_code {
-                    0 => Ok(()),
+                    0 => Ok(answer),
                     code => Err(Fault::new(
                         FaultKind::Confused,
                         format!("probe: ApiVersions v0 answered error code {code}"),

@@ -2,12 +2,14 @@
 //! traffic recorded or captured), what a corpus holds, and reading inputs.
 
 pub mod cluster_seeds;
+mod dictionary;
 mod seeds;
 mod stats;
 mod traffic;
 
 use std::path::PathBuf;
 
+pub use dictionary::dictionary;
 pub use seeds::{Seed, generated_seeds, write_seeds};
 pub use stats::{ContentCount, CorpusReadError, CorpusStats, SeedContent, TargetStats, client_stream, stream_targets};
 pub use traffic::{ConnectionStream, RESPONSES_DIR, SeedStore, TrafficRecorder, request_seeds};

@@ -11,12 +11,14 @@ use kafka_protocol::messages::RequestHeader;
 use kafka_protocol::protocol::StrBytes;
 
 use super::cluster_seeds::written_cluster_scripts;
+use super::dictionary::dictionary;
 use crate::harness::input::{
     Acks, ArbitraryBytes, ByteLimit, ClockStep, GENERATED, GenerationChoice, GroupChoice, OffsetChoice, Operation,
     PartitionChoice, ProduceMode, Production, RAW_STREAM, SessionScript, SessionStep, SessionTimeout, TimestampChoice,
     VersionChoice, arbitrary_records, arbitrary_request, encode_record_batch, encode_request, seeded_bytes,
 };
 use crate::harness::targets::warm_up_frames;
+use crate::server::broker::ANSWERED_APIS;
 use crate::server::wire::{Codec, SUPPORTED_APIS, SupportedApi, supported_api};
 
 /// One seed file: the target it belongs to, its file name, its bytes.
@@ -60,13 +62,15 @@ pub fn generated_seeds() -> Vec<Seed> {
                     data,
                 });
             }
-            if version == api.versions.min || version == api.versions.max {
+            // Any other API closes the connection, so the stream holds only
+            // those the broker answers.
+            if ANSWERED_APIS.contains(&api.key) && (version == api.versions.min || version == api.versions.max) {
                 connection.extend_from_slice(&frame);
             }
         }
     }
-    // A connection: the API targets' starting state, then every API at its
-    // oldest and newest version.
+    // A connection: the API targets' starting state, then every answered API
+    // at its oldest and newest version.
     let mut stream: Vec<u8> = warm_up_frames().iter().flat_map(|frame| prefixed(frame)).collect();
     stream.extend_from_slice(&connection);
     seeds.push(Seed {
@@ -287,9 +291,12 @@ fn api_target(api: &SupportedApi) -> Option<&'static str> {
     }
 }
 
-/// Writes every seed to `root/<target>/<name>`, returning how many.
+/// Writes every seed to `root/<target>/<name>`, and the dictionary to
+/// `root/kafka.dict`, returning how many seeds.
 pub fn write_seeds(root: &Path) -> std::io::Result<usize> {
     let seeds = generated_seeds();
+    std::fs::create_dir_all(root)?;
+    std::fs::write(root.join("kafka.dict"), dictionary())?;
     for seed in &seeds {
         let dir = root.join(seed.target);
         std::fs::create_dir_all(&dir)?;

@@ -3,6 +3,7 @@
 //! targets built from them; a client over bytes and the counting allocator.
 
 pub mod alloc;
+pub mod api_coverage;
 pub mod client;
 pub mod cluster_client;
 pub mod cluster_session;

@@ -62,6 +62,17 @@ pub fn i16(u: &mut Unstructured) -> Result<i16> {
     pooled(u, &[0, 1, -1, 2, i16::MAX])
 }
 
+pub fn u16(u: &mut Unstructured) -> Result<u16> {
+    pooled(u, &[0, 1, 9092, u16::MAX])
+}
+
+/// Quota values. No NaN, so a generated request equals itself decoded; the
+/// mutator still reaches every bit pattern.
+pub fn f64(u: &mut Unstructured) -> Result<f64> {
+    u.choose(&[0.0, 1.0, -1.0, 1024.0, 1e12, f64::MAX, f64::INFINITY])
+        .copied()
+}
+
 pub fn i32(u: &mut Unstructured) -> Result<i32> {
     pooled(u, &[0, 1, -1, 2, 3, 100, 1_000, 1_048_576, i32::MAX, i32::MIN])
 }

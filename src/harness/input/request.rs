@@ -10,7 +10,7 @@ use kafka_protocol::protocol::{Encodable, StrBytes};
 use uuid::Uuid;
 
 use super::pools;
-use crate::server::wire::schema::{field_versions, request_apis, request_schemas};
+use crate::server::wire::schema::{field_versions, request_apis, request_schemas, unless_rigid};
 use crate::server::wire::{SupportedApi, Version, size_prefixed};
 
 /// A value generated for a particular message version.
@@ -32,8 +32,10 @@ generated_by! {
     bool => |u: &mut Unstructured| u.arbitrary::<bool>();
     i8 => pools::i8;
     i16 => pools::i16;
+    u16 => pools::u16;
     i32 => pools::i32;
     i64 => pools::i64;
+    f64 => pools::f64;
     Uuid => pools::uuid;
     BrokerId => pools::i32;
     ProducerId => pools::i64;
@@ -64,7 +66,7 @@ impl<T: VersionedArbitrary> VersionedArbitrary for Vec<T> {
 const UNKNOWN_TAGS: &[i32] = &[7, 100, 1_000_000];
 
 macro_rules! impl_versioned_arbitrary {
-    ($( $module:ident :: $ty:ident {
+    ($( $module:ident :: $ty:ident $($rigid:ident)? {
         $( $field:ident $([$min:literal, $max:tt])? ),*
         $(; $( tagged $tag:literal => $tfield:ident $([$tmin:literal, $tmax:tt])? ),* )?
     } )*) => {$(
@@ -76,7 +78,7 @@ macro_rules! impl_versioned_arbitrary {
                         value.$field = VersionedArbitrary::arbitrary_at(u, version)?;
                     }
                 )*
-                if version.flexible {
+                unless_rigid!($($rigid)? => if version.flexible {
                     $($(
                         if version.has(field_versions!($($tmin, $tmax)?)) && u.arbitrary()? {
                             value.$tfield = VersionedArbitrary::arbitrary_at(u, version)?;
@@ -85,7 +87,7 @@ macro_rules! impl_versioned_arbitrary {
                     if u.ratio(1, 8)? {
                         value.unknown_tagged_fields.insert(*u.choose(UNKNOWN_TAGS)?, pools::bytes(u)?);
                     }
-                }
+                });
                 Ok(value)
             }
         }
@@ -102,7 +104,6 @@ macro_rules! arbitrary_body {
             let version = api.version(version);
             Ok(match api.key {
                 $(ApiKey::$key => kafka_protocol::messages::$request::arbitrary_at(u, version)?.into(),)*
-                _ => return Err(arbitrary::Error::IncorrectFormat),
             })
         }
     };

@@ -7,6 +7,7 @@
 use std::fmt;
 
 use arbitrary::{Arbitrary, Result, Unstructured};
+use kafka_protocol::messages::ApiKey;
 
 use super::Malformation;
 
@@ -352,4 +353,65 @@ pub enum Operation {
     AdvanceClock {
         by: ClockStep,
     },
+}
+
+/// Every API a session's operations send.
+pub const SESSION_APIS: &[ApiKey] = &[
+    ApiKey::Produce,
+    ApiKey::Fetch,
+    ApiKey::ListOffsets,
+    ApiKey::Metadata,
+    ApiKey::OffsetCommit,
+    ApiKey::OffsetFetch,
+    ApiKey::JoinGroup,
+    ApiKey::Heartbeat,
+    ApiKey::LeaveGroup,
+    ApiKey::SyncGroup,
+    ApiKey::CreateTopics,
+    ApiKey::InitProducerId,
+];
+
+impl Operation {
+    /// The API this operation sends, if it sends a request.
+    pub fn api(&self) -> Option<ApiKey> {
+        Some(match self {
+            Operation::Produce(_) => ApiKey::Produce,
+            Operation::Fetch { .. } | Operation::Consume { .. } => ApiKey::Fetch,
+            Operation::ListOffsets { .. } => ApiKey::ListOffsets,
+            Operation::Metadata { .. } => ApiKey::Metadata,
+            Operation::CreateTopic { .. } => ApiKey::CreateTopics,
+            Operation::InitProducerId { .. } => ApiKey::InitProducerId,
+            Operation::JoinGroup { .. } => ApiKey::JoinGroup,
+            Operation::SyncGroup { .. } => ApiKey::SyncGroup,
+            Operation::Heartbeat { .. } => ApiKey::Heartbeat,
+            Operation::LeaveGroup { .. } => ApiKey::LeaveGroup,
+            Operation::OffsetCommit { .. } => ApiKey::OffsetCommit,
+            Operation::OffsetFetch { .. } => ApiKey::OffsetFetch,
+            Operation::Malformed { request, .. } => return request.api(),
+            Operation::Disconnect | Operation::AdvanceClock { .. } => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod api_tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::harness::input::seeded_bytes;
+
+    #[test]
+    fn session_apis_are_exactly_what_generated_operations_send() {
+        let mut sent = BTreeSet::new();
+        for seed in 0..4000 {
+            let data = seeded_bytes(seed, 64);
+            if let Ok(operation) = Unstructured::new(&data).arbitrary::<Operation>()
+                && let Some(api) = operation.api()
+            {
+                sent.insert(api as i16);
+            }
+        }
+        let listed: BTreeSet<_> = SESSION_APIS.iter().map(|api| *api as i16).collect();
+        assert_eq!(sent, listed);
+    }
 }

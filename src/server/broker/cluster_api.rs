@@ -14,16 +14,17 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::dispatcher::{Answer, Broker, Waiting};
+use super::dispatcher::{ANSWERED_APIS, Answer, Broker, Waiting};
 use super::metadata::MetadataRecord;
 use super::replicas::NO_LEADER;
 use super::topics::{Topic, TopicError, check_name};
 use crate::server::wire::SUPPORTED_APIS;
 
-/// Exactly the ranges the decoder accepts.
+/// The APIs the broker answers, at exactly the versions the decoder reads.
 pub(super) fn supported_versions() -> Vec<ApiVersion> {
     SUPPORTED_APIS
         .iter()
+        .filter(|api| ANSWERED_APIS.contains(&api.key))
         .map(|api| {
             ApiVersion::default()
                 .with_api_key(api.key as i16)

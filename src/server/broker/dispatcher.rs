@@ -15,8 +15,7 @@ use super::metadata::{ClusterView, Endpoint};
 use super::produce_api::{PendingAcks, ProducerIds};
 use super::topics::Topics;
 use crate::server::wire::{
-    DecodeError, DecodeErrorKind, EncodeError, HeaderPrefix, RequestError, decode_request_ignoring_trailing_bytes,
-    encode_response, supported_api,
+    DecodeErrorKind, EncodeError, RequestError, decode_request_ignoring_trailing_bytes, encode_response, supported_api,
 };
 
 /// What a request gets back.
@@ -100,7 +99,35 @@ pub enum DispatchError {
     /// way to tell a client that does not read responses.
     #[error("produce with acks=0 (correlation id {correlation_id}) failed with {error}")]
     UnacknowledgedProduceFailed { correlation_id: i32, error: ResponseError },
+    /// A request of an API the broker reads but does not answer (see
+    /// `ANSWERED_APIS`): Kafka closes a connection that sends an API its
+    /// listener does not enable.
+    #[error("{api} v{version} (correlation id {correlation_id}) is not an API this broker answers")]
+    NotAnswered {
+        api: &'static str,
+        version: i16,
+        correlation_id: i32,
+    },
 }
+
+/// The APIs the broker answers, each with an arm in `Broker::receive`;
+/// ApiVersions advertises exactly these, at every version the decoder reads.
+pub const ANSWERED_APIS: &[ApiKey] = &[
+    ApiKey::Produce,
+    ApiKey::Fetch,
+    ApiKey::ListOffsets,
+    ApiKey::Metadata,
+    ApiKey::OffsetCommit,
+    ApiKey::OffsetFetch,
+    ApiKey::FindCoordinator,
+    ApiKey::JoinGroup,
+    ApiKey::Heartbeat,
+    ApiKey::LeaveGroup,
+    ApiKey::SyncGroup,
+    ApiKey::ApiVersions,
+    ApiKey::CreateTopics,
+    ApiKey::InitProducerId,
+];
 
 /// One Kafka broker, in memory: alone, or one node of a cluster whose
 /// metadata a quorum keeps (see `metadata.rs`).
@@ -208,24 +235,14 @@ impl Broker {
         };
         let header = request.header;
         let version = header.request_api_version;
-        // The decoder yields only supported APIs, each routed below; should
-        // one be added there and not here, its requests close the connection.
-        let unrouted = || {
-            DispatchError::Undecodable(RequestError {
-                header: Some(HeaderPrefix {
-                    api_key: header.request_api_key,
-                    api_version: version,
-                    correlation_id: header.correlation_id,
-                }),
-                error: DecodeError::new(
-                    DecodeErrorKind::UnsupportedApiKey {
-                        api_key: header.request_api_key,
-                    },
-                    0,
-                ),
-            })
+        // The decoder yields only APIs of the schema table, so this finds it.
+        let api = supported_api(header.request_api_key);
+        let not_answered = || DispatchError::NotAnswered {
+            api: api.map_or("?", |api| api.name),
+            version,
+            correlation_id: header.correlation_id,
         };
-        let api = supported_api(header.request_api_key).ok_or_else(unrouted)?.key;
+        let api = api.ok_or_else(not_answered)?.key;
         let client_id = header.client_id.clone().unwrap_or_default();
         let answer = match request.body {
             RequestKind::ApiVersions(request) => Answer::Now(self.api_versions(&request, version).into()),
@@ -242,7 +259,7 @@ impl Broker {
             RequestKind::LeaveGroup(request) => Answer::Now(self.leave_group(request, version).into()),
             RequestKind::OffsetCommit(request) => Answer::Now(self.offset_commit(request, version).into()),
             RequestKind::OffsetFetch(request) => Answer::Now(self.offset_fetch(request, version).into()),
-            _ => return Err(unrouted()),
+            _ => return Err(not_answered()),
         };
         self.reply(api, version, header.correlation_id, answer)
     }

@@ -24,7 +24,7 @@ mod topics;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::BrokerConfig;
-pub use dispatcher::{Broker, DispatchError, Parked, Reply};
+pub use dispatcher::{ANSWERED_APIS, Broker, DispatchError, Parked, Reply};
 pub use groups::{CommittedOffset, Group, GroupState, Groups};
 pub use log::{Appended, LogChange, NotContiguous, OffsetOutOfRange, PartitionLog};
 pub use metadata::{ClusterView, Endpoint, MetadataRecord};

@@ -82,6 +82,8 @@ pub enum DecodeErrorKind {
     LengthExceedsRemaining { item: Item, length: i64, remaining: usize },
     #[error("{item} length {length} is negative")]
     NegativeLength { item: Item, length: i64 },
+    #[error("nullable struct marker {marker}: only -1 (null) and 1 (present) are written")]
+    InvalidPresenceMarker { marker: i8 },
     #[error("null {item} where the field is not nullable")]
     UnexpectedNull { item: Item },
     #[error("varint longer than {max_bytes} bytes")]

@@ -5,12 +5,12 @@ use kafka_protocol::protocol::{Message, VersionRange};
 
 use super::error::{DecodeError, DecodeErrorKind};
 use super::reader::BoundedReader;
-use super::schema::{field_versions, request_apis, request_schemas};
-use super::value::{Version, WireValue};
+use super::schema::{field_versions, request_apis, request_schemas, unless_rigid};
+use super::value::{MessageStruct, Version, WireValue, replace_default};
 
 /// Implements `WireValue` for each struct of the schema table.
 macro_rules! impl_wire_value {
-    ($( $module:ident :: $ty:ident {
+    ($( $module:ident :: $ty:ident $($rigid:ident)? {
         $( $field:ident $([$min:literal, $max:tt])? ),*
         $(; $( tagged $tag:literal => $tfield:ident $([$tmin:literal, $tmax:tt])? ),* )?
     } )*) => {$(
@@ -20,6 +20,7 @@ macro_rules! impl_wire_value {
             // true lower bound, and it keeps a count from ever meeting
             // zero-sized elements.
             const MIN_SIZE: usize = 1;
+            const READ_IN_PLACE: bool = true;
 
             #[inline]
             fn read(reader: &mut BoundedReader, version: Version) -> Result<Self, DecodeError> {
@@ -36,10 +37,10 @@ macro_rules! impl_wire_value {
             fn read_into(value: &mut Self, reader: &mut BoundedReader, version: Version) -> Result<(), DecodeError> {
                 $(
                     if version.has(field_versions!($($min, $max)?)) {
-                        value.$field = WireValue::read(reader, version)?;
+                        replace_default(&mut value.$field, WireValue::read(reader, version)?);
                     }
                 )*
-                if version.flexible {
+                unless_rigid!($($rigid)? => if version.flexible {
                     reader.tagged_fields(&mut value.unknown_tagged_fields, |tag, _field| match tag {
                         $($(
                             $tag => {
@@ -55,10 +56,11 @@ macro_rules! impl_wire_value {
                         )*)?
                         _ => Ok(false),
                     })?;
-                }
+                });
                 Ok(())
             }
         }
+        impl MessageStruct for kafka_protocol::messages::$module::$ty {}
     )*};
 }
 

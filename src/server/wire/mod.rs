@@ -15,6 +15,7 @@ mod record_batch;
 mod request;
 mod response;
 pub(crate) mod schema;
+mod schema_table;
 mod value;
 
 pub use compression::{Codec, decompress};

@@ -129,6 +129,11 @@ impl BoundedReader {
     }
 
     #[inline(always)]
+    pub fn u16(&mut self) -> Result<u16, DecodeError> {
+        Ok(u16::from_be_bytes(self.take_array("uint16")?))
+    }
+
+    #[inline(always)]
     pub fn i32(&mut self) -> Result<i32, DecodeError> {
         Ok(i32::from_be_bytes(self.take_array("int32")?))
     }
@@ -141,6 +146,11 @@ impl BoundedReader {
     #[inline(always)]
     pub fn i64(&mut self) -> Result<i64, DecodeError> {
         Ok(i64::from_be_bytes(self.take_array("int64")?))
+    }
+
+    #[inline(always)]
+    pub fn f64(&mut self) -> Result<f64, DecodeError> {
+        Ok(f64::from_be_bytes(self.take_array("float64")?))
     }
 
     /// Kafka reads any non-zero byte as true.
@@ -276,16 +286,19 @@ impl BoundedReader {
         let Some(length) = self.length_prefix(Item::String, compact)? else {
             return Ok(None);
         };
-        let start = self.offset();
-        let bytes = self.bytes_exact(length, "string")?;
-        StrBytes::from_utf8(bytes).map(Some).map_err(|e| {
-            self.error_at(
-                start,
-                DecodeErrorKind::InvalidUtf8 {
-                    valid_up_to: e.valid_up_to(),
-                },
-            )
-        })
+        // `length_prefix` checked the length against what remains.
+        let start = self.pos;
+        self.pos += length;
+        match StrBytes::try_from(self.data.slice(start..self.pos)) {
+            Ok(string) => Ok(Some(string)),
+            Err(error) => Err(self.invalid_utf8(start, error.valid_up_to())),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn invalid_utf8(&self, start: usize, valid_up_to: usize) -> DecodeError {
+        self.error_at(self.base + start, DecodeErrorKind::InvalidUtf8 { valid_up_to })
     }
 
     /// Reads an array count (int32, or compact varint of count + 1) and checks
