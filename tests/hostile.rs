@@ -194,6 +194,7 @@ fn every_api_with_a_huge_count_at_every_byte() {
             }
         }
     }
+    eprintln!("{frames} frames, each under the bound");
     assert!(frames > 20_000, "only {frames} frames checked");
 }
 
