@@ -16,11 +16,13 @@ use kafka_fuzz::server::cluster::{ClusterNode, FlushPolicy, NodeConfig};
 use kafka_fuzz::server::sim::{SimCluster, SimClusterConfig, SimDisk};
 use kafka_fuzz::server::wire::Codec;
 use kafka_protocol::ResponseError;
+use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::{CreatableReplicaAssignment, CreatableTopic};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    BrokerId, CreateTopicsRequest, FetchRequest, MetadataRequest, ProduceRequest, TopicName,
+    BrokerId, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, FetchRequest, MetadataRequest,
+    ProduceRequest, TopicName,
 };
 use kafka_protocol::protocol::{Request, StrBytes};
 use kafka_protocol::records::{Record, TimestampType};
@@ -394,4 +396,87 @@ fn a_corrupt_segment_is_refused_with_its_file_and_offset() {
         Err(error) => error.to_string(),
     };
     assert!(error.contains(&files[0]) && error.contains("offset"), "{error}");
+}
+
+/// The partition count of the test topic in each node's image (`None`:
+/// the node does not have it).
+fn partition_counts(harness: &Harness) -> Vec<Option<usize>> {
+    let name = StrBytes::from_static_str(TOPIC);
+    (1..=3)
+        .map(|node| {
+            let topics = harness.cluster.node(node).unwrap().broker().topics();
+            topics.get(&name).map(|topic| topic.partitions.len())
+        })
+        .collect()
+}
+
+#[test]
+fn added_partitions_and_a_deletion_reach_every_node_through_the_quorum() {
+    let mut harness = Harness::new();
+    let add = CreatePartitionsRequest::default()
+        .with_topics(vec![
+            CreatePartitionsTopic::default()
+                .with_name(TopicName(StrBytes::from_static_str(TOPIC)))
+                .with_count(3)
+                .with_assignments(None),
+        ])
+        .with_timeout_ms(10_000);
+    // Asked of a follower: it proposes, and answers once its image has them.
+    let answer = harness.call(2, 3, add);
+    assert_eq!(answer.results[0].error_code, 0, "{answer:?}");
+    harness.settle(10);
+    assert_eq!(partition_counts(&harness), [Some(3); 3]);
+    // A new partition takes acks=all writes from its leader.
+    let name = StrBytes::from_static_str(TOPIC);
+    let leader = harness
+        .cluster
+        .node(1)
+        .unwrap()
+        .broker()
+        .topics()
+        .replica(&name, 2)
+        .unwrap()
+        .assignment
+        .leader;
+    let mut request = produce_request(-1, Bytes::from_static(b"new"));
+    request.topic_data[0].partition_data[0].index = 2;
+    let produced = harness.call(leader, 9, request);
+    assert_eq!(
+        produced.responses[0].partition_responses[0].error_code, 0,
+        "{produced:?}"
+    );
+
+    let delete = DeleteTopicsRequest::default()
+        .with_topic_names(vec![TopicName(StrBytes::from_static_str(TOPIC))])
+        .with_timeout_ms(10_000);
+    let answer = harness.call(3, 5, delete);
+    assert_eq!(answer.responses[0].error_code, 0, "{answer:?}");
+    harness.settle(10);
+    assert_eq!(partition_counts(&harness), [None; 3]);
+}
+
+#[test]
+fn a_topic_deleted_and_created_again_recovers_with_only_its_new_records() {
+    let clock = ManualClock::new(1_700_000_000_000);
+    let mut node = lone_node(SimDisk::new(), &clock, FlushPolicy::Always);
+    // The first write auto-creates the topic; the others append.
+    write_records(&mut node, &clock, 5);
+    assert_eq!(log_end_of(&node), 4);
+    let mut client = Client::new("admin");
+    let delete = DeleteTopicsRequest::default()
+        .with_topic_names(vec![TopicName(StrBytes::from_static_str(TOPIC))])
+        .with_timeout_ms(10_000);
+    let (_, frame) = client.request(5, delete).unwrap();
+    node.client_frame(2, frame.slice(4..)).unwrap();
+    for _ in 0..5 {
+        clock.advance(100);
+        node.tick().unwrap();
+    }
+    assert!(node.broker().topics().get(&StrBytes::from_static_str(TOPIC)).is_none());
+    // Auto-created again by the next write: a new topic, two records.
+    write_records(&mut node, &clock, 3);
+    assert_eq!(log_end_of(&node), 2);
+    let restarted = ClusterNode::open(lone_config(FlushPolicy::Always), node.into_disk(), clock.clone())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(log_end_of(&restarted), 2, "the old topic's records stayed with it");
 }

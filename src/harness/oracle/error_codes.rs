@@ -27,7 +27,7 @@ pub struct IllegalErrorCode {
     pub code: i16,
 }
 
-/// Every error code field of a response of the 14 APIs the suite covers, in
+/// Every error code field of a response of the APIs the broker answers, in
 /// wire order, including those that are 0 and those the response's version
 /// lacks (they hold 0 then). Other APIs yield nothing.
 pub fn response_error_codes(response: &ResponseKind) -> Vec<ErrorCodeAt> {
@@ -112,6 +112,16 @@ pub fn response_error_codes(response: &ResponseKind) -> Vec<ErrorCodeAt> {
             }
         }
         ResponseKind::InitProducerId(r) => at("error_code", r.error_code),
+        ResponseKind::DeleteTopics(r) => {
+            for topic in &r.responses {
+                at("responses[].error_code", topic.error_code);
+            }
+        }
+        ResponseKind::CreatePartitions(r) => {
+            for topic in &r.results {
+                at("results[].error_code", topic.error_code);
+            }
+        }
         _ => {}
     }
     found
@@ -384,6 +394,37 @@ pub fn legal_error_codes(api: ApiKey) -> Option<&'static [i16]> {
             TransactionalIdAuthorizationFailed,
             ProducerFenced,
         ],
+        // ControllerApis.deleteTopics and ReplicationControlManager: names
+        // and ids unknown, duplicated, both or neither given; deletion
+        // disabled; ACLs; the controller's state and the request's timeout.
+        ApiKey::DeleteTopics => codes![
+            UnknownTopicOrPartition,
+            UnknownTopicId,
+            TopicDeletionDisabled,
+            TopicAuthorizationFailed,
+            InvalidTopicException,
+            NotController,
+            RequestTimedOut,
+            ThrottlingQuotaExceeded,
+        ],
+        // ReplicationControlManager.createPartitions: unknown topics, counts
+        // that do not grow or exceed the limits, manual assignments of the
+        // wrong size or to unknown, fenced or repeated brokers, too few
+        // brokers, policy, ACLs, the controller's state and the timeout.
+        ApiKey::CreatePartitions => codes![
+            UnknownTopicOrPartition,
+            InvalidPartitions,
+            InvalidReplicaAssignment,
+            InvalidReplicationFactor,
+            PolicyViolation,
+            TopicAuthorizationFailed,
+            ClusterAuthorizationFailed,
+            InvalidTopicException,
+            NotController,
+            RequestTimedOut,
+            ThrottlingQuotaExceeded,
+            ResourceNotFound,
+        ],
         _ => return None,
     };
     Some(codes)
@@ -437,7 +478,9 @@ pub fn kafka_error_name(code: i16) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
     use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
+    use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
     use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
     use kafka_protocol::messages::find_coordinator_response::Coordinator;
     use kafka_protocol::messages::leave_group_response::MemberResponse;
@@ -450,14 +493,15 @@ mod tests {
     };
     use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
     use kafka_protocol::messages::{
-        ApiVersionsResponse, CreateTopicsResponse, DescribeGroupsResponse, FetchResponse, FindCoordinatorResponse,
-        HeartbeatResponse, InitProducerIdResponse, JoinGroupResponse, LeaveGroupResponse, ListOffsetsResponse,
-        MetadataResponse, OffsetCommitResponse, OffsetFetchResponse, ProduceResponse, SyncGroupResponse,
+        ApiVersionsResponse, CreatePartitionsResponse, CreateTopicsResponse, DeleteTopicsResponse,
+        DescribeGroupsResponse, FetchResponse, FindCoordinatorResponse, HeartbeatResponse, InitProducerIdResponse,
+        JoinGroupResponse, LeaveGroupResponse, ListOffsetsResponse, MetadataResponse, OffsetCommitResponse,
+        OffsetFetchResponse, ProduceResponse, SyncGroupResponse,
     };
 
     use super::*;
 
-    const APIS: [ApiKey; 14] = [
+    const APIS: [ApiKey; 16] = [
         ApiKey::ApiVersions,
         ApiKey::Metadata,
         ApiKey::Produce,
@@ -472,6 +516,8 @@ mod tests {
         ApiKey::OffsetCommit,
         ApiKey::OffsetFetch,
         ApiKey::InitProducerId,
+        ApiKey::DeleteTopics,
+        ApiKey::CreatePartitions,
     ];
 
     /// The (path, code) pairs of a response.
@@ -496,6 +542,15 @@ mod tests {
             topic([0, ResponseError::OffsetOutOfRange.code()]),
             topic([ResponseError::NotLeaderOrFollower.code(), last]),
         ])
+    }
+
+    #[test]
+    fn every_answered_api_has_a_table() {
+        let mut answered = crate::server::broker::ANSWERED_APIS.to_vec();
+        let mut tabled = APIS.to_vec();
+        answered.sort_by_key(|api| *api as i16);
+        tabled.sort_by_key(|api| *api as i16);
+        assert_eq!(answered, tabled);
     }
 
     #[test]
@@ -676,6 +731,23 @@ mod tests {
                 ApiKey::InitProducerId,
                 InitProducerIdResponse::default().with_error_code(51).into(),
                 vec![("error_code", 51)],
+            ),
+            (
+                ApiKey::DeleteTopics,
+                DeleteTopicsResponse::default()
+                    .with_responses(vec![
+                        DeletableTopicResult::default().with_error_code(3),
+                        DeletableTopicResult::default().with_error_code(100),
+                    ])
+                    .into(),
+                vec![("responses[].error_code", 3), ("responses[].error_code", 100)],
+            ),
+            (
+                ApiKey::CreatePartitions,
+                CreatePartitionsResponse::default()
+                    .with_results(vec![CreatePartitionsTopicResult::default().with_error_code(37)])
+                    .into(),
+                vec![("results[].error_code", 37)],
             ),
         ];
         assert_eq!(cases.iter().map(|(api, ..)| *api).collect::<Vec<_>>(), APIS);

@@ -56,6 +56,10 @@ pub(super) enum Waiting {
     Produce(PendingAcks),
     /// Topics proposed to the quorum, until this broker's image has them.
     CreateTopics(super::cluster_api::PendingTopics),
+    /// Deletions proposed, until this broker's image has lost the topics.
+    DeleteTopics(super::topic_admin_api::PendingDeletions),
+    /// Partitions proposed, until this broker's image has them.
+    CreatePartitions(super::topic_admin_api::PendingPartitions),
     Join {
         group_id: StrBytes,
         member_id: StrBytes,
@@ -127,6 +131,8 @@ pub const ANSWERED_APIS: &[ApiKey] = &[
     ApiKey::ApiVersions,
     ApiKey::CreateTopics,
     ApiKey::InitProducerId,
+    ApiKey::DeleteTopics,
+    ApiKey::CreatePartitions,
 ];
 
 /// One Kafka broker, in memory: alone, or one node of a cluster whose
@@ -248,6 +254,8 @@ impl Broker {
             RequestKind::ApiVersions(request) => Answer::Now(self.api_versions(&request, version).into()),
             RequestKind::Metadata(request) => Answer::Now(self.metadata(request, version).into()),
             RequestKind::CreateTopics(request) => self.create_topics(request, version),
+            RequestKind::DeleteTopics(request) => self.delete_topics(request, version),
+            RequestKind::CreatePartitions(request) => self.create_partitions(request),
             RequestKind::FindCoordinator(request) => Answer::Now(self.find_coordinator(request, version).into()),
             RequestKind::Produce(request) => self.produce(request, version, header.correlation_id)?,
             RequestKind::InitProducerId(request) => Answer::Now(self.init_producer_id(request).into()),
@@ -283,6 +291,8 @@ impl Broker {
             Waiting::Fetch(request) => self.fetch(request, version, expired),
             Waiting::Produce(pending) => self.poll_acks(pending, expired),
             Waiting::CreateTopics(pending) => self.poll_created(pending, version, expired),
+            Waiting::DeleteTopics(pending) => self.poll_deleted(pending, version, expired),
+            Waiting::CreatePartitions(pending) => self.poll_partitions(pending, expired),
             Waiting::Join { group_id, member_id } => self.poll_join(group_id, member_id, version, expired),
             Waiting::Sync {
                 group_id,

@@ -685,6 +685,14 @@ impl Groups {
         self.groups.get(group_id)?.offsets.get(&(topic.clone(), partition))
     }
 
+    /// A deleted topic's committed offsets go, in every group (Kafka's
+    /// `onPartitionsDeleted`).
+    pub fn forget_topic(&mut self, topic: &StrBytes) {
+        for group in self.groups.values_mut() {
+            group.offsets.retain(|(name, _), _| name != topic);
+        }
+    }
+
     /// Every committed offset of a group, by topic then partition.
     pub fn all_committed(&self, group_id: &StrBytes) -> Vec<(StrBytes, i32, CommittedOffset)> {
         let mut all: Vec<_> = self

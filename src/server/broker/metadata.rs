@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use kafka_protocol::protocol::StrBytes;
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use super::dispatcher::Broker;
 use super::replica_api::advance_high_watermark;
@@ -46,6 +47,18 @@ pub enum MetadataRecord {
     FenceBroker { id: i32 },
     /// The broker is back: it leads what has no leader and it is in sync for.
     UnfenceBroker { id: i32 },
+    /// Kafka's RemoveTopicRecord: the topic with this id is gone with its
+    /// partitions and committed offsets; its name created again is a new
+    /// topic. (Ids are `u128`s: records are serialized.)
+    DeleteTopic { id: u128 },
+    /// Kafka's PartitionRecords for partitions added to a topic: applied
+    /// only while the topic still has `from` partitions, so a stale or
+    /// racing request adds nothing.
+    CreatePartitions {
+        id: u128,
+        from: i32,
+        replicas: Vec<Vec<i32>>,
+    },
     /// A broker restarted (KRaft's broker registration): its previous
     /// incarnation is fenced, so every leadership it had moves on to a new
     /// epoch and nothing that incarnation proposed can still apply.
@@ -218,6 +231,31 @@ impl Broker {
                 advance_high_watermark(replica, me);
                 if moved {
                     self.leadership_changed(&name, Some(partition), now_ms);
+                }
+            }
+            MetadataRecord::DeleteTopic { id } => {
+                let id = Uuid::from_u128(id);
+                if let Some(name) = self.topics.by_id(id).map(|topic| topic.name.clone())
+                    && self.topics.delete(id)
+                {
+                    self.groups.forget_topic(&name);
+                }
+            }
+            MetadataRecord::CreatePartitions { id, from, replicas } => {
+                let id = Uuid::from_u128(id);
+                let Some(topic) = self.topics.by_id(id) else {
+                    return;
+                };
+                let name = topic.name.clone();
+                let count = i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX);
+                let total = i32::try_from(replicas.len()).map_or(i32::MAX, |added| added.saturating_add(count));
+                if count != from || replicas.iter().any(Vec::is_empty) || total > self.config.max_partitions_per_topic {
+                    return;
+                }
+                self.topics
+                    .add_partitions(id, replicas.into_iter().map(Assignment::new).collect());
+                for index in count..total {
+                    self.leadership_changed(&name, Some(index), now_ms);
                 }
             }
             MetadataRecord::RegisterBroker { id, incarnation } => {

@@ -20,6 +20,7 @@ mod produce_api;
 mod producers;
 mod replica_api;
 mod replicas;
+mod topic_admin_api;
 mod topics;
 
 pub use clock::{Clock, ManualClock, SystemClock};

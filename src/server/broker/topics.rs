@@ -67,6 +67,8 @@ impl TopicError {
 #[derive(Debug, Clone, Default)]
 pub struct Topics {
     by_name: IndexMap<StrBytes, Topic>,
+    /// Topics ever created: the next id, so a re-created name gets a new one.
+    created: u64,
     /// Logs keep their changes for a write-ahead log (a cluster node's).
     journaled: bool,
 }
@@ -154,12 +156,44 @@ impl Topics {
     }
 
     /// Creates a topic that passed `check_new`, a partition per assignment.
+    /// Ids are counted over every topic ever created, so every node that
+    /// applies the same metadata log gives the same ids.
     pub fn create(&mut self, name: StrBytes, assignments: Vec<Assignment>, created_by: Option<u64>) -> &Topic {
-        let id = Uuid::from_u64_pair(TOPIC_ID_PREFIX, self.by_name.len() as u64 + 1);
-        let journaled = self.journaled;
+        self.created += 1;
+        let id = Uuid::from_u64_pair(TOPIC_ID_PREFIX, self.created);
+        let partitions = self.new_partitions(assignments);
+        self.by_name.entry(name.clone()).or_insert(Topic {
+            name,
+            id,
+            partitions,
+            created_by,
+        })
+    }
+
+    /// Removes the topic with `id`, its partitions and their logs; whether
+    /// there was one.
+    pub fn delete(&mut self, id: Uuid) -> bool {
+        let Some(index) = self.by_name.values().position(|topic| topic.id == id) else {
+            return false;
+        };
+        // `shift_remove` keeps the others in creation order.
+        self.by_name.shift_remove_index(index);
+        true
+    }
+
+    /// Adds a partition per assignment to the topic with `id`.
+    pub fn add_partitions(&mut self, id: Uuid, assignments: Vec<Assignment>) {
+        let partitions = self.new_partitions(assignments);
+        if let Some(topic) = self.by_name.values_mut().find(|topic| topic.id == id) {
+            topic.partitions.extend(partitions);
+        }
+    }
+
+    /// Empty partitions, one per assignment.
+    fn new_partitions(&self, assignments: Vec<Assignment>) -> Vec<Partition> {
         // Partitions placed alike share one assignment until one changes.
         let mut shared: Option<Arc<Assignment>> = None;
-        let partitions = assignments
+        assignments
             .into_iter()
             .map(|assignment| {
                 let assignment = match shared.take() {
@@ -168,7 +202,7 @@ impl Topics {
                 };
                 shared = Some(Arc::clone(&assignment));
                 Partition {
-                    log: if journaled {
+                    log: if self.journaled {
                         PartitionLog::journaled()
                     } else {
                         PartitionLog::default()
@@ -178,13 +212,7 @@ impl Topics {
                     alter_sent: None,
                 }
             })
-            .collect();
-        self.by_name.entry(name.clone()).or_insert(Topic {
-            name,
-            id,
-            partitions,
-            created_by,
-        })
+            .collect()
     }
 }
 
@@ -270,5 +298,23 @@ mod tests {
             first
         );
         assert!(topics.by_id(Uuid::nil()).is_none());
+    }
+
+    #[test]
+    fn a_topic_created_again_after_deletion_starts_empty_with_a_new_id() {
+        let mut topics = Topics::default();
+        let name = StrBytes::from_static_str("a");
+        let first = topics.create(name.clone(), vec![Assignment::new(vec![1])], None).id;
+        topics.create(StrBytes::from_static_str("b"), vec![Assignment::new(vec![1])], None);
+        assert!(topics.delete(first));
+        assert!(!topics.delete(first));
+        assert!(topics.get(&name).is_none());
+        let again = topics.create(name.clone(), vec![Assignment::new(vec![1]); 2], None).id;
+        assert_ne!(again, first);
+        assert_eq!(topics.get(&name).unwrap().partitions.len(), 2);
+        let order: Vec<_> = topics.iter().map(|topic| topic.name.to_string()).collect();
+        assert_eq!(order, ["b", "a"]);
+        topics.add_partitions(again, vec![Assignment::new(vec![1])]);
+        assert_eq!(topics.get(&name).unwrap().partitions.len(), 3);
     }
 }

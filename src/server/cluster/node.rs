@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, VecDeque};
 use bytes::Bytes;
 use kafka_protocol::protocol::StrBytes;
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use super::disk::Disk;
 use super::peer::{PeerMessage, decode, encode};
@@ -109,18 +110,20 @@ enum WalRecord {
         vote: u64,
         commit: u64,
     },
+    // Partitions are named by topic id: a topic deleted and created again
+    // under its name is another topic, whose log starts empty.
     Append {
-        topic: String,
+        topic_id: u128,
         partition: i32,
         batch: Bytes,
     },
     Truncate {
-        topic: String,
+        topic_id: u128,
         partition: i32,
         offset: i64,
     },
     HighWatermark {
-        topic: String,
+        topic_id: u128,
         partition: i32,
         offset: i64,
     },
@@ -158,7 +161,7 @@ pub struct ClusterNode<D: Disk> {
     fetching: BTreeMap<i32, i64>,
     connections: BTreeMap<u64, Connection>,
     /// High watermarks as last written to the log.
-    checkpointed: BTreeMap<(StrBytes, i32), i64>,
+    checkpointed: BTreeMap<(Uuid, i32), i64>,
     producer_ids_written: i64,
     outputs: Vec<Output>,
 }
@@ -207,14 +210,17 @@ impl<D: Disk> ClusterNode<D> {
         for (index, record) in records.into_iter().enumerate() {
             match record {
                 WalRecord::Append {
-                    topic,
+                    topic_id,
                     partition,
                     batch,
                 } => {
+                    // A deleted topic's writes are gone with it.
+                    let Some(name) = topic_name(&broker, topic_id) else {
+                        continue;
+                    };
                     // What was written replays exactly, or recovery stops:
                     // a log silently cut short could be elected.
                     let refused = |reason: String| NodeError::Record { node, index, reason };
-                    let name = StrBytes::from_string(topic);
                     let limits = broker.config().batch_limits;
                     let replica = broker.topics_mut().partition_mut(&name, partition).ok_or_else(|| {
                         refused(format!(
@@ -235,11 +241,13 @@ impl<D: Disk> ClusterNode<D> {
                         .map_err(|error| refused(format!("{name}/{partition}: {error}")))?;
                 }
                 WalRecord::Truncate {
-                    topic,
+                    topic_id,
                     partition,
                     offset,
                 } => {
-                    let name = StrBytes::from_string(topic);
+                    let Some(name) = topic_name(&broker, topic_id) else {
+                        continue;
+                    };
                     let replica =
                         broker
                             .topics_mut()
@@ -252,18 +260,21 @@ impl<D: Disk> ClusterNode<D> {
                     replica.log.truncate(offset);
                 }
                 WalRecord::HighWatermark {
-                    topic,
+                    topic_id,
                     partition,
                     offset,
                 } => {
-                    checkpointed.insert((StrBytes::from_string(topic), partition), offset);
+                    checkpointed.insert((Uuid::from_u128(topic_id), partition), offset);
                 }
                 WalRecord::ProducerIds(issued) => producer_ids_written = issued,
                 WalRecord::RaftEntry(_) | WalRecord::RaftState { .. } => {}
             }
         }
-        for ((name, partition), offset) in &checkpointed {
-            if let Some(replica) = broker.topics_mut().partition_mut(name, *partition) {
+        for ((id, partition), offset) in &checkpointed {
+            let Some(name) = topic_name(&broker, id.as_u128()) else {
+                continue;
+            };
+            if let Some(replica) = broker.topics_mut().partition_mut(&name, *partition) {
                 replica.log.set_high_watermark(*offset);
             }
         }
@@ -622,15 +633,15 @@ impl<D: Disk> ClusterNode<D> {
         for topic in self.broker.topics_mut().iter_mut() {
             for (index, partition) in (0..).zip(topic.partitions.iter_mut()) {
                 for change in partition.log.take_changes() {
-                    let topic = topic.name.to_string();
+                    let topic_id = topic.id.as_u128();
                     records.push(match change {
                         LogChange::Append(batch) => WalRecord::Append {
-                            topic,
+                            topic_id,
                             partition: index,
                             batch,
                         },
                         LogChange::Truncate(offset) => WalRecord::Truncate {
-                            topic,
+                            topic_id,
                             partition: index,
                             offset,
                         },
@@ -657,23 +668,26 @@ impl<D: Disk> ClusterNode<D> {
         for topic in self.broker.topics().iter() {
             for (index, partition) in (0..).zip(&topic.partitions) {
                 let offset = partition.log.high_watermark();
-                let key = (topic.name.clone(), index);
+                let key = (topic.id, index);
                 if self.checkpointed.get(&key) != Some(&offset) {
                     moved.push((key, offset));
                 }
             }
         }
-        for ((name, partition), offset) in moved {
+        for ((id, partition), offset) in moved {
             let record = WalRecord::HighWatermark {
-                topic: name.to_string(),
+                topic_id: id.as_u128(),
                 partition,
                 offset,
             };
             // A checkpoint that cannot be written is retried at the next tick.
             if self.write(&record).is_ok() {
-                self.checkpointed.insert((name, partition), offset);
+                self.checkpointed.insert((id, partition), offset);
             }
         }
+        // A deleted topic's checkpoints go with it.
+        let topics = self.broker.topics();
+        self.checkpointed.retain(|(id, _), _| topics.by_id(*id).is_some());
     }
 
     fn write(&mut self, record: &WalRecord) -> Result<(), NodeError> {
@@ -695,6 +709,14 @@ impl<D: Disk> ClusterNode<D> {
         }
         Ok(())
     }
+}
+
+/// The name of the topic with this id, if the metadata has it.
+fn topic_name(broker: &Broker, id: u128) -> Option<StrBytes> {
+    broker
+        .topics()
+        .by_id(Uuid::from_u128(id))
+        .map(|topic| topic.name.clone())
 }
 
 /// Applies one committed quorum entry; one that does not read as a record
