@@ -122,6 +122,25 @@ pub fn response_error_codes(response: &ResponseKind) -> Vec<ErrorCodeAt> {
                 at("results[].error_code", topic.error_code);
             }
         }
+        ResponseKind::ListGroups(r) => at("error_code", r.error_code),
+        ResponseKind::DescribeGroups(r) => {
+            for group in &r.groups {
+                at("groups[].error_code", group.error_code);
+            }
+        }
+        ResponseKind::DeleteGroups(r) => {
+            for group in &r.results {
+                at("results[].error_code", group.error_code);
+            }
+        }
+        ResponseKind::OffsetDelete(r) => {
+            at("error_code", r.error_code);
+            for topic in &r.topics {
+                for partition in &topic.partitions {
+                    at("topics[].partitions[].error_code", partition.error_code);
+                }
+            }
+        }
         _ => {}
     }
     found
@@ -425,6 +444,49 @@ pub fn legal_error_codes(api: ApiKey) -> Option<&'static [i16]> {
             ThrottlingQuotaExceeded,
             ResourceNotFound,
         ],
+        // GroupCoordinator.handleListGroups: the coordinator loading or not
+        // available, ACLs (ClusterAuthorizationFailed before 2.x).
+        ApiKey::ListGroups => codes![
+            CoordinatorLoadInProgress,
+            CoordinatorNotAvailable,
+            ClusterAuthorizationFailed,
+        ],
+        // GroupCoordinator.handleDescribeGroup: a group not coordinated
+        // here or loading, an invalid id, ACLs; GROUP_ID_NOT_FOUND (v6).
+        ApiKey::DescribeGroups => codes![
+            CoordinatorLoadInProgress,
+            CoordinatorNotAvailable,
+            NotCoordinator,
+            InvalidGroupId,
+            GroupAuthorizationFailed,
+            GroupIdNotFound,
+        ],
+        // GroupCoordinator.handleDeleteGroups: not found, not empty, an
+        // invalid id, ACLs, the coordinator's state.
+        ApiKey::DeleteGroups => codes![
+            CoordinatorLoadInProgress,
+            CoordinatorNotAvailable,
+            NotCoordinator,
+            InvalidGroupId,
+            GroupAuthorizationFailed,
+            GroupIdNotFound,
+            NonEmptyGroup,
+        ],
+        // GroupCoordinator.handleDeleteOffsets: group-level as DeleteGroups
+        // (a non-consumer group with members is NON_EMPTY_GROUP); per
+        // partition, unknown partitions, a subscribed topic, topic ACLs.
+        ApiKey::OffsetDelete => codes![
+            CoordinatorLoadInProgress,
+            CoordinatorNotAvailable,
+            NotCoordinator,
+            InvalidGroupId,
+            GroupAuthorizationFailed,
+            GroupIdNotFound,
+            NonEmptyGroup,
+            UnknownTopicOrPartition,
+            GroupSubscribedToTopic,
+            TopicAuthorizationFailed,
+        ],
         _ => return None,
     };
     Some(codes)
@@ -480,28 +542,32 @@ pub fn kafka_error_name(code: i16) -> Option<String> {
 mod tests {
     use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
     use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
+    use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
     use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+    use kafka_protocol::messages::describe_groups_response::DescribedGroup;
     use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
     use kafka_protocol::messages::find_coordinator_response::Coordinator;
     use kafka_protocol::messages::leave_group_response::MemberResponse;
     use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
     use kafka_protocol::messages::metadata_response::{MetadataResponsePartition, MetadataResponseTopic};
     use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic};
+    use kafka_protocol::messages::offset_delete_response::{OffsetDeleteResponsePartition, OffsetDeleteResponseTopic};
     use kafka_protocol::messages::offset_fetch_response::{
         OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
         OffsetFetchResponseTopic, OffsetFetchResponseTopics,
     };
     use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
     use kafka_protocol::messages::{
-        ApiVersionsResponse, CreatePartitionsResponse, CreateTopicsResponse, DeleteTopicsResponse,
-        DescribeGroupsResponse, FetchResponse, FindCoordinatorResponse, HeartbeatResponse, InitProducerIdResponse,
-        JoinGroupResponse, LeaveGroupResponse, ListOffsetsResponse, MetadataResponse, OffsetCommitResponse,
-        OffsetFetchResponse, ProduceResponse, SyncGroupResponse,
+        ApiVersionsResponse, CreatePartitionsResponse, CreateTopicsResponse, DeleteGroupsResponse,
+        DeleteTopicsResponse, DescribeAclsResponse, DescribeGroupsResponse, FetchResponse, FindCoordinatorResponse,
+        HeartbeatResponse, InitProducerIdResponse, JoinGroupResponse, LeaveGroupResponse, ListGroupsResponse,
+        ListOffsetsResponse, MetadataResponse, OffsetCommitResponse, OffsetDeleteResponse, OffsetFetchResponse,
+        ProduceResponse, SyncGroupResponse,
     };
 
     use super::*;
 
-    const APIS: [ApiKey; 16] = [
+    const APIS: [ApiKey; 20] = [
         ApiKey::ApiVersions,
         ApiKey::Metadata,
         ApiKey::Produce,
@@ -518,6 +584,10 @@ mod tests {
         ApiKey::InitProducerId,
         ApiKey::DeleteTopics,
         ApiKey::CreatePartitions,
+        ApiKey::ListGroups,
+        ApiKey::DescribeGroups,
+        ApiKey::DeleteGroups,
+        ApiKey::OffsetDelete,
     ];
 
     /// The (path, code) pairs of a response.
@@ -560,8 +630,8 @@ mod tests {
             assert!(legal.contains(&0), "{api:?}");
             assert!(legal.contains(&ResponseError::UnknownServerError.code()), "{api:?}");
         }
-        assert_eq!(legal_error_codes(ApiKey::DescribeGroups), None);
-        assert!(is_legal_error_code(ApiKey::DescribeGroups, 9999));
+        assert_eq!(legal_error_codes(ApiKey::DescribeAcls), None);
+        assert!(is_legal_error_code(ApiKey::DescribeAcls, 9999));
     }
 
     #[test]
@@ -749,13 +819,42 @@ mod tests {
                     .into(),
                 vec![("results[].error_code", 37)],
             ),
+            (
+                ApiKey::ListGroups,
+                ListGroupsResponse::default().with_error_code(14).into(),
+                vec![("error_code", 14)],
+            ),
+            (
+                ApiKey::DescribeGroups,
+                DescribeGroupsResponse::default()
+                    .with_groups(vec![DescribedGroup::default().with_error_code(69)])
+                    .into(),
+                vec![("groups[].error_code", 69)],
+            ),
+            (
+                ApiKey::DeleteGroups,
+                DeleteGroupsResponse::default()
+                    .with_results(vec![DeletableGroupResult::default().with_error_code(68)])
+                    .into(),
+                vec![("results[].error_code", 68)],
+            ),
+            (
+                ApiKey::OffsetDelete,
+                OffsetDeleteResponse::default()
+                    .with_error_code(0)
+                    .with_topics(vec![OffsetDeleteResponseTopic::default().with_partitions(vec![
+                        OffsetDeleteResponsePartition::default().with_error_code(86),
+                    ])])
+                    .into(),
+                vec![("error_code", 0), ("topics[].partitions[].error_code", 86)],
+            ),
         ];
         assert_eq!(cases.iter().map(|(api, ..)| *api).collect::<Vec<_>>(), APIS);
         for (api, response, expected) in cases {
             assert_eq!(paths(response.clone()), expected, "{api:?}");
             assert_eq!(check_error_codes(api, &response), Ok(()), "{api:?}");
         }
-        assert_eq!(paths(DescribeGroupsResponse::default()), vec![]);
+        assert_eq!(paths(DescribeAclsResponse::default()), vec![]);
     }
 
     #[test]
@@ -817,10 +916,7 @@ mod tests {
             .with_error_code(ResponseError::FetchSessionIdNotFound.code());
         assert_eq!(check_error_codes(ApiKey::Fetch, &fetch.into()), Ok(()));
         // Nothing is known against an API without a table.
-        assert_eq!(
-            check_error_codes(ApiKey::DescribeGroups, &fetch_2x2(9999).into()),
-            Ok(())
-        );
+        assert_eq!(check_error_codes(ApiKey::DescribeAcls, &fetch_2x2(9999).into()), Ok(()));
     }
 
     #[test]

@@ -133,6 +133,10 @@ pub const ANSWERED_APIS: &[ApiKey] = &[
     ApiKey::InitProducerId,
     ApiKey::DeleteTopics,
     ApiKey::CreatePartitions,
+    ApiKey::ListGroups,
+    ApiKey::DescribeGroups,
+    ApiKey::DeleteGroups,
+    ApiKey::OffsetDelete,
 ];
 
 /// One Kafka broker, in memory: alone, or one node of a cluster whose
@@ -256,6 +260,10 @@ impl Broker {
             RequestKind::CreateTopics(request) => self.create_topics(request, version),
             RequestKind::DeleteTopics(request) => self.delete_topics(request, version),
             RequestKind::CreatePartitions(request) => self.create_partitions(request),
+            RequestKind::ListGroups(request) => Answer::Now(self.list_groups(request, version).into()),
+            RequestKind::DescribeGroups(request) => Answer::Now(self.describe_groups(request, version).into()),
+            RequestKind::DeleteGroups(request) => Answer::Now(self.delete_groups(request).into()),
+            RequestKind::OffsetDelete(request) => Answer::Now(self.offset_delete(request).into()),
             RequestKind::FindCoordinator(request) => Answer::Now(self.find_coordinator(request, version).into()),
             RequestKind::Produce(request) => self.produce(request, version, header.correlation_id)?,
             RequestKind::InitProducerId(request) => Answer::Now(self.init_producer_id(request).into()),

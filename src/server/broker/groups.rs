@@ -23,6 +23,29 @@ pub enum GroupState {
     Stable,
 }
 
+impl GroupState {
+    /// The state's name as DescribeGroups and ListGroups spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupState::Empty => "Empty",
+            GroupState::PreparingRebalance => "PreparingRebalance",
+            GroupState::CompletingRebalance => "CompletingRebalance",
+            GroupState::Stable => "Stable",
+        }
+    }
+}
+
+/// A member as DescribeGroups shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberView {
+    pub member_id: StrBytes,
+    pub instance_id: Option<StrBytes>,
+    pub client_id: StrBytes,
+    /// Its metadata for the group's protocol (empty before one is chosen).
+    pub metadata: Bytes,
+    pub assignment: Bytes,
+}
+
 /// A request's answer now, or the member that waits for it and the
 /// deadline by which it will have one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +123,7 @@ pub struct CommittedOffset {
 #[derive(Debug, Clone)]
 struct Member {
     instance_id: Option<StrBytes>,
+    client_id: StrBytes,
     session_timeout_ms: i32,
     rebalance_timeout_ms: i32,
     protocols: Vec<(StrBytes, Bytes)>,
@@ -172,6 +196,30 @@ impl Group {
 
     pub fn member_ids(&self) -> impl Iterator<Item = &StrBytes> {
         self.members.keys()
+    }
+
+    pub fn protocol_type(&self) -> Option<&StrBytes> {
+        self.protocol_type.as_ref()
+    }
+
+    pub fn protocol_name(&self) -> Option<&StrBytes> {
+        self.protocol_name.as_ref()
+    }
+
+    /// Every member, in join order.
+    pub fn members(&self) -> impl Iterator<Item = MemberView> + '_ {
+        self.members.iter().map(|(member_id, member)| MemberView {
+            member_id: member_id.clone(),
+            instance_id: member.instance_id.clone(),
+            client_id: member.client_id.clone(),
+            metadata: member
+                .protocols
+                .iter()
+                .find(|(name, _)| Some(name) == self.protocol_name.as_ref())
+                .map(|(_, metadata)| metadata.clone())
+                .unwrap_or_default(),
+            assignment: member.assignment.clone(),
+        })
     }
 
     /// Protocols every member supports.
@@ -371,6 +419,50 @@ impl Groups {
         self.groups.get(group_id)
     }
 
+    /// Every group, with time applied, in creation order.
+    pub fn all(&mut self, now_ms: i64) -> impl Iterator<Item = (&StrBytes, &Group)> {
+        let delay = self.settings.initial_rebalance_delay_ms;
+        for group in self.groups.values_mut() {
+            group.tick(now_ms, delay);
+        }
+        self.groups.iter()
+    }
+
+    /// The group, with time applied.
+    pub fn describe(&mut self, group_id: &StrBytes, now_ms: i64) -> Option<&Group> {
+        self.current(group_id, now_ms).map(|group| &*group)
+    }
+
+    /// DeleteGroups: only a group without members goes, with its offsets.
+    pub fn delete(&mut self, group_id: &StrBytes, now_ms: i64) -> Result<(), ResponseError> {
+        match self.current(group_id, now_ms) {
+            None => Err(ResponseError::GroupIdNotFound),
+            Some(group) if group.state != GroupState::Empty => Err(ResponseError::NonEmptyGroup),
+            Some(_) => {
+                self.groups.shift_remove(group_id);
+                Ok(())
+            }
+        }
+    }
+
+    /// OffsetDelete of one partition: refused while a member of the group
+    /// is subscribed to the topic (`subscribed` reads a member's metadata).
+    pub fn delete_offset(
+        &mut self,
+        group_id: &StrBytes,
+        topic: &StrBytes,
+        partition: i32,
+        now_ms: i64,
+        subscribed: impl Fn(&Bytes, &StrBytes) -> bool,
+    ) -> Result<(), ResponseError> {
+        let group = self.current(group_id, now_ms).ok_or(ResponseError::GroupIdNotFound)?;
+        if group.members().any(|member| subscribed(&member.metadata, topic)) {
+            return Err(ResponseError::GroupSubscribedToTopic);
+        }
+        group.offsets.shift_remove(&(topic.clone(), partition));
+        Ok(())
+    }
+
     /// The group, with time applied.
     fn current(&mut self, group_id: &StrBytes, now_ms: i64) -> Option<&mut Group> {
         let group = self.groups.get_mut(group_id)?;
@@ -419,6 +511,7 @@ impl Groups {
         let known = group.members.contains_key(&member_id);
         let member = group.members.entry(member_id.clone()).or_insert_with(|| Member {
             instance_id: None,
+            client_id: StrBytes::default(),
             session_timeout_ms: 0,
             rebalance_timeout_ms: 0,
             protocols: Vec::new(),
@@ -430,6 +523,7 @@ impl Groups {
         });
         let unchanged = known && member.protocols == request.protocols;
         member.instance_id = request.instance_id;
+        member.client_id = request.client_id;
         member.session_timeout_ms = request.session_timeout_ms;
         member.rebalance_timeout_ms = request.rebalance_timeout_ms;
         member.protocols = request.protocols;

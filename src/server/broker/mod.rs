@@ -12,6 +12,7 @@ mod cluster_api;
 mod config;
 mod dispatcher;
 mod fetch_api;
+mod group_admin_api;
 mod group_api;
 mod groups;
 mod log;

@@ -1,7 +1,9 @@
-//! DeleteTopics and CreatePartitions on one broker, through the wire: the
-//! errors Kafka gives, a deleted topic gone with its records and committed
-//! offsets, its name created again as a new, empty topic, and added
-//! partitions that take writes.
+//! The admin APIs on one broker, through the wire. DeleteTopics and
+//! CreatePartitions: the errors Kafka gives, a deleted topic gone with its
+//! records and committed offsets, its name created again as a new, empty
+//! topic, added partitions that take writes. ListGroups, DescribeGroups,
+//! DeleteGroups and OffsetDelete: a group as its members made it, deleted
+//! only when empty, offsets deleted only where no member subscribes.
 
 use bytes::Bytes;
 use kafka_fuzz::harness::client::Client;
@@ -12,12 +14,16 @@ use kafka_protocol::ResponseError;
 use kafka_protocol::messages::create_partitions_request::{CreatePartitionsAssignment, CreatePartitionsTopic};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
+use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
+use kafka_protocol::messages::offset_delete_request::{OffsetDeleteRequestPartition, OffsetDeleteRequestTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
-    BrokerId, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, GroupId, MetadataRequest,
-    OffsetCommitRequest, OffsetFetchRequest, ProduceRequest, TopicName,
+    BrokerId, CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DeleteTopicsRequest,
+    DescribeGroupsRequest, GroupId, JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest, MetadataRequest,
+    OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest, ProduceRequest, SyncGroupRequest, TopicName,
 };
 use kafka_protocol::protocol::{Request, StrBytes};
 use uuid::Uuid;
@@ -246,4 +252,176 @@ fn create_partitions_adds_partitions_that_take_writes() {
         .with_topics(vec![topic("events", 4).with_assignments(Some(vec![assignment(&[1])]))]);
     assert_eq!(h.call(3, manual).results[0].error_code, 0);
     assert_eq!(h.partitions("events"), Ok(4));
+}
+
+fn group(id: &str) -> GroupId {
+    GroupId(StrBytes::from_string(id.to_owned()))
+}
+
+/// A consumer's subscription (ConsumerProtocol v0) to `topics`.
+fn subscription(topics: &[&str]) -> Bytes {
+    let mut bytes = vec![0, 0];
+    bytes.extend_from_slice(&(topics.len() as i32).to_be_bytes());
+    for topic in topics {
+        bytes.extend_from_slice(&(topic.len() as i16).to_be_bytes());
+        bytes.extend_from_slice(topic.as_bytes());
+    }
+    bytes.extend_from_slice(&(-1i32).to_be_bytes());
+    Bytes::from(bytes)
+}
+
+impl Harness {
+    /// One member joins (v3: an id at once) and syncs, subscribed to
+    /// `topics`; its member id.
+    fn form_group(&mut self, id: &str, topics: &[&str]) -> StrBytes {
+        let join = JoinGroupRequest::default()
+            .with_group_id(group(id))
+            .with_session_timeout_ms(30_000)
+            .with_rebalance_timeout_ms(30_000)
+            .with_protocol_type(StrBytes::from_static_str("consumer"))
+            .with_protocols(vec![
+                JoinGroupRequestProtocol::default()
+                    .with_name(StrBytes::from_static_str("range"))
+                    .with_metadata(subscription(topics)),
+            ]);
+        let joined = self.call(3, join);
+        assert_eq!(joined.error_code, 0, "{joined:?}");
+        let sync = SyncGroupRequest::default()
+            .with_group_id(group(id))
+            .with_generation_id(joined.generation_id)
+            .with_member_id(joined.member_id.clone())
+            .with_assignments(vec![
+                SyncGroupRequestAssignment::default()
+                    .with_member_id(joined.member_id.clone())
+                    .with_assignment(Bytes::from_static(b"assigned")),
+            ]);
+        assert_eq!(self.call(3, sync).error_code, 0);
+        joined.member_id
+    }
+
+    fn commit(&mut self, id: &str, topic: &str, offset: i64) {
+        let commit = OffsetCommitRequest::default()
+            .with_group_id(group(id))
+            .with_generation_id_or_member_epoch(-1)
+            .with_topics(vec![
+                OffsetCommitRequestTopic::default()
+                    .with_name(name(topic))
+                    .with_partitions(vec![
+                        OffsetCommitRequestPartition::default()
+                            .with_partition_index(0)
+                            .with_committed_offset(offset),
+                    ]),
+            ]);
+        assert_eq!(self.call(7, commit).topics[0].partitions[0].error_code, 0);
+    }
+
+    /// The group's committed topics.
+    fn committed(&mut self, id: &str) -> Vec<String> {
+        let fetch = OffsetFetchRequest::default().with_group_id(group(id)).with_topics(None);
+        self.call(7, fetch)
+            .topics
+            .iter()
+            .map(|topic| topic.name.to_string())
+            .collect()
+    }
+}
+
+#[test]
+fn groups_are_listed_and_described_as_their_members_made_them() {
+    let mut h = Harness::new();
+    let member = h.form_group("readers", &["events"]);
+    let listed = h.call(4, ListGroupsRequest::default());
+    assert_eq!(listed.groups.len(), 1);
+    assert_eq!(listed.groups[0].group_id, group("readers"));
+    assert_eq!(listed.groups[0].protocol_type.as_str(), "consumer");
+    assert_eq!(listed.groups[0].group_state.as_str(), "Stable");
+    let filtered = ListGroupsRequest::default().with_states_filter(vec![StrBytes::from_static_str("Empty")]);
+    assert!(h.call(4, filtered).groups.is_empty());
+    let types = ListGroupsRequest::default().with_types_filter(vec![StrBytes::from_static_str("classic")]);
+    assert_eq!(h.call(5, types).groups.len(), 1);
+
+    let describe = DescribeGroupsRequest::default().with_groups(vec![group("readers"), group("nobody")]);
+    let described = h.call(5, describe.clone());
+    let readers = &described.groups[0];
+    assert_eq!((readers.error_code, readers.group_state.as_str()), (0, "Stable"));
+    assert_eq!(readers.protocol_data.as_str(), "range");
+    assert_eq!(readers.members.len(), 1);
+    assert_eq!(readers.members[0].member_id, member);
+    assert_eq!(readers.members[0].client_id.as_str(), "admin");
+    assert_eq!(readers.members[0].member_metadata, subscription(&["events"]));
+    assert_eq!(&readers.members[0].member_assignment[..], b"assigned");
+    assert_eq!(
+        (described.groups[1].error_code, described.groups[1].group_state.as_str()),
+        (0, "Dead")
+    );
+    assert_eq!(
+        h.call(6, describe).groups[1].error_code,
+        code(ResponseError::GroupIdNotFound)
+    );
+}
+
+#[test]
+fn a_group_is_deleted_only_when_empty_and_its_offsets_go_with_it() {
+    let mut h = Harness::new();
+    h.create("events", 1);
+    // Committed before any member joins (generation -1, as an admin).
+    h.commit("readers", "events", 5);
+    let member = h.form_group("readers", &["events"]);
+    let delete = DeleteGroupsRequest::default().with_groups_names(vec![group("readers"), group("nobody"), group("")]);
+    let codes: Vec<_> = h.call(2, delete.clone()).results.iter().map(|r| r.error_code).collect();
+    assert_eq!(
+        codes,
+        [
+            code(ResponseError::NonEmptyGroup),
+            code(ResponseError::GroupIdNotFound),
+            code(ResponseError::InvalidGroupId)
+        ]
+    );
+    let leave = LeaveGroupRequest::default()
+        .with_group_id(group("readers"))
+        .with_member_id(member);
+    assert_eq!(h.call(0, leave).error_code, 0);
+    assert_eq!(h.call(2, delete).results[0].error_code, 0);
+    assert!(h.committed("readers").is_empty());
+    assert!(h.call(4, ListGroupsRequest::default()).groups.is_empty());
+}
+
+#[test]
+fn offsets_are_deleted_only_where_no_member_subscribes() {
+    let mut h = Harness::new();
+    h.create("events", 1);
+    h.create("audit", 1);
+    h.commit("readers", "events", 5);
+    h.commit("readers", "audit", 7);
+    h.form_group("readers", &["events"]);
+    let partitions = |topic: &str, indexes: &[i32]| {
+        OffsetDeleteRequestTopic::default()
+            .with_name(name(topic))
+            .with_partitions(
+                indexes
+                    .iter()
+                    .map(|&index| OffsetDeleteRequestPartition::default().with_partition_index(index))
+                    .collect(),
+            )
+    };
+    let request = OffsetDeleteRequest::default()
+        .with_group_id(group("readers"))
+        .with_topics(vec![partitions("events", &[0]), partitions("audit", &[0, 3])]);
+    let answer = h.call(0, request);
+    assert_eq!(answer.error_code, 0);
+    let codes: Vec<Vec<i16>> = answer
+        .topics
+        .iter()
+        .map(|topic| topic.partitions.iter().map(|p| p.error_code).collect())
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            vec![code(ResponseError::GroupSubscribedToTopic)],
+            vec![0, code(ResponseError::UnknownTopicOrPartition)]
+        ]
+    );
+    assert_eq!(h.committed("readers"), ["events"]);
+    let unknown = OffsetDeleteRequest::default().with_group_id(group("nobody"));
+    assert_eq!(h.call(0, unknown).error_code, code(ResponseError::GroupIdNotFound));
 }
