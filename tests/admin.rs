@@ -4,6 +4,7 @@
 //! topic, added partitions that take writes. ListGroups, DescribeGroups,
 //! DeleteGroups and OffsetDelete: a group as its members made it, deleted
 //! only when empty, offsets deleted only where no member subscribes.
+//! DeleteRecords: the log start moves, reads below it are out of range.
 
 use bytes::Bytes;
 use kafka_fuzz::harness::client::Client;
@@ -13,17 +14,21 @@ use kafka_fuzz::server::wire::Codec;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::create_partitions_request::{CreatePartitionsAssignment, CreatePartitionsTopic};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
 use kafka_protocol::messages::offset_delete_request::{OffsetDeleteRequestPartition, OffsetDeleteRequestTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
-    BrokerId, CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DeleteTopicsRequest,
-    DescribeGroupsRequest, GroupId, JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest, MetadataRequest,
-    OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest, ProduceRequest, SyncGroupRequest, TopicName,
+    BrokerId, CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DeleteRecordsRequest,
+    DeleteTopicsRequest, DescribeGroupsRequest, FetchRequest, GroupId, JoinGroupRequest, LeaveGroupRequest,
+    ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetDeleteRequest,
+    OffsetFetchRequest, ProduceRequest, SyncGroupRequest, TopicName,
 };
 use kafka_protocol::protocol::{Request, StrBytes};
 use uuid::Uuid;
@@ -424,4 +429,97 @@ fn offsets_are_deleted_only_where_no_member_subscribes() {
     assert_eq!(h.committed("readers"), ["events"]);
     let unknown = OffsetDeleteRequest::default().with_group_id(group("nobody"));
     assert_eq!(h.call(0, unknown).error_code, code(ResponseError::GroupIdNotFound));
+}
+
+impl Harness {
+    /// DeleteRecords of `topic`/0 before `offset`: the error code and low
+    /// watermark.
+    fn delete_records(&mut self, topic: &str, partition: i32, offset: i64) -> (i16, i64) {
+        let request = DeleteRecordsRequest::default()
+            .with_topics(vec![
+                DeleteRecordsTopic::default()
+                    .with_name(name(topic))
+                    .with_partitions(vec![
+                        DeleteRecordsPartition::default()
+                            .with_partition_index(partition)
+                            .with_offset(offset),
+                    ]),
+            ])
+            .with_timeout_ms(1000);
+        let answer = self.call(2, request).topics[0].partitions[0].clone();
+        (answer.error_code, answer.low_watermark)
+    }
+
+    /// A fetch of `topic`/0 from `offset`: the error code and the offsets of
+    /// the records returned.
+    fn fetch_from(&mut self, topic: &str, offset: i64) -> (i16, Vec<i64>) {
+        let request = FetchRequest::default().with_max_bytes(1 << 20).with_topics(vec![
+            FetchTopic::default().with_topic(name(topic)).with_partitions(vec![
+                FetchPartition::default()
+                    .with_fetch_offset(offset)
+                    .with_partition_max_bytes(1 << 20),
+            ]),
+        ]);
+        let partition = self.call(12, request).responses[0].partitions[0].clone();
+        let batches = kafka_fuzz::server::wire::decode_record_batches(
+            partition.records.unwrap_or_default(),
+            kafka_fuzz::server::wire::BatchLimits::default(),
+        )
+        .unwrap();
+        let offsets = batches
+            .iter()
+            .flat_map(|batch| {
+                batch
+                    .records
+                    .iter()
+                    .map(|r| batch.base_offset + i64::from(r.offset_delta))
+            })
+            .collect();
+        (partition.error_code, offsets)
+    }
+
+    fn earliest(&mut self, topic: &str) -> i64 {
+        let request = ListOffsetsRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_topics(vec![
+                ListOffsetsTopic::default()
+                    .with_name(name(topic))
+                    .with_partitions(vec![ListOffsetsPartition::default().with_timestamp(-2)]),
+            ]);
+        self.call(7, request).topics[0].partitions[0].offset
+    }
+}
+
+#[test]
+fn delete_records_moves_the_log_start_and_reads_below_it_are_out_of_range() {
+    let mut h = Harness::new();
+    h.create("events", 1);
+    for i in 0..5 {
+        assert_eq!(h.produce("events", 0, &format!("v{i}")), (0, i));
+    }
+    assert_eq!(h.delete_records("events", 0, 3), (0, 3));
+    assert_eq!(h.earliest("events"), 3);
+    assert_eq!(h.fetch_from("events", 0).0, code(ResponseError::OffsetOutOfRange));
+    assert_eq!(h.fetch_from("events", 3), (0, vec![3, 4]));
+    // Never back, never past the high watermark; -1 is the high watermark.
+    assert_eq!(h.delete_records("events", 0, 1), (0, 3));
+    assert_eq!(
+        h.delete_records("events", 0, 6).0,
+        code(ResponseError::OffsetOutOfRange)
+    );
+    assert_eq!(
+        h.delete_records("events", 0, -7).0,
+        code(ResponseError::OffsetOutOfRange)
+    );
+    assert_eq!(h.delete_records("events", 0, -1), (0, 5));
+    assert_eq!(h.fetch_from("events", 5), (0, vec![]));
+    assert_eq!(h.produce("events", 0, "after"), (0, 5), "offsets go on");
+    assert_eq!(
+        h.delete_records("events", 1, 0).0,
+        code(ResponseError::UnknownTopicOrPartition)
+    );
+    assert_eq!(
+        h.delete_records("missing", 0, 0).0,
+        code(ResponseError::UnknownTopicOrPartition)
+    );
 }

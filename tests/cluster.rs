@@ -18,11 +18,12 @@ use kafka_fuzz::server::wire::Codec;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::{CreatableReplicaAssignment, CreatableTopic};
+use kafka_protocol::messages::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    BrokerId, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, FetchRequest, MetadataRequest,
-    ProduceRequest, TopicName,
+    BrokerId, CreatePartitionsRequest, CreateTopicsRequest, DeleteRecordsRequest, DeleteTopicsRequest, FetchRequest,
+    MetadataRequest, ProduceRequest, TopicName,
 };
 use kafka_protocol::protocol::{Request, StrBytes};
 use kafka_protocol::records::{Record, TimestampType};
@@ -479,4 +480,69 @@ fn a_topic_deleted_and_created_again_recovers_with_only_its_new_records() {
     let restarted = ClusterNode::open(lone_config(FlushPolicy::Always), node.into_disk(), clock.clone())
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(log_end_of(&restarted), 2, "the old topic's records stayed with it");
+}
+
+/// DeleteRecords of the test partition before `offset`, asked of `node`.
+fn delete_records(harness: &mut Harness, node: i32, offset: i64) -> (i16, i64) {
+    let request = DeleteRecordsRequest::default()
+        .with_topics(vec![
+            DeleteRecordsTopic::default()
+                .with_name(TopicName(StrBytes::from_static_str(TOPIC)))
+                .with_partitions(vec![
+                    DeleteRecordsPartition::default()
+                        .with_partition_index(0)
+                        .with_offset(offset),
+                ]),
+        ])
+        .with_timeout_ms(10_000);
+    let answer = harness.call(node, 2, request).topics[0].partitions[0].clone();
+    (answer.error_code, answer.low_watermark)
+}
+
+#[test]
+fn deleted_records_leave_every_replica_and_a_restart() {
+    let mut harness = Harness::new();
+    for i in 0..4 {
+        assert_eq!(harness.produce(1, -1, &format!("v{i}")), (0, i));
+    }
+    assert_eq!(
+        delete_records(&mut harness, 2, 2).0,
+        code(ResponseError::NotLeaderOrFollower)
+    );
+    assert_eq!(delete_records(&mut harness, 1, 2), (0, 2));
+    harness.settle(10);
+    for node in 1..=3 {
+        assert_eq!(harness.log(node).log_start_offset(), 2, "node {node}");
+    }
+    // A restarted follower keeps its log start: the write-ahead log has it.
+    harness.cluster.crash(3);
+    harness.cluster.restart(3).unwrap();
+    harness.settle(60);
+    assert_eq!(harness.log(3).log_start_offset(), 2);
+    assert_eq!(harness.log_end(3).0, 4);
+}
+
+#[test]
+fn a_restart_recovers_the_log_start_from_the_write_ahead_log() {
+    let clock = ManualClock::new(1_700_000_000_000);
+    let mut node = lone_node(SimDisk::new(), &clock, FlushPolicy::Always);
+    write_records(&mut node, &clock, 5);
+    let request = DeleteRecordsRequest::default().with_topics(vec![
+        DeleteRecordsTopic::default()
+            .with_name(TopicName(StrBytes::from_static_str(TOPIC)))
+            .with_partitions(vec![DeleteRecordsPartition::default().with_offset(3)]),
+    ]);
+    let (_, frame) = Client::new("admin").request(2, request).unwrap();
+    node.client_frame(2, frame.slice(4..)).unwrap();
+    clock.advance(100);
+    node.tick().unwrap();
+    let start = |node: &ClusterNode<SimDisk>| {
+        let name = StrBytes::from_static_str(TOPIC);
+        node.broker().topics().partition(&name, 0).unwrap().log_start_offset()
+    };
+    assert_eq!(start(&node), 3);
+    let restarted = ClusterNode::open(lone_config(FlushPolicy::Always), node.into_disk(), clock.clone())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(start(&restarted), 3);
+    assert_eq!(log_end_of(&restarted), 4);
 }

@@ -123,6 +123,13 @@ pub fn response_error_codes(response: &ResponseKind) -> Vec<ErrorCodeAt> {
             }
         }
         ResponseKind::ListGroups(r) => at("error_code", r.error_code),
+        ResponseKind::DeleteRecords(r) => {
+            for topic in &r.topics {
+                for partition in &topic.partitions {
+                    at("topics[].partitions[].error_code", partition.error_code);
+                }
+            }
+        }
         ResponseKind::DescribeGroups(r) => {
             for group in &r.groups {
                 at("groups[].error_code", group.error_code);
@@ -487,6 +494,19 @@ pub fn legal_error_codes(api: ApiKey) -> Option<&'static [i16]> {
             GroupSubscribedToTopic,
             TopicAuthorizationFailed,
         ],
+        // ReplicaManager.deleteRecords: unknown partitions, not the leader,
+        // an offset past the high watermark, compacted topics (policy),
+        // the replicas not catching up in time, topic ACLs, storage.
+        ApiKey::DeleteRecords => codes![
+            UnknownTopicOrPartition,
+            NotLeaderOrFollower,
+            OffsetOutOfRange,
+            PolicyViolation,
+            RequestTimedOut,
+            TopicAuthorizationFailed,
+            KafkaStorageError,
+            NotEnoughReplicas,
+        ],
         _ => return None,
     };
     Some(codes)
@@ -543,6 +563,7 @@ mod tests {
     use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
     use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
     use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
+    use kafka_protocol::messages::delete_records_response::{DeleteRecordsPartitionResult, DeleteRecordsTopicResult};
     use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
     use kafka_protocol::messages::describe_groups_response::DescribedGroup;
     use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
@@ -559,15 +580,15 @@ mod tests {
     use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
     use kafka_protocol::messages::{
         ApiVersionsResponse, CreatePartitionsResponse, CreateTopicsResponse, DeleteGroupsResponse,
-        DeleteTopicsResponse, DescribeAclsResponse, DescribeGroupsResponse, FetchResponse, FindCoordinatorResponse,
-        HeartbeatResponse, InitProducerIdResponse, JoinGroupResponse, LeaveGroupResponse, ListGroupsResponse,
-        ListOffsetsResponse, MetadataResponse, OffsetCommitResponse, OffsetDeleteResponse, OffsetFetchResponse,
-        ProduceResponse, SyncGroupResponse,
+        DeleteRecordsResponse, DeleteTopicsResponse, DescribeAclsResponse, DescribeGroupsResponse, FetchResponse,
+        FindCoordinatorResponse, HeartbeatResponse, InitProducerIdResponse, JoinGroupResponse, LeaveGroupResponse,
+        ListGroupsResponse, ListOffsetsResponse, MetadataResponse, OffsetCommitResponse, OffsetDeleteResponse,
+        OffsetFetchResponse, ProduceResponse, SyncGroupResponse,
     };
 
     use super::*;
 
-    const APIS: [ApiKey; 20] = [
+    const APIS: [ApiKey; 21] = [
         ApiKey::ApiVersions,
         ApiKey::Metadata,
         ApiKey::Produce,
@@ -588,6 +609,7 @@ mod tests {
         ApiKey::DescribeGroups,
         ApiKey::DeleteGroups,
         ApiKey::OffsetDelete,
+        ApiKey::DeleteRecords,
     ];
 
     /// The (path, code) pairs of a response.
@@ -847,6 +869,15 @@ mod tests {
                     ])])
                     .into(),
                 vec![("error_code", 0), ("topics[].partitions[].error_code", 86)],
+            ),
+            (
+                ApiKey::DeleteRecords,
+                DeleteRecordsResponse::default()
+                    .with_topics(vec![DeleteRecordsTopicResult::default().with_partitions(vec![
+                        DeleteRecordsPartitionResult::default().with_error_code(1),
+                    ])])
+                    .into(),
+                vec![("topics[].partitions[].error_code", 1)],
             ),
         ];
         assert_eq!(cases.iter().map(|(api, ..)| *api).collect::<Vec<_>>(), APIS);

@@ -137,6 +137,7 @@ pub const ANSWERED_APIS: &[ApiKey] = &[
     ApiKey::DescribeGroups,
     ApiKey::DeleteGroups,
     ApiKey::OffsetDelete,
+    ApiKey::DeleteRecords,
 ];
 
 /// One Kafka broker, in memory: alone, or one node of a cluster whose
@@ -264,6 +265,7 @@ impl Broker {
             RequestKind::DescribeGroups(request) => Answer::Now(self.describe_groups(request, version).into()),
             RequestKind::DeleteGroups(request) => Answer::Now(self.delete_groups(request).into()),
             RequestKind::OffsetDelete(request) => Answer::Now(self.offset_delete(request).into()),
+            RequestKind::DeleteRecords(request) => Answer::Now(self.delete_records(request).into()),
             RequestKind::FindCoordinator(request) => Answer::Now(self.find_coordinator(request, version).into()),
             RequestKind::Produce(request) => self.produce(request, version, header.correlation_id)?,
             RequestKind::InitProducerId(request) => Answer::Now(self.init_producer_id(request).into()),

@@ -59,6 +59,8 @@ pub enum LogChange {
     Append(Bytes),
     /// Everything from this offset on was removed.
     Truncate(i64),
+    /// The log now starts at this offset (DeleteRecords, or the leader's).
+    StartAt(i64),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -217,6 +219,50 @@ impl PartitionLog {
         self.high_watermark = self.high_watermark.min(self.log_end_offset);
         let end = self.log_end_offset;
         self.epochs.retain(|&(_, start)| start < end);
+        self.rebuild_from_batches();
+        if let Some(journal) = &mut self.journal {
+            journal.push(LogChange::Truncate(end));
+        }
+    }
+
+    /// Moves the log start up to `offset` (DeleteRecords on a leader, a
+    /// follower following its leader's): batches wholly below it go, and
+    /// reads below it are out of range. A follower whose whole log is below
+    /// it starts over there empty, as Kafka's `truncateFullyAndStartAt`.
+    /// Whether the start moved.
+    pub fn advance_log_start(&mut self, offset: i64) -> bool {
+        if offset <= self.log_start_offset {
+            return false;
+        }
+        if offset > self.log_end_offset {
+            self.batches.clear();
+            self.epochs.clear();
+            self.log_end_offset = offset;
+        } else {
+            let gone = self.batches.partition_point(|batch| batch.last_offset < offset);
+            self.batches.drain(..gone);
+            // Kafka's `truncateFromStart`: the epoch in force at the new
+            // start now begins there.
+            let before = self.epochs.partition_point(|&(_, start)| start < offset);
+            if before > 0 {
+                let (epoch, _) = self.epochs[before - 1];
+                self.epochs.drain(..before);
+                if self.epochs.first().is_none_or(|&(_, start)| start > offset) {
+                    self.epochs.insert(0, (epoch, offset));
+                }
+            }
+        }
+        self.log_start_offset = offset;
+        self.high_watermark = self.high_watermark.max(offset);
+        self.rebuild_from_batches();
+        if let Some(journal) = &mut self.journal {
+            journal.push(LogChange::StartAt(offset));
+        }
+        true
+    }
+
+    /// Producer states and the largest timestamp, from the batches kept.
+    fn rebuild_from_batches(&mut self) {
         self.producers = ProducerStates::default();
         self.max_timestamp = None;
         for batch in &self.batches {
@@ -228,9 +274,6 @@ impl PartitionLog {
                     self.max_timestamp = Some((timestamp, offset));
                 }
             }
-        }
-        if let Some(journal) = &mut self.journal {
-            journal.push(LogChange::Truncate(end));
         }
     }
 
@@ -302,4 +345,53 @@ fn producer_batch(batch: &RecordBatch, record_count: i32) -> Option<ProducerBatc
         first_sequence: batch.base_sequence,
         record_count,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::harness::input::encode_entries;
+    use crate::server::wire::{BatchLimits, Codec, decode_record_batches};
+
+    /// A log of `epochs.len()` two-record batches, the i-th written by a
+    /// leader in `epochs[i]`.
+    fn log_of(epochs: &[i32]) -> PartitionLog {
+        let mut log = PartitionLog::journaled();
+        for &epoch in epochs {
+            let entries = [(None, Some(Bytes::from_static(b"a"))), (None, Some(Bytes::from_static(b"b")))];
+            let raw = encode_entries(&entries, None, 1_000, Codec::None).unwrap();
+            let batch = decode_record_batches(raw.clone(), BatchLimits::default()).unwrap().remove(0);
+            log.append(&batch, &raw, epoch).unwrap();
+        }
+        log.set_high_watermark(log.log_end_offset());
+        log.take_changes();
+        log
+    }
+
+    #[test]
+    fn the_log_start_moves_up_only_and_takes_whole_batches_below_it() {
+        let mut log = log_of(&[1, 1, 2, 3]);
+        assert!(log.advance_log_start(3));
+        assert!(!log.advance_log_start(2), "never back");
+        assert_eq!(log.log_start_offset(), 3);
+        assert_eq!(log.read(2, 1 << 20, true, i64::MAX), Err(OffsetOutOfRange));
+        // The batch holding offset 3 (2..=3) stays whole, as Kafka's does.
+        let read = log.read(3, 1 << 20, true, i64::MAX).unwrap();
+        let batches = decode_record_batches(read, BatchLimits::default()).unwrap();
+        assert_eq!(batches.iter().map(|b| b.base_offset).collect::<Vec<_>>(), [2, 4, 6]);
+        // Epoch 1 was in force at offset 3: it now begins there.
+        assert_eq!(log.epochs, [(1, 3), (2, 4), (3, 6)]);
+        assert_eq!(log.end_offset_for_epoch(1), Some((1, 4)));
+        assert_eq!(log.take_changes(), [LogChange::StartAt(3)]);
+        assert_eq!(log.offset_for_timestamp(EARLIEST_TIMESTAMP), (3, -1));
+    }
+
+    #[test]
+    fn a_follower_behind_its_leaders_log_start_starts_over_there_empty() {
+        let mut log = log_of(&[1]);
+        assert!(log.advance_log_start(10));
+        assert_eq!((log.log_start_offset(), log.log_end_offset(), log.high_watermark()), (10, 10, 10));
+        assert!(log.epochs.is_empty());
+        assert_eq!(log.read(10, 1 << 20, true, i64::MAX), Ok(Bytes::new()));
+    }
 }

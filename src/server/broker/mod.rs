@@ -10,6 +10,7 @@
 mod clock;
 mod cluster_api;
 mod config;
+mod delete_records_api;
 mod dispatcher;
 mod fetch_api;
 mod group_admin_api;

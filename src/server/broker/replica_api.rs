@@ -53,6 +53,8 @@ pub struct FetchedPartition {
     /// A Kafka error code; 0 for none.
     pub error: i16,
     pub high_watermark: i64,
+    /// The leader's log start: a follower's moves up to it (DeleteRecords).
+    pub log_start_offset: i64,
     /// Where the follower must truncate to first: (epoch, end offset).
     pub diverging: Option<(i32, i64)>,
     pub records: Bytes,
@@ -95,6 +97,7 @@ impl Broker {
                 leader_epoch: -1,
                 error: 0,
                 high_watermark: -1,
+                log_start_offset: -1,
                 diverging: None,
                 records: Bytes::new(),
             };
@@ -115,6 +118,7 @@ impl Broker {
             };
             answer.leader_epoch = partition.assignment.leader_epoch;
             let log = &partition.log;
+            answer.log_start_offset = log.log_start_offset();
             let diverged = (wanted.last_fetched_epoch >= 0)
                 .then(|| {
                     log.end_offset_for_epoch(wanted.last_fetched_epoch)
@@ -218,10 +222,16 @@ impl Broker {
             let current = assignment.leader == leader
                 && assignment.leader != node
                 && assignment.leader_epoch == answer.leader_epoch;
-            if !current || answer.error != 0 {
+            if !current {
                 continue;
             }
             let log = &mut partition.log;
+            // Before the error: a fetch below the leader's log start is out
+            // of range, and the follower starts over at the leader's start.
+            log.advance_log_start(answer.log_start_offset);
+            if answer.error != 0 {
+                continue;
+            }
             let diverging = answer.diverging;
             #[cfg(feature = "planted-bugs")]
             let diverging = diverging.filter(|_| {

@@ -16,7 +16,8 @@ use super::peer::{PeerMessage, decode, encode};
 use super::quorum::{MetadataQuorum, QuorumError};
 use super::wal::{WalError, WriteAheadLog};
 use crate::server::broker::{
-    Broker, BrokerConfig, Clock, ClusterView, DispatchError, Endpoint, LogChange, MetadataRecord, Parked, Reply,
+    Broker, BrokerConfig, Clock, ClusterView, DispatchError, Endpoint, LogChange, MetadataRecord, Parked, PartitionLog,
+    Reply,
 };
 use crate::server::wire::decode_record_batches;
 
@@ -123,6 +124,11 @@ enum WalRecord {
         offset: i64,
     },
     HighWatermark {
+        topic_id: u128,
+        partition: i32,
+        offset: i64,
+    },
+    LogStart {
         topic_id: u128,
         partition: i32,
         offset: i64,
@@ -245,19 +251,18 @@ impl<D: Disk> ClusterNode<D> {
                     partition,
                     offset,
                 } => {
-                    let Some(name) = topic_name(&broker, topic_id) else {
-                        continue;
-                    };
-                    let replica =
-                        broker
-                            .topics_mut()
-                            .partition_mut(&name, partition)
-                            .ok_or_else(|| NodeError::Record {
-                                node,
-                                index,
-                                reason: format!("a truncation of {name}/{partition}, which the metadata does not have"),
-                            })?;
-                    replica.log.truncate(offset);
+                    if let Some(log) = recovered_log(&mut broker, topic_id, partition, "a truncation", (node, index))? {
+                        log.truncate(offset);
+                    }
+                }
+                WalRecord::LogStart {
+                    topic_id,
+                    partition,
+                    offset,
+                } => {
+                    if let Some(log) = recovered_log(&mut broker, topic_id, partition, "a log start", (node, index))? {
+                        log.advance_log_start(offset);
+                    }
                 }
                 WalRecord::HighWatermark {
                     topic_id,
@@ -645,6 +650,11 @@ impl<D: Disk> ClusterNode<D> {
                             partition: index,
                             offset,
                         },
+                        LogChange::StartAt(offset) => WalRecord::LogStart {
+                            topic_id,
+                            partition: index,
+                            offset,
+                        },
                     });
                 }
             }
@@ -708,6 +718,29 @@ impl<D: Disk> ClusterNode<D> {
             self.flushed_at = self.broker.now_ms();
         }
         Ok(())
+    }
+}
+
+/// The log a recovered record of `what` changes: `None` for a deleted
+/// topic's, an error (naming the node and record) for a partition the
+/// metadata does not have.
+fn recovered_log<'a>(
+    broker: &'a mut Broker,
+    topic_id: u128,
+    partition: i32,
+    what: &str,
+    (node, index): (i32, usize),
+) -> Result<Option<&'a mut PartitionLog>, NodeError> {
+    let Some(name) = topic_name(broker, topic_id) else {
+        return Ok(None);
+    };
+    match broker.topics_mut().partition_mut(&name, partition) {
+        Some(replica) => Ok(Some(&mut replica.log)),
+        None => Err(NodeError::Record {
+            node,
+            index,
+            reason: format!("{what} of {name}/{partition}, which the metadata does not have"),
+        }),
     }
 }
 
