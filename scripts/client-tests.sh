@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Integration tests with real Kafka client libraries against
 # `kafka-fuzz serve` on loopback: librdkafka (PyPI confluent-kafka),
-# kafka-python and kafkajs, pinned in tests/clients/; then against
+# kafka-python and kafkajs, pinned in tests/clients/, their producers,
+# consumers and admin clients; then against
 # `kafka-fuzz serve --cluster 3`, with a partition leader's process killed
 # (SIGKILL) halfway through an idempotent acks=all produce. Installs the clients
 # itself (a venv under target/clients/venv, node_modules under
@@ -10,7 +11,7 @@
 # connection for bad input. Ends with one `client tests: N passed, M failed`
 # line and exits non-zero on any failure.
 #
-# Logs: target/clients/{server.out,server.log,python.log,kafkajs.log}.
+# Logs: target/clients/{server.out,server.log,python.log,admin.log,kafkajs.log}.
 # RUST_LOG (default: info) sets the server's log level; debug adds every
 # connection's open and close.
 set -euo pipefail
@@ -71,6 +72,10 @@ step "python: confluent-kafka (librdkafka) and kafka-python"
 export PYTHONUNBUFFERED=1
 run_suite "python client tests" "$out/python.log" 600 \
   "$venv/bin/python" "$clients/test_python_clients.py"
+
+step "python: admin clients (librdkafka's AdminClient, kafka-python's KafkaAdminClient)"
+run_suite "admin client tests" "$out/admin.log" 300 \
+  "$venv/bin/python" "$clients/test_admin_clients.py"
 
 step "node: kafkajs"
 run_suite "kafkajs client tests" "$out/kafkajs.log" 300 node "$clients/kafkajs_test.mjs"

@@ -1,0 +1,187 @@
+"""Real admin clients against `kafka-fuzz serve`: librdkafka's AdminClient
+(PyPI confluent-kafka) and kafka-python's KafkaAdminClient create, describe
+and delete topics, add partitions, delete records, and list, describe and
+delete consumer groups.
+
+Run by scripts/client-tests.sh, which starts the server and sets
+KAFKA_FUZZ_BOOTSTRAP (host:port). Standard library unittest only:
+
+    KAFKA_FUZZ_BOOTSTRAP=127.0.0.1:9092 python tests/clients/test_admin_clients.py [TEST ...]
+"""
+
+import logging
+import os
+import sys
+import time
+import unittest
+import uuid
+
+import confluent_kafka
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
+
+import kafka
+import kafka.admin
+import kafka.errors
+
+BOOTSTRAP = os.environ.get("KAFKA_FUZZ_BOOTSTRAP", "127.0.0.1:9092")
+TIMEOUT_S = 30
+
+
+def unique(prefix):
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def wait_all(futures):
+    """The results of a dict of admin futures, each within the timeout."""
+    return {key: future.result(timeout=TIMEOUT_S) for key, future in futures.items()}
+
+
+def produce(topic, partition, count):
+    producer = Producer({"bootstrap.servers": BOOTSTRAP, "acks": "all"})
+    for i in range(count):
+        producer.produce(topic, value=f"v{i}".encode(), partition=partition)
+    remaining = producer.flush(TIMEOUT_S)
+    assert remaining == 0, f"{remaining} messages not delivered"
+
+
+def consume_one(topic, group):
+    """A consumer joins `group`, reads one message of `topic` and commits;
+    it is returned open, a member of the group."""
+    consumer = Consumer({
+        "bootstrap.servers": BOOTSTRAP,
+        "group.id": group,
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": False,
+    })
+    consumer.subscribe([topic])
+    deadline = time.monotonic() + TIMEOUT_S
+    while time.monotonic() < deadline:
+        message = consumer.poll(0.5)
+        if message is not None and message.error() is None:
+            consumer.commit(message=message, asynchronous=False)
+            return consumer
+    consumer.close()
+    raise AssertionError(f"{group} read nothing from {topic}")
+
+
+class LibrdkafkaAdminTest(unittest.TestCase):
+    def setUp(self):
+        self.admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+
+    def partitions(self, topic):
+        metadata = self.admin.list_topics(topic=topic, timeout=TIMEOUT_S)
+        entry = metadata.topics[topic]
+        if entry.error is not None:
+            return None
+        return len(entry.partitions)
+
+    def test_topics_are_created_grown_and_deleted(self):
+        topic = unique("rd-admin")
+        wait_all(self.admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)],
+                                          request_timeout=TIMEOUT_S))
+        self.assertEqual(self.partitions(topic), 1)
+        wait_all(self.admin.create_partitions([NewPartitions(topic, 3)], request_timeout=TIMEOUT_S))
+        self.assertEqual(self.partitions(topic), 3)
+        produce(topic, 2, 3)
+        with self.assertRaises(confluent_kafka.KafkaException) as shrink:
+            wait_all(self.admin.create_partitions([NewPartitions(topic, 2)], request_timeout=TIMEOUT_S))
+        self.assertEqual(shrink.exception.args[0].code(), confluent_kafka.KafkaError.INVALID_PARTITIONS)
+        wait_all(self.admin.delete_topics([topic], request_timeout=TIMEOUT_S))
+        self.assertNotIn(topic, self.admin.list_topics(timeout=TIMEOUT_S).topics)
+
+    def test_records_are_deleted_below_an_offset(self):
+        topic = unique("rd-records")
+        wait_all(self.admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)],
+                                          request_timeout=TIMEOUT_S))
+        produce(topic, 0, 5)
+        results = wait_all(self.admin.delete_records([TopicPartition(topic, 0, 3)], request_timeout=TIMEOUT_S))
+        deleted = next(iter(results.values()))
+        self.assertEqual(deleted.low_watermark, 3)
+        consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": unique("rd-watermarks")})
+        try:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=TIMEOUT_S)
+        finally:
+            consumer.close()
+        self.assertEqual((low, high), (3, 5))
+
+    def test_groups_are_listed_described_and_deleted(self):
+        topic = unique("rd-groups")
+        group = unique("rd-group")
+        wait_all(self.admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)],
+                                          request_timeout=TIMEOUT_S))
+        produce(topic, 0, 1)
+        consumer = consume_one(topic, group)
+        try:
+            listed = self.admin.list_consumer_groups(request_timeout=TIMEOUT_S).result(timeout=TIMEOUT_S)
+            self.assertIn(group, [g.group_id for g in listed.valid])
+            described = wait_all(self.admin.describe_consumer_groups([group], request_timeout=TIMEOUT_S))[group]
+            self.assertEqual(described.group_id, group)
+            self.assertEqual(len(described.members), 1)
+            self.assertEqual(str(described.state), "ConsumerGroupState.STABLE")
+            with self.assertRaises(confluent_kafka.KafkaException) as busy:
+                wait_all(self.admin.delete_consumer_groups([group], request_timeout=TIMEOUT_S))
+            self.assertEqual(busy.exception.args[0].code(), confluent_kafka.KafkaError.NON_EMPTY_GROUP)
+        finally:
+            consumer.close()
+        wait_all(self.admin.delete_consumer_groups([group], request_timeout=TIMEOUT_S))
+        listed = self.admin.list_consumer_groups(request_timeout=TIMEOUT_S).result(timeout=TIMEOUT_S)
+        self.assertNotIn(group, [g.group_id for g in listed.valid])
+
+
+class KafkaPythonAdminTest(unittest.TestCase):
+    def setUp(self):
+        self.admin = kafka.admin.KafkaAdminClient(bootstrap_servers=BOOTSTRAP, request_timeout_ms=TIMEOUT_S * 1000)
+
+    def tearDown(self):
+        self.admin.close()
+
+    def test_topics_are_created_grown_and_deleted(self):
+        topic = unique("kp-admin")
+        self.admin.create_topics([kafka.admin.NewTopic(topic, num_partitions=1, replication_factor=1)])
+        self.admin.create_partitions({topic: kafka.admin.NewPartitions(total_count=4)})
+        described = self.admin.describe_topics([topic])
+        self.assertEqual(len(described[0]["partitions"]), 4)
+        self.admin.delete_topics([topic])
+        self.assertNotIn(topic, self.admin.list_topics())
+
+    def test_groups_are_listed_described_and_deleted(self):
+        topic = unique("kp-groups")
+        group = unique("kp-group")
+        self.admin.create_topics([kafka.admin.NewTopic(topic, num_partitions=1, replication_factor=1)])
+        produce(topic, 0, 1)
+        consume_one(topic, group).close()
+        listed = {g["group_id"]: g for g in self.admin.list_groups()}
+        self.assertEqual(listed[group]["group_state"], "Empty")
+        described = self.admin.describe_groups([group])[group]
+        self.assertEqual((described["group_state"], described["members"], described["error"]), ("Empty", [], None))
+        partition = kafka.TopicPartition(topic, 0)
+        self.assertEqual(self.admin.list_group_offsets({group: None})[group][partition].offset, 1)
+        # OffsetDelete, then DeleteGroups.
+        deleted = self.admin.delete_group_offsets(group, [partition])
+        self.assertIs(deleted[partition], kafka.errors.NoError)
+        self.assertEqual(self.admin.list_group_offsets({group: None})[group], {})
+        self.assertEqual(self.admin.delete_groups([group]), {group: "OK"})
+        self.assertNotIn(group, [g["group_id"] for g in self.admin.list_groups()])
+
+
+def main():
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("kafka").setLevel(logging.ERROR)
+    print(f"confluent-kafka {confluent_kafka.version()[0]} (librdkafka {confluent_kafka.libversion()[0]}), "
+          f"kafka-python {kafka.__version__}; server {BOOTSTRAP}", flush=True)
+    argv = [a for a in sys.argv[1:] if a not in ("-v", "--verbose")]
+    loader = unittest.TestLoader()
+    if argv:
+        suite = loader.loadTestsFromNames(argv, sys.modules[__name__])
+    else:
+        suite = loader.loadTestsFromModule(sys.modules[__name__])
+    result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
+    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
+    passed = result.testsRun - failed - len(result.skipped)
+    print(f"admin client tests: {passed} passed, {failed} failed", flush=True)
+    return 0 if failed == 0 and result.testsRun > 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
