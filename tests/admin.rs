@@ -5,6 +5,9 @@
 //! DeleteGroups and OffsetDelete: a group as its members made it, deleted
 //! only when empty, offsets deleted only where no member subscribes.
 //! DeleteRecords: the log start moves, reads below it are out of range.
+//! Topic configs: described with their sources, altered whole or by
+//! operation, and honoured (`retention.ms`, `max.message.bytes`,
+//! `cleanup.policy`).
 
 use bytes::Bytes;
 use kafka_fuzz::harness::client::Client;
@@ -12,11 +15,14 @@ use kafka_fuzz::harness::input::encode_entries;
 use kafka_fuzz::server::broker::{Broker, BrokerConfig, ManualClock};
 use kafka_fuzz::server::wire::Codec;
 use kafka_protocol::ResponseError;
+use kafka_protocol::messages::alter_configs_request::{AlterConfigsResource, AlterableConfig};
 use kafka_protocol::messages::create_partitions_request::{CreatePartitionsAssignment, CreatePartitionsTopic};
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::incremental_alter_configs_request;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
@@ -25,10 +31,11 @@ use kafka_protocol::messages::offset_delete_request::{OffsetDeleteRequestPartiti
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
-    BrokerId, CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DeleteRecordsRequest,
-    DeleteTopicsRequest, DescribeGroupsRequest, FetchRequest, GroupId, JoinGroupRequest, LeaveGroupRequest,
-    ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetDeleteRequest,
-    OffsetFetchRequest, ProduceRequest, SyncGroupRequest, TopicName,
+    AlterConfigsRequest, BrokerId, CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest,
+    DeleteRecordsRequest, DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest, DescribeGroupsRequest,
+    FetchRequest, GroupId, IncrementalAlterConfigsRequest, JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest,
+    ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest, ProduceRequest,
+    SyncGroupRequest, TopicName,
 };
 use kafka_protocol::protocol::{Request, StrBytes};
 use uuid::Uuid;
@@ -44,6 +51,7 @@ fn code(error: ResponseError) -> i16 {
 struct Harness {
     broker: Broker,
     client: Client,
+    clock: ManualClock,
 }
 
 impl Harness {
@@ -53,9 +61,11 @@ impl Harness {
             auto_create_topics: false,
             ..BrokerConfig::default()
         };
+        let clock = ManualClock::new(1_700_000_000_000);
         Self {
-            broker: Broker::new(config, ManualClock::new(1_700_000_000_000)),
+            broker: Broker::new(config, clock.clone()),
             client: Client::new("admin"),
+            clock,
         }
     }
 
@@ -522,4 +532,206 @@ fn delete_records_moves_the_log_start_and_reads_below_it_are_out_of_range() {
         h.delete_records("missing", 0, 0).0,
         code(ResponseError::UnknownTopicOrPartition)
     );
+}
+
+const TOPIC_RESOURCE: i8 = 2;
+
+impl Harness {
+    /// Produces one record with `key` at `timestamp`: the error code.
+    fn produce_record(&mut self, topic: &str, key: Option<&str>, value: &[u8], timestamp: i64) -> i16 {
+        let entries = [(
+            key.map(|key| Bytes::from(key.to_owned())),
+            Some(Bytes::copy_from_slice(value)),
+        )];
+        let records = encode_entries(&entries, None, timestamp, Codec::None).unwrap();
+        let request = ProduceRequest::default()
+            .with_acks(1)
+            .with_timeout_ms(1000)
+            .with_topic_data(vec![
+                TopicProduceData::default()
+                    .with_name(name(topic))
+                    .with_partition_data(vec![PartitionProduceData::default().with_records(Some(records))]),
+            ]);
+        self.call(9, request).responses[0].partition_responses[0].error_code
+    }
+
+    /// The topic's configs as DescribeConfigs v3 gives them: (name, value,
+    /// source), or the error.
+    fn configs(&mut self, topic: &str, keys: Option<&[&str]>) -> Result<Vec<(String, String, i8)>, i16> {
+        let resource = DescribeConfigsResource::default()
+            .with_resource_type(TOPIC_RESOURCE)
+            .with_resource_name(StrBytes::from_string(topic.to_owned()))
+            .with_configuration_keys(
+                keys.map(|keys| keys.iter().map(|k| StrBytes::from_string((*k).to_owned())).collect()),
+            );
+        let result = self
+            .call(3, DescribeConfigsRequest::default().with_resources(vec![resource]))
+            .results[0]
+            .clone();
+        if result.error_code != 0 {
+            return Err(result.error_code);
+        }
+        Ok(result
+            .configs
+            .iter()
+            .map(|c| {
+                (
+                    c.name.to_string(),
+                    c.value.clone().unwrap_or_default().to_string(),
+                    c.config_source,
+                )
+            })
+            .collect())
+    }
+
+    fn alter(&mut self, topic: &str, configs: &[(&str, &str)]) -> i16 {
+        let resource = AlterConfigsResource::default()
+            .with_resource_type(TOPIC_RESOURCE)
+            .with_resource_name(StrBytes::from_string(topic.to_owned()))
+            .with_configs(
+                configs
+                    .iter()
+                    .map(|(key, value)| {
+                        AlterableConfig::default()
+                            .with_name(StrBytes::from_string((*key).to_owned()))
+                            .with_value(Some(StrBytes::from_string((*value).to_owned())))
+                    })
+                    .collect(),
+            );
+        self.call(2, AlterConfigsRequest::default().with_resources(vec![resource]))
+            .responses[0]
+            .error_code
+    }
+
+    fn alter_incrementally(&mut self, topic: &str, operations: &[(&str, i8, &str)]) -> i16 {
+        let resource = incremental_alter_configs_request::AlterConfigsResource::default()
+            .with_resource_type(TOPIC_RESOURCE)
+            .with_resource_name(StrBytes::from_string(topic.to_owned()))
+            .with_configs(
+                operations
+                    .iter()
+                    .map(|(key, operation, value)| {
+                        incremental_alter_configs_request::AlterableConfig::default()
+                            .with_name(StrBytes::from_string((*key).to_owned()))
+                            .with_config_operation(*operation)
+                            .with_value(Some(StrBytes::from_string((*value).to_owned())))
+                    })
+                    .collect(),
+            );
+        self.call(
+            1,
+            IncrementalAlterConfigsRequest::default().with_resources(vec![resource]),
+        )
+        .responses[0]
+            .error_code
+    }
+}
+
+#[test]
+fn topic_configs_are_described_altered_and_honoured() {
+    let mut h = Harness::new();
+    let request = CreateTopicsRequest::default().with_topics(vec![
+        CreatableTopic::default()
+            .with_name(name("compacted"))
+            .with_num_partitions(1)
+            .with_replication_factor(1)
+            .with_configs(vec![
+                CreatableTopicConfig::default()
+                    .with_name(StrBytes::from_static_str("cleanup.policy"))
+                    .with_value(Some(StrBytes::from_static_str("compact"))),
+            ]),
+        CreatableTopic::default()
+            .with_name(name("refused"))
+            .with_num_partitions(1)
+            .with_replication_factor(1)
+            .with_configs(vec![
+                CreatableTopicConfig::default()
+                    .with_name(StrBytes::from_static_str("retention.ms"))
+                    .with_value(Some(StrBytes::from_static_str("soon"))),
+            ]),
+    ]);
+    let codes: Vec<_> = h.call(7, request).topics.iter().map(|t| t.error_code).collect();
+    assert_eq!(codes, [0, code(ResponseError::InvalidConfig)]);
+    assert_eq!(
+        h.partitions("refused"),
+        Err(code(ResponseError::UnknownTopicOrPartition))
+    );
+    // cleanup.policy=compact: every record needs a key; nothing is deleted by offset.
+    assert_eq!(
+        h.produce_record("compacted", None, b"v", 0),
+        code(ResponseError::InvalidRecord)
+    );
+    assert_eq!(h.produce_record("compacted", Some("k"), b"v", 0), 0);
+    assert_eq!(
+        h.delete_records("compacted", 0, 1).0,
+        code(ResponseError::PolicyViolation)
+    );
+    let described = h
+        .configs("compacted", Some(&["cleanup.policy", "retention.ms"]))
+        .unwrap();
+    assert_eq!(
+        described,
+        [
+            ("cleanup.policy".to_owned(), "compact".to_owned(), 1),
+            ("retention.ms".to_owned(), "-1".to_owned(), 5)
+        ]
+    );
+    assert_eq!(
+        h.configs("missing", None),
+        Err(code(ResponseError::UnknownTopicOrPartition))
+    );
+
+    // AlterConfigs replaces the overrides: max.message.bytes, and compact no more.
+    h.create("events", 1);
+    assert_eq!(h.alter("events", &[("max.message.bytes", "100")]), 0);
+    assert_eq!(
+        h.produce_record("events", None, &[b'x'; 200], 0),
+        code(ResponseError::MessageTooLarge)
+    );
+    assert_eq!(h.produce_record("events", None, b"small", 0), 0);
+    assert_eq!(
+        h.alter("events", &[("max.message.bytes", "-5")]),
+        code(ResponseError::InvalidConfig)
+    );
+    assert_eq!(
+        h.alter("events", &[("no.such.config", "1")]),
+        code(ResponseError::InvalidConfig)
+    );
+    assert_eq!(h.alter("missing", &[]), code(ResponseError::UnknownTopicOrPartition));
+
+    // IncrementalAlterConfigs: retention.ms set, and records older than it go.
+    let now = 1_700_000_000_000;
+    assert_eq!(h.produce_record("events", None, b"old", now - 10_000), 0);
+    assert_eq!(h.produce_record("events", None, b"new", now), 0);
+    assert_eq!(h.alter_incrementally("events", &[("retention.ms", 0, "5000")]), 0);
+    assert_eq!(h.earliest("events"), 2, "the two records older than 5 s went");
+    h.clock.advance(6_000);
+    assert_eq!(h.earliest("events"), 3);
+    // APPEND works on lists only; DELETE goes back to the default.
+    assert_eq!(
+        h.alter_incrementally("events", &[("retention.ms", 2, "1")]),
+        code(ResponseError::InvalidConfig)
+    );
+    assert_eq!(h.alter_incrementally("events", &[("cleanup.policy", 2, "compact")]), 0);
+    let policy = h.configs("events", Some(&["cleanup.policy"])).unwrap();
+    assert_eq!(policy[0].1, "compact", "appended to an unset list");
+    assert_eq!(h.alter_incrementally("events", &[("cleanup.policy", 1, "")]), 0);
+    assert_eq!(h.configs("events", Some(&["cleanup.policy"])).unwrap()[0].2, 5);
+}
+
+#[test]
+fn describe_cluster_lists_the_broker_and_refuses_controller_endpoints() {
+    let mut h = Harness::new();
+    let answer = h.call(1, DescribeClusterRequest::default().with_endpoint_type(1));
+    assert_eq!(answer.error_code, 0);
+    assert_eq!(answer.cluster_id.as_str(), "kafka-fuzz-cluster");
+    assert_eq!(answer.controller_id, BrokerId(1));
+    let brokers: Vec<_> = answer
+        .brokers
+        .iter()
+        .map(|b| (b.broker_id.0, b.host.to_string(), b.port))
+        .collect();
+    assert_eq!(brokers, [(1, "127.0.0.1".to_owned(), 9092)]);
+    let controllers = h.call(1, DescribeClusterRequest::default().with_endpoint_type(2));
+    assert_eq!(controllers.error_code, code(ResponseError::UnsupportedEndpointType));
 }

@@ -1,7 +1,7 @@
 """Real admin clients against `kafka-fuzz serve`: librdkafka's AdminClient
-(PyPI confluent-kafka) and kafka-python's KafkaAdminClient create, describe
-and delete topics, add partitions, delete records, and list, describe and
-delete consumer groups.
+(PyPI confluent-kafka) and kafka-python's KafkaAdminClient create, describe,
+alter and delete topics, add partitions, delete records, list, describe and
+delete consumer groups, and describe the cluster.
 
 Run by scripts/client-tests.sh, which starts the server and sets
 KAFKA_FUZZ_BOOTSTRAP (host:port). Standard library unittest only:
@@ -18,7 +18,8 @@ import uuid
 
 import confluent_kafka
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
+from confluent_kafka.admin import (
+    AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewPartitions, NewTopic, ResourceType)
 
 import kafka
 import kafka.admin
@@ -129,6 +130,38 @@ class LibrdkafkaAdminTest(unittest.TestCase):
         self.assertNotIn(group, [g.group_id for g in listed.valid])
 
 
+    def test_topic_configs_are_described_altered_and_honoured(self):
+        topic = unique("rd-configs")
+        wait_all(self.admin.create_topics(
+            [NewTopic(topic, num_partitions=1, replication_factor=1, config={"max.message.bytes": "2000"})],
+            request_timeout=TIMEOUT_S))
+        resource = ConfigResource(ResourceType.TOPIC, topic)
+        described = wait_all(self.admin.describe_configs([resource], request_timeout=TIMEOUT_S))[resource]
+        self.assertEqual(described["max.message.bytes"].value, "2000")
+        self.assertEqual(described["retention.ms"].value, "-1")
+        self.assertTrue(described["retention.ms"].is_default)
+        altered = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[
+            ConfigEntry("cleanup.policy", "compact", incremental_operation=AlterConfigOpType.SET)])
+        wait_all(self.admin.incremental_alter_configs([altered], request_timeout=TIMEOUT_S))
+        described = wait_all(self.admin.describe_configs([resource], request_timeout=TIMEOUT_S))[resource]
+        self.assertEqual(described["cleanup.policy"].value, "compact")
+        # Honoured: a compacted topic refuses a record without a key.
+        producer = Producer({"bootstrap.servers": BOOTSTRAP, "acks": "all", "retries": 0})
+        errors = []
+        # Flushed apart: a batch with one keyless record is refused whole.
+        producer.produce(topic, value=b"no key", on_delivery=lambda error, _: errors.append(error))
+        self.assertEqual(producer.flush(TIMEOUT_S), 0)
+        producer.produce(topic, key=b"k", value=b"keyed", on_delivery=lambda error, _: errors.append(error))
+        self.assertEqual(producer.flush(TIMEOUT_S), 0)
+        self.assertEqual([e.code() if e else None for e in errors], [confluent_kafka.KafkaError.INVALID_RECORD, None])
+
+    def test_the_cluster_is_described(self):
+        cluster = self.admin.describe_cluster(request_timeout=TIMEOUT_S).result(timeout=TIMEOUT_S)
+        self.assertEqual(cluster.cluster_id, "kafka-fuzz-cluster")
+        self.assertEqual(len(cluster.nodes), 1)
+        self.assertEqual(cluster.controller.id, cluster.nodes[0].id)
+
+
 class KafkaPythonAdminTest(unittest.TestCase):
     def setUp(self):
         self.admin = kafka.admin.KafkaAdminClient(bootstrap_servers=BOOTSTRAP, request_timeout_ms=TIMEOUT_S * 1000)
@@ -144,6 +177,16 @@ class KafkaPythonAdminTest(unittest.TestCase):
         self.assertEqual(len(described[0]["partitions"]), 4)
         self.admin.delete_topics([topic])
         self.assertNotIn(topic, self.admin.list_topics())
+
+    def test_topic_configs_are_described_and_altered(self):
+        topic = unique("kp-configs")
+        self.admin.create_topics([kafka.admin.NewTopic(topic, num_partitions=1, replication_factor=1)])
+        resource = kafka.admin.ConfigResource(kafka.admin.ConfigResourceType.TOPIC, topic, {"retention.ms": "60000"})
+        self.assertEqual(self.admin.alter_configs([resource]), {"topic": {topic: "OK"}})
+        described = self.admin.describe_configs([kafka.admin.ConfigResource(
+            kafka.admin.ConfigResourceType.TOPIC, topic, ["retention.ms"])])
+        entry = described["topic"][topic]["retention.ms"]
+        self.assertEqual((entry["value"], entry["config_source"]), ("60000", "DYNAMIC_TOPIC_CONFIG"))
 
     def test_groups_are_listed_described_and_deleted(self):
         topic = unique("kp-groups")

@@ -123,6 +123,22 @@ pub fn response_error_codes(response: &ResponseKind) -> Vec<ErrorCodeAt> {
             }
         }
         ResponseKind::ListGroups(r) => at("error_code", r.error_code),
+        ResponseKind::DescribeCluster(r) => at("error_code", r.error_code),
+        ResponseKind::DescribeConfigs(r) => {
+            for result in &r.results {
+                at("results[].error_code", result.error_code);
+            }
+        }
+        ResponseKind::AlterConfigs(r) => {
+            for response in &r.responses {
+                at("responses[].error_code", response.error_code);
+            }
+        }
+        ResponseKind::IncrementalAlterConfigs(r) => {
+            for response in &r.responses {
+                at("responses[].error_code", response.error_code);
+            }
+        }
         ResponseKind::DeleteRecords(r) => {
             for topic in &r.topics {
                 for partition in &topic.partitions {
@@ -507,6 +523,40 @@ pub fn legal_error_codes(api: ApiKey) -> Option<&'static [i16]> {
             KafkaStorageError,
             NotEnoughReplicas,
         ],
+        // KafkaApis.handleDescribeCluster: ACLs, an endpoint type the
+        // listener does not serve or does not match (v1+).
+        ApiKey::DescribeCluster => codes![
+            ClusterAuthorizationFailed,
+            UnsupportedEndpointType,
+            MismatchedEndpointType,
+        ],
+        // ConfigHelper.describeConfigs: unknown topics and brokers, invalid
+        // names, resource types and requests, ACLs.
+        ApiKey::DescribeConfigs => codes![
+            UnknownTopicOrPartition,
+            InvalidTopicException,
+            InvalidConfig,
+            TopicAuthorizationFailed,
+            ClusterAuthorizationFailed,
+            ResourceNotFound,
+            UnknownTopicId,
+        ],
+        // ControllerConfigurationValidator and ConfigAdminManager: unknown
+        // topics, names and values Kafka refuses, policies, ACLs, the
+        // controller's state and the timeout; IncrementalAlterConfigs also
+        // refuses operations that do not fit the config's type.
+        ApiKey::AlterConfigs | ApiKey::IncrementalAlterConfigs => codes![
+            UnknownTopicOrPartition,
+            InvalidTopicException,
+            InvalidConfig,
+            PolicyViolation,
+            TopicAuthorizationFailed,
+            ClusterAuthorizationFailed,
+            ResourceNotFound,
+            NotController,
+            RequestTimedOut,
+            ThrottlingQuotaExceeded,
+        ],
         _ => return None,
     };
     Some(codes)
@@ -565,6 +615,7 @@ mod tests {
     use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
     use kafka_protocol::messages::delete_records_response::{DeleteRecordsPartitionResult, DeleteRecordsTopicResult};
     use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+    use kafka_protocol::messages::describe_configs_response::DescribeConfigsResult;
     use kafka_protocol::messages::describe_groups_response::DescribedGroup;
     use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
     use kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -579,16 +630,17 @@ mod tests {
     };
     use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
     use kafka_protocol::messages::{
-        ApiVersionsResponse, CreatePartitionsResponse, CreateTopicsResponse, DeleteGroupsResponse,
-        DeleteRecordsResponse, DeleteTopicsResponse, DescribeAclsResponse, DescribeGroupsResponse, FetchResponse,
-        FindCoordinatorResponse, HeartbeatResponse, InitProducerIdResponse, JoinGroupResponse, LeaveGroupResponse,
-        ListGroupsResponse, ListOffsetsResponse, MetadataResponse, OffsetCommitResponse, OffsetDeleteResponse,
-        OffsetFetchResponse, ProduceResponse, SyncGroupResponse,
+        AlterConfigsResponse, ApiVersionsResponse, CreatePartitionsResponse, CreateTopicsResponse,
+        DeleteGroupsResponse, DeleteRecordsResponse, DeleteTopicsResponse, DescribeAclsResponse,
+        DescribeClusterResponse, DescribeConfigsResponse, DescribeGroupsResponse, FetchResponse,
+        FindCoordinatorResponse, HeartbeatResponse, IncrementalAlterConfigsResponse, InitProducerIdResponse,
+        JoinGroupResponse, LeaveGroupResponse, ListGroupsResponse, ListOffsetsResponse, MetadataResponse,
+        OffsetCommitResponse, OffsetDeleteResponse, OffsetFetchResponse, ProduceResponse, SyncGroupResponse,
     };
 
     use super::*;
 
-    const APIS: [ApiKey; 21] = [
+    const APIS: [ApiKey; 25] = [
         ApiKey::ApiVersions,
         ApiKey::Metadata,
         ApiKey::Produce,
@@ -610,6 +662,10 @@ mod tests {
         ApiKey::DeleteGroups,
         ApiKey::OffsetDelete,
         ApiKey::DeleteRecords,
+        ApiKey::DescribeConfigs,
+        ApiKey::AlterConfigs,
+        ApiKey::IncrementalAlterConfigs,
+        ApiKey::DescribeCluster,
     ];
 
     /// The (path, code) pairs of a response.
@@ -878,6 +934,38 @@ mod tests {
                     ])])
                     .into(),
                 vec![("topics[].partitions[].error_code", 1)],
+            ),
+            (
+                ApiKey::DescribeConfigs,
+                DescribeConfigsResponse::default()
+                    .with_results(vec![DescribeConfigsResult::default().with_error_code(3)])
+                    .into(),
+                vec![("results[].error_code", 3)],
+            ),
+            (
+                ApiKey::AlterConfigs,
+                AlterConfigsResponse::default()
+                    .with_responses(vec![
+                        kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse::default()
+                            .with_error_code(40),
+                    ])
+                    .into(),
+                vec![("responses[].error_code", 40)],
+            ),
+            (
+                ApiKey::IncrementalAlterConfigs,
+                IncrementalAlterConfigsResponse::default()
+                    .with_responses(vec![
+                        kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse::default()
+                            .with_error_code(44),
+                    ])
+                    .into(),
+                vec![("responses[].error_code", 44)],
+            ),
+            (
+                ApiKey::DescribeCluster,
+                DescribeClusterResponse::default().with_error_code(115).into(),
+                vec![("error_code", 115)],
             ),
         ];
         assert_eq!(cases.iter().map(|(api, ..)| *api).collect::<Vec<_>>(), APIS);

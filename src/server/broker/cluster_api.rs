@@ -1,22 +1,27 @@
 //! ApiVersions, Metadata, CreateTopics and FindCoordinator: what the client
 //! learns about the broker and its topics.
 
+use std::collections::BTreeMap;
+
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
 use kafka_protocol::messages::{
     ApiVersionsRequest, ApiVersionsResponse, BrokerId, CreateTopicsRequest, CreateTopicsResponse,
-    FindCoordinatorRequest, FindCoordinatorResponse, MetadataRequest, MetadataResponse, TopicName,
+    DescribeClusterRequest, DescribeClusterResponse, FindCoordinatorRequest, FindCoordinatorResponse, MetadataRequest,
+    MetadataResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
 use super::dispatcher::{ANSWERED_APIS, Answer, Broker, Waiting};
 use super::metadata::MetadataRecord;
 use super::replicas::NO_LEADER;
+use super::topic_config::{self, ConfigRefusal};
 use super::topics::{Topic, TopicError, check_name};
 use crate::server::wire::SUPPORTED_APIS;
 
@@ -50,6 +55,25 @@ fn valid_software_label(label: &str) -> bool {
     }
 }
 
+/// A CreateTopics entry's configs, each checked as Kafka checks it.
+fn checked_configs(
+    topic: &kafka_protocol::messages::create_topics_request::CreatableTopic,
+) -> Result<BTreeMap<String, String>, TopicError> {
+    let mut configs = BTreeMap::new();
+    for config in &topic.configs {
+        let refused = |(error, message): ConfigRefusal| TopicError { error, message };
+        let Some(value) = &config.value else {
+            return Err(refused((
+                ResponseError::InvalidConfig,
+                format!("Null value not supported for topic configs: {}", config.name.as_str()),
+            )));
+        };
+        topic_config::check(&config.name, value).map_err(refused)?;
+        configs.insert(config.name.to_string(), value.to_string());
+    }
+    Ok(configs)
+}
+
 fn string(value: &str) -> StrBytes {
     StrBytes::from_string(value.to_owned())
 }
@@ -63,6 +87,39 @@ impl Broker {
             return ApiVersionsResponse::default().with_error_code(ResponseError::InvalidRequest.code());
         }
         ApiVersionsResponse::default().with_api_keys(supported_versions())
+    }
+
+    /// DescribeCluster: the brokers clients may reach (fenced ones too from
+    /// v2 when asked) and the controller. Controller endpoints (v1's
+    /// endpoint type 2) are KRaft's controller listener, which this broker
+    /// does not serve.
+    pub(super) fn describe_cluster(&self, request: DescribeClusterRequest) -> DescribeClusterResponse {
+        const BROKERS: i8 = 1;
+        let response = DescribeClusterResponse::default()
+            .with_endpoint_type(request.endpoint_type)
+            .with_cluster_id(string(&self.config.cluster_id))
+            .with_controller_id(BrokerId(self.view.controller))
+            .with_cluster_authorized_operations(i32::MIN);
+        if request.endpoint_type != BROKERS {
+            return response
+                .with_error_code(ResponseError::UnsupportedEndpointType.code())
+                .with_error_message(Some(string("This broker serves the broker endpoints only.")));
+        }
+        let brokers = self
+            .view
+            .brokers
+            .iter()
+            .filter(|(id, _)| request.include_fenced_brokers || !self.view.fenced.contains(id))
+            .map(|(&id, endpoint)| {
+                DescribeClusterBroker::default()
+                    .with_broker_id(BrokerId(id))
+                    .with_host(string(&endpoint.host))
+                    .with_port(endpoint.port)
+                    .with_rack(None)
+                    .with_is_fenced(self.view.fenced.contains(&id))
+            })
+            .collect();
+        response.with_brokers(brokers)
     }
 
     pub(super) fn metadata(&mut self, request: MetadataRequest, version: i16) -> MetadataResponse {
@@ -156,10 +213,13 @@ impl Broker {
                     ),
                 })
             } else {
-                self.check_creatable(topic)
+                self.check_creatable(topic).and_then(|(replicas, factor)| {
+                    let configs = checked_configs(topic)?;
+                    Ok((replicas, factor, configs))
+                })
             };
             match outcome {
-                Ok((replicas, factor)) => {
+                Ok((replicas, factor, configs)) => {
                     if version >= 5 {
                         result.num_partitions = i32::try_from(replicas.len()).unwrap_or(i32::MAX);
                         result.replication_factor = factor;
@@ -171,6 +231,7 @@ impl Broker {
                             name: name.to_string(),
                             replicas,
                             request: Some(tag),
+                            configs,
                         });
                         proposed.push((response.topics.len(), name.clone(), tag));
                     }

@@ -1,7 +1,8 @@
-//! DeleteRecords: a partition's leader moves its log start up, as Kafka's
-//! `ReplicaManager.deleteRecords` does; reads below it are then out of
-//! range, and followers move theirs when they next fetch (the leader's log
-//! start rides on every replica fetch answer).
+//! What moves a partition's log start up: DeleteRecords, on its leader, as
+//! Kafka's `ReplicaManager.deleteRecords` does, and a topic's
+//! `retention.ms`, on every replica. Reads below the log start are out of
+//! range; followers also move theirs to the leader's when they next fetch
+//! (the leader's log start rides on every replica fetch answer).
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::delete_records_response::{DeleteRecordsPartitionResult, DeleteRecordsTopicResult};
@@ -43,6 +44,21 @@ impl Broker {
         DeleteRecordsResponse::default().with_topics(topics)
     }
 
+    /// Kafka's retention check, run before each request: the batches of a
+    /// topic with `retention.ms` that are older than that go.
+    pub(super) fn expire_records(&mut self) {
+        let now_ms = self.now_ms();
+        for topic in self.topics.iter_mut() {
+            let Some(retention_ms) = topic.config.retention_ms() else {
+                continue;
+            };
+            let cutoff_ms = now_ms.saturating_sub(retention_ms);
+            for partition in &mut topic.partitions {
+                partition.log.expire_before(cutoff_ms);
+            }
+        }
+    }
+
     /// The leader's log of `topic`/`index` starts at `offset` (-1: its high
     /// watermark) from now on; its new log start. Only what every in-sync
     /// replica holds can go: past the high watermark is out of range.
@@ -52,6 +68,10 @@ impl Broker {
         index: i32,
         offset: i64,
     ) -> Result<i64, ResponseError> {
+        let deletable = self.topics.get(topic).is_none_or(|topic| topic.config.deletable());
+        if !deletable {
+            return Err(ResponseError::PolicyViolation);
+        }
         let log = &mut self
             .topics
             .partition_mut(topic, index)

@@ -138,6 +138,10 @@ pub const ANSWERED_APIS: &[ApiKey] = &[
     ApiKey::DeleteGroups,
     ApiKey::OffsetDelete,
     ApiKey::DeleteRecords,
+    ApiKey::DescribeConfigs,
+    ApiKey::AlterConfigs,
+    ApiKey::IncrementalAlterConfigs,
+    ApiKey::DescribeCluster,
 ];
 
 /// One Kafka broker, in memory: alone, or one node of a cluster whose
@@ -239,6 +243,7 @@ impl Broker {
 
     /// One frame in; its answer may be parked (see `Reply::Parked`).
     pub fn receive(&mut self, frame: Bytes) -> Result<Reply, DispatchError> {
+        self.expire_records();
         // Bytes after a complete body are ignored, as Kafka ignores them.
         let request = match decode_request_ignoring_trailing_bytes(frame) {
             Ok(request) => request,
@@ -266,6 +271,12 @@ impl Broker {
             RequestKind::DeleteGroups(request) => Answer::Now(self.delete_groups(request).into()),
             RequestKind::OffsetDelete(request) => Answer::Now(self.offset_delete(request).into()),
             RequestKind::DeleteRecords(request) => Answer::Now(self.delete_records(request).into()),
+            RequestKind::DescribeCluster(request) => Answer::Now(self.describe_cluster(request).into()),
+            RequestKind::DescribeConfigs(request) => Answer::Now(self.describe_configs(request, version).into()),
+            RequestKind::AlterConfigs(request) => Answer::Now(self.alter_configs(request).into()),
+            RequestKind::IncrementalAlterConfigs(request) => {
+                Answer::Now(self.incremental_alter_configs(request).into())
+            }
             RequestKind::FindCoordinator(request) => Answer::Now(self.find_coordinator(request, version).into()),
             RequestKind::Produce(request) => self.produce(request, version, header.correlation_id)?,
             RequestKind::InitProducerId(request) => Answer::Now(self.init_producer_id(request).into()),

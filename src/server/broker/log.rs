@@ -261,6 +261,16 @@ impl PartitionLog {
         true
     }
 
+    /// Kafka's time-based retention: whole batches below the high watermark
+    /// whose every record is older than `cutoff_ms` go. Whether any went.
+    pub fn expire_before(&mut self, cutoff_ms: i64) -> bool {
+        let kept = self.batches.iter().find(|batch| {
+            batch.last_offset >= self.high_watermark || batch.timestamps.iter().any(|&at| at >= cutoff_ms)
+        });
+        let start = kept.map_or(self.high_watermark, |batch| batch.base_offset);
+        self.advance_log_start(start)
+    }
+
     /// Producer states and the largest timestamp, from the batches kept.
     fn rebuild_from_batches(&mut self) {
         self.producers = ProducerStates::default();
@@ -358,9 +368,14 @@ mod tests {
     fn log_of(epochs: &[i32]) -> PartitionLog {
         let mut log = PartitionLog::journaled();
         for &epoch in epochs {
-            let entries = [(None, Some(Bytes::from_static(b"a"))), (None, Some(Bytes::from_static(b"b")))];
+            let entries = [
+                (None, Some(Bytes::from_static(b"a"))),
+                (None, Some(Bytes::from_static(b"b"))),
+            ];
             let raw = encode_entries(&entries, None, 1_000, Codec::None).unwrap();
-            let batch = decode_record_batches(raw.clone(), BatchLimits::default()).unwrap().remove(0);
+            let batch = decode_record_batches(raw.clone(), BatchLimits::default())
+                .unwrap()
+                .remove(0);
             log.append(&batch, &raw, epoch).unwrap();
         }
         log.set_high_watermark(log.log_end_offset());
@@ -390,7 +405,10 @@ mod tests {
     fn a_follower_behind_its_leaders_log_start_starts_over_there_empty() {
         let mut log = log_of(&[1]);
         assert!(log.advance_log_start(10));
-        assert_eq!((log.log_start_offset(), log.log_end_offset(), log.high_watermark()), (10, 10, 10));
+        assert_eq!(
+            (log.log_start_offset(), log.log_end_offset(), log.high_watermark()),
+            (10, 10, 10)
+        );
         assert!(log.epochs.is_empty());
         assert_eq!(log.read(10, 1 << 20, true, i64::MAX), Ok(Bytes::new()));
     }

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::dispatcher::Broker;
 use super::replica_api::advance_high_watermark;
 use super::replicas::{Assignment, NO_LEADER};
+use super::topic_config::TopicConfig;
 
 /// Where clients reach a broker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,6 +32,13 @@ pub enum MetadataRecord {
         name: String,
         replicas: Vec<Vec<i32>>,
         request: Option<u64>,
+        /// The topic's config overrides, checked by the proposer.
+        configs: BTreeMap<String, String>,
+    },
+    /// Kafka's ConfigRecords for a topic: its overrides from now on.
+    AlterTopicConfig {
+        id: u128,
+        overrides: BTreeMap<String, String>,
     },
     /// Kafka's AlterPartition (and, with `leader`, a preferred-leader
     /// election): applied only while the partition epoch is still the one
@@ -170,6 +178,7 @@ impl Broker {
                 name,
                 replicas,
                 request,
+                configs,
             } => {
                 let name = StrBytes::from_string(name);
                 let max = self.config.max_partitions_per_topic;
@@ -182,7 +191,10 @@ impl Broker {
                     // A partition with followers starts tracking them.
                     let followed = replicas.iter().any(|replicas| replicas.len() > 1);
                     let assignments = replicas.into_iter().map(Assignment::new).collect();
-                    self.topics.create(name.clone(), assignments, request);
+                    let id = self.topics.create(name.clone(), assignments, request).id;
+                    if let Some(topic) = self.topics.by_id_mut(id) {
+                        topic.config = TopicConfig::new(configs);
+                    }
                     if followed {
                         self.leadership_changed(&name, None, now_ms);
                     }
@@ -231,6 +243,11 @@ impl Broker {
                 advance_high_watermark(replica, me);
                 if moved {
                     self.leadership_changed(&name, Some(partition), now_ms);
+                }
+            }
+            MetadataRecord::AlterTopicConfig { id, overrides } => {
+                if let Some(topic) = self.topics.by_id_mut(Uuid::from_u128(id)) {
+                    topic.config = TopicConfig::new(overrides);
                 }
             }
             MetadataRecord::DeleteTopic { id } => {
@@ -387,6 +404,7 @@ mod tests {
             name: "t".to_owned(),
             replicas: vec![vec![1, 2, 3]],
             request: None,
+            configs: BTreeMap::new(),
         });
     }
 

@@ -10,6 +10,7 @@
 mod clock;
 mod cluster_api;
 mod config;
+mod config_api;
 mod delete_records_api;
 mod dispatcher;
 mod fetch_api;
@@ -23,6 +24,7 @@ mod producers;
 mod replica_api;
 mod replicas;
 mod topic_admin_api;
+mod topic_config;
 mod topics;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -1,6 +1,6 @@
 //! Produce and InitProducerId: appending batches, idempotent producers.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
 use kafka_protocol::ResponseError;
@@ -207,7 +207,6 @@ impl Broker {
         let config = &self.config;
         let min_insync = config.min_insync_replicas;
         let limits = config.batch_limits;
-        let max_message_bytes = config.max_message_bytes;
         let invalid = |message: &str| Err((ResponseError::InvalidRecord, message.to_owned()));
         if self.topics.get(name).is_none() {
             // Alone, the topic exists now; on a cluster once the quorum says so.
@@ -219,6 +218,9 @@ impl Broker {
                 return Err((error, format!("topic {}", name.as_str())));
             }
         }
+        let (max_message_bytes, compacted) = self.topics.get(name).map_or((None, false), |topic| {
+            (topic.config.max_message_bytes(&self.config), topic.config.compacted())
+        });
         let partition = self
             .topics
             .partition_mut(name, index)
@@ -251,7 +253,7 @@ impl Broker {
         if let Some(max) = max_message_bytes.filter(|&max| raw.len() > max) {
             return Err((
                 ResponseError::MessageTooLarge,
-                format!("a {}-byte batch; message.max.bytes is {max}", raw.len()),
+                format!("a {}-byte batch; max.message.bytes is {max}", raw.len()),
             ));
         }
         let batches = decode_record_batches(raw.clone(), limits).map_err(|error| {
@@ -269,6 +271,9 @@ impl Broker {
         }
         if batch.records.is_empty() {
             return invalid("record batch has no records");
+        }
+        if compacted && batch.records.iter().any(|record| record.key.is_none()) {
+            return invalid("Compacted topic cannot accept message without key");
         }
         let sequential = (0..)
             .zip(&batch.records)
@@ -322,6 +327,7 @@ impl Broker {
             name: name.to_string(),
             replicas,
             request: None,
+            configs: BTreeMap::new(),
         });
         Ok(())
     }

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::log::PartitionLog;
 use super::replicas::{Assignment, Followers};
+use super::topic_config::TopicConfig;
 
 /// Kafka's limit on a topic name's length.
 const MAX_NAME_LENGTH: usize = 249;
@@ -24,6 +25,7 @@ pub struct Topic {
     /// The CreateTopics request that made it, on a cluster: lets the node
     /// that proposed the topic tell its own creation from a racing one.
     pub created_by: Option<u64>,
+    pub config: TopicConfig,
 }
 
 /// One partition on this broker: its replica of the log, who holds and
@@ -167,6 +169,7 @@ impl Topics {
             id,
             partitions,
             created_by,
+            config: TopicConfig::default(),
         })
     }
 
@@ -179,6 +182,11 @@ impl Topics {
         // `shift_remove` keeps the others in creation order.
         self.by_name.shift_remove_index(index);
         true
+    }
+
+    /// The topic with `id`, to change.
+    pub fn by_id_mut(&mut self, id: Uuid) -> Option<&mut Topic> {
+        self.by_name.values_mut().find(|topic| topic.id == id)
     }
 
     /// Adds a partition per assignment to the topic with `id`.
