@@ -2,7 +2,8 @@
 # Integration tests with real Kafka client libraries against
 # `kafka-fuzz serve` on loopback: librdkafka (PyPI confluent-kafka),
 # kafka-python and kafkajs, pinned in tests/clients/, their producers,
-# consumers and admin clients; then against
+# consumers and admin clients; SASL/PLAIN against `serve --sasl-user`;
+# then against
 # `kafka-fuzz serve --cluster 3`, with a partition leader's process killed
 # (SIGKILL) halfway through an idempotent acks=all produce. Installs the clients
 # itself (a venv under target/clients/venv, node_modules under
@@ -116,6 +117,13 @@ if grep -qE 'panicked|ERROR' "$server_log"; then
 else
   pass "server: no error or panic logged"
 fi
+
+step "sasl: kafka-fuzz serve --sasl-user alice:alice-secret (SASL/PLAIN: the right password, then a wrong one)"
+start_server "$out/sasl.out" "$out/sasl.log" --listen 127.0.0.1:0 --sasl-user alice:alice-secret
+export KAFKA_FUZZ_SASL_BOOTSTRAP=$server_address
+run_suite "sasl client tests" "$out/sasl-clients.log" 180 \
+  "$venv/bin/python" "$clients/test_sasl_clients.py"
+stop_server
 
 step "cluster: kafka-fuzz serve --cluster 3 (three processes, a Raft metadata quorum, replicated partitions)"
 cluster_dir=$out/cluster

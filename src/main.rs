@@ -308,6 +308,21 @@ struct ServeArgs {
     /// `min.insync.replicas` for acks=all [default: 1 alone, 2 on a cluster].
     #[arg(long)]
     min_insync_replicas: Option<usize>,
+    /// A SASL/PLAIN user, NAME:PASSWORD (repeatable): connections must then
+    /// authenticate before anything but ApiVersions, as on Kafka's
+    /// SASL_PLAINTEXT listener.
+    #[arg(long, value_name = "NAME:PASSWORD", value_parser = parse_sasl_user, conflicts_with_all = ["node_id", "cluster"])]
+    sasl_user: Vec<(String, String)>,
+}
+
+/// `--sasl-user NAME:PASSWORD`.
+fn parse_sasl_user(value: &str) -> Result<(String, String), String> {
+    match value.split_once(':') {
+        Some((name, password)) if !name.is_empty() && !password.is_empty() => {
+            Ok((name.to_owned(), password.to_owned()))
+        }
+        _ => Err(format!("{value:?} is not NAME:PASSWORD (both non-empty)")),
+    }
 }
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -739,6 +754,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         default_partitions: args.partitions,
         initial_rebalance_delay_ms: args.initial_rebalance_delay_ms,
         min_insync_replicas: args.min_insync_replicas.unwrap_or(1),
+        sasl_users: args.sasl_user,
         ..BrokerConfig::default()
     };
     let stats = Arc::new(ServerStats::default());

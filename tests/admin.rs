@@ -7,12 +7,13 @@
 //! DeleteRecords: the log start moves, reads below it are out of range.
 //! Topic configs: described with their sources, altered whole or by
 //! operation, and honoured (`retention.ms`, `max.message.bytes`,
-//! `cleanup.policy`).
+//! `cleanup.policy`). SASL/PLAIN: a known user with the right password, and
+//! nothing else before.
 
 use bytes::Bytes;
 use kafka_fuzz::harness::client::Client;
 use kafka_fuzz::harness::input::encode_entries;
-use kafka_fuzz::server::broker::{Broker, BrokerConfig, ManualClock};
+use kafka_fuzz::server::broker::{Broker, BrokerConfig, ManualClock, Reply, SaslState};
 use kafka_fuzz::server::wire::Codec;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::alter_configs_request::{AlterConfigsResource, AlterableConfig};
@@ -31,11 +32,11 @@ use kafka_protocol::messages::offset_delete_request::{OffsetDeleteRequestPartiti
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
-    AlterConfigsRequest, BrokerId, CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest,
-    DeleteRecordsRequest, DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest, DescribeGroupsRequest,
-    FetchRequest, GroupId, IncrementalAlterConfigsRequest, JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest,
-    ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest, ProduceRequest,
-    SyncGroupRequest, TopicName,
+    AlterConfigsRequest, ApiVersionsRequest, BrokerId, CreatePartitionsRequest, CreateTopicsRequest,
+    DeleteGroupsRequest, DeleteRecordsRequest, DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest,
+    DescribeGroupsRequest, FetchRequest, GroupId, IncrementalAlterConfigsRequest, JoinGroupRequest, LeaveGroupRequest,
+    ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetDeleteRequest,
+    OffsetFetchRequest, ProduceRequest, SaslAuthenticateRequest, SaslHandshakeRequest, SyncGroupRequest, TopicName,
 };
 use kafka_protocol::protocol::{Request, StrBytes};
 use uuid::Uuid;
@@ -734,4 +735,76 @@ fn describe_cluster_lists_the_broker_and_refuses_controller_endpoints() {
     assert_eq!(brokers, [(1, "127.0.0.1".to_owned(), 9092)]);
     let controllers = h.call(1, DescribeClusterRequest::default().with_endpoint_type(2));
     assert_eq!(controllers.error_code, code(ResponseError::UnsupportedEndpointType));
+}
+
+/// A raw request frame (no size prefix) of `request` at `version`.
+fn frame_of<R: Request + Into<kafka_protocol::messages::RequestKind>>(
+    client: &mut Client,
+    version: i16,
+    request: R,
+) -> (i32, Bytes) {
+    let (correlation_id, frame) = client.request(version, request).unwrap();
+    (correlation_id, frame.slice(4..))
+}
+
+#[test]
+fn sasl_plain_admits_a_known_user_and_refuses_anything_else_first() {
+    let config = BrokerConfig {
+        sasl_users: vec![("alice".to_owned(), "secret".to_owned())],
+        ..BrokerConfig::default()
+    };
+    let mut broker = Broker::new(config, ManualClock::new(0));
+    let mut client = Client::new("sasl");
+    let answer =
+        |broker: &mut Broker, state: &mut SaslState, frame: Bytes| match broker.receive_authenticated(state, frame) {
+            Ok(Reply::Response(bytes)) => Ok(bytes),
+            Ok(other) => panic!("{other:?}"),
+            Err(error) => Err(error.to_string()),
+        };
+    // Before authentication: ApiVersions lists the SASL APIs; Metadata closes.
+    let mut state = SaslState::default();
+    let (id, frame) = frame_of(&mut client, 2, ApiVersionsRequest::default());
+    let versions =
+        Client::response::<ApiVersionsRequest>(2, id, &answer(&mut broker, &mut state, frame).unwrap()).unwrap();
+    assert!(versions.api_keys.iter().any(|api| api.api_key == 17));
+    let (_, metadata) = frame_of(&mut client, 12, MetadataRequest::default());
+    assert!(
+        answer(&mut broker, &mut state, metadata.clone())
+            .unwrap_err()
+            .contains("before SASL authentication")
+    );
+    // Handshake v1 for PLAIN, then a wrong password, then nothing more.
+    let handshake =
+        |mechanism: &'static str| SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(mechanism));
+    let (id, frame) = frame_of(&mut client, 1, handshake("SCRAM-SHA-256"));
+    let refused =
+        Client::response::<SaslHandshakeRequest>(1, id, &answer(&mut broker, &mut state, frame).unwrap()).unwrap();
+    assert_eq!(refused.error_code, code(ResponseError::UnsupportedSaslMechanism));
+    let (id, frame) = frame_of(&mut client, 1, handshake("PLAIN"));
+    let accepted =
+        Client::response::<SaslHandshakeRequest>(1, id, &answer(&mut broker, &mut state, frame).unwrap()).unwrap();
+    assert_eq!((accepted.error_code, accepted.mechanisms[0].as_str()), (0, "PLAIN"));
+    let authenticate =
+        |token: &'static [u8]| SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from_static(token));
+    let (id, frame) = frame_of(&mut client, 2, authenticate(b"\0alice\0wrong"));
+    let failed =
+        Client::response::<SaslAuthenticateRequest>(2, id, &answer(&mut broker, &mut state, frame).unwrap()).unwrap();
+    assert_eq!(failed.error_code, code(ResponseError::SaslAuthenticationFailed));
+    assert!(answer(&mut broker, &mut state, metadata.clone()).is_err());
+    // A new connection with the right password may do anything.
+    let mut state = SaslState::default();
+    let (_, frame) = frame_of(&mut client, 1, handshake("PLAIN"));
+    answer(&mut broker, &mut state, frame).unwrap();
+    let (id, frame) = frame_of(&mut client, 2, authenticate(b"\0alice\0secret"));
+    let ok =
+        Client::response::<SaslAuthenticateRequest>(2, id, &answer(&mut broker, &mut state, frame).unwrap()).unwrap();
+    assert_eq!(ok.error_code, 0);
+    assert!(answer(&mut broker, &mut state, metadata).is_ok());
+    // Handshake v0: the token comes bare, and an empty frame says yes.
+    let mut state = SaslState::default();
+    let (_, frame) = frame_of(&mut client, 0, handshake("PLAIN"));
+    answer(&mut broker, &mut state, frame).unwrap();
+    let empty = answer(&mut broker, &mut state, Bytes::from_static(b"\0alice\0secret")).unwrap();
+    assert_eq!(&empty[..], &[0, 0, 0, 0]);
+    assert_eq!(state, SaslState::Authenticated);
 }

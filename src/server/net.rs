@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
-use super::broker::{Broker, Clock, DispatchError, Parked, Reply, SystemClock};
+use super::broker::{Broker, Clock, DispatchError, Parked, Reply, SaslState, SystemClock};
 use super::wire::FrameSplitter;
 
 /// Connection limits.
@@ -149,13 +149,14 @@ async fn connection(id: u64, mut stream: TcpStream, shared: &Shared) -> Result<(
     let limits = shared.limits;
     let mut splitter = FrameSplitter::new(limits.max_frame_size);
     let mut chunk = vec![0u8; 64 * 1024];
+    let mut sasl = SaslState::default();
     loop {
         while let Some(frame) = splitter.next_frame().map_err(Closed::Frame)? {
             shared.stats.requests.fetch_add(1, Ordering::Relaxed);
             if let Some(observer) = &shared.observer {
                 observer.request(id, &frame);
             }
-            if let Some(response) = answer(frame, shared).await? {
+            if let Some(response) = answer(frame, shared, &mut sasl).await? {
                 stream.write_all(&response).await?;
             }
         }
@@ -177,7 +178,7 @@ async fn connection(id: u64, mut stream: TcpStream, shared: &Shared) -> Result<(
 /// changed the broker, and answered at its deadline at the latest. Only a
 /// request that completed signals a change: two parked requests must not
 /// wake each other forever.
-async fn answer(frame: Bytes, shared: &Shared) -> Result<Option<Bytes>, DispatchError> {
+async fn answer(frame: Bytes, shared: &Shared, sasl: &mut SaslState) -> Result<Option<Bytes>, DispatchError> {
     let mut next = Next::Receive(frame);
     loop {
         // Registered before the broker is read, so no change is missed.
@@ -187,7 +188,7 @@ async fn answer(frame: Bytes, shared: &Shared) -> Result<Option<Bytes>, Dispatch
         let reply = {
             let mut broker = shared.broker();
             match next {
-                Next::Receive(frame) => broker.receive(frame),
+                Next::Receive(frame) => broker.receive_authenticated(sasl, frame),
                 Next::Resume(waiting) => broker.resume(waiting),
             }
         };

@@ -21,15 +21,17 @@ use kafka_protocol::protocol::StrBytes;
 use super::dispatcher::{ANSWERED_APIS, Answer, Broker, Waiting};
 use super::metadata::MetadataRecord;
 use super::replicas::NO_LEADER;
+use super::sasl::SASL_APIS;
 use super::topic_config::{self, ConfigRefusal};
 use super::topics::{Topic, TopicError, check_name};
 use crate::server::wire::SUPPORTED_APIS;
 
-/// The APIs the broker answers, at exactly the versions the decoder reads.
-pub(super) fn supported_versions() -> Vec<ApiVersion> {
+/// The APIs the broker answers (the SASL ones too where it authenticates),
+/// at exactly the versions the decoder reads.
+pub(super) fn supported_versions(sasl: bool) -> Vec<ApiVersion> {
     SUPPORTED_APIS
         .iter()
-        .filter(|api| ANSWERED_APIS.contains(&api.key))
+        .filter(|api| ANSWERED_APIS.contains(&api.key) || (sasl && SASL_APIS.contains(&api.key)))
         .map(|api| {
             ApiVersion::default()
                 .with_api_key(api.key as i16)
@@ -86,7 +88,7 @@ impl Broker {
         {
             return ApiVersionsResponse::default().with_error_code(ResponseError::InvalidRequest.code());
         }
-        ApiVersionsResponse::default().with_api_keys(supported_versions())
+        ApiVersionsResponse::default().with_api_keys(supported_versions(self.requires_sasl()))
     }
 
     /// DescribeCluster: the brokers clients may reach (fenced ones too from

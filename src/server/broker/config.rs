@@ -45,6 +45,9 @@ pub struct BrokerConfig {
     /// batch but the frame; a cluster node sets Kafka's default, so that a
     /// batch always fits a replica fetch and a write-ahead log record.
     pub max_message_bytes: Option<usize>,
+    /// SASL/PLAIN users (name, password): when there are any, a connection
+    /// must authenticate before anything but ApiVersions.
+    pub sasl_users: Vec<(String, String)>,
 }
 
 impl Default for BrokerConfig {
@@ -67,6 +70,7 @@ impl Default for BrokerConfig {
             default_replication_factor: 1,
             replica_lag_time_max_ms: 30_000,
             max_message_bytes: None,
+            sasl_users: Vec::new(),
         }
     }
 }

@@ -103,6 +103,9 @@ pub enum DispatchError {
     /// way to tell a client that does not read responses.
     #[error("produce with acks=0 (correlation id {correlation_id}) failed with {error}")]
     UnacknowledgedProduceFailed { correlation_id: i32, error: ResponseError },
+    /// Authentication (`sasl`) closes the connection.
+    #[error(transparent)]
+    Sasl(#[from] super::sasl::SaslError),
     /// A request of an API the broker reads but does not answer (see
     /// `ANSWERED_APIS`): Kafka closes a connection that sends an API its
     /// listener does not enable.
@@ -354,7 +357,7 @@ impl Broker {
             {
                 let body = ApiVersionsResponse::default()
                     .with_error_code(ResponseError::UnsupportedVersion.code())
-                    .with_api_keys(super::cluster_api::supported_versions());
+                    .with_api_keys(super::cluster_api::supported_versions(self.requires_sasl()));
                 let frame = encode_response(ApiKey::ApiVersions, 0, header.correlation_id, &body.into())?;
                 Ok(Reply::Response(frame))
             }
