@@ -9,11 +9,11 @@ KAFKA_FUZZ_BOOTSTRAP (host:port). Standard library unittest only:
     KAFKA_FUZZ_BOOTSTRAP=127.0.0.1:9092 python tests/clients/test_admin_clients.py [TEST ...]
 """
 
-import logging
 import os
 import sys
 import time
 import unittest
+
 import uuid
 
 import confluent_kafka
@@ -24,6 +24,8 @@ from confluent_kafka.admin import (
 import kafka
 import kafka.admin
 import kafka.errors
+
+import suite
 
 BOOTSTRAP = os.environ.get("KAFKA_FUZZ_BOOTSTRAP", "127.0.0.1:9092")
 TIMEOUT_S = 30
@@ -209,21 +211,9 @@ class KafkaPythonAdminTest(unittest.TestCase):
 
 
 def main():
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    logging.getLogger("kafka").setLevel(logging.ERROR)
-    print(f"confluent-kafka {confluent_kafka.version()[0]} (librdkafka {confluent_kafka.libversion()[0]}), "
-          f"kafka-python {kafka.__version__}; server {BOOTSTRAP}", flush=True)
-    argv = [a for a in sys.argv[1:] if a not in ("-v", "--verbose")]
-    loader = unittest.TestLoader()
-    if argv:
-        suite = loader.loadTestsFromNames(argv, sys.modules[__name__])
-    else:
-        suite = loader.loadTestsFromModule(sys.modules[__name__])
-    result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
-    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
-    passed = result.testsRun - failed - len(result.skipped)
-    print(f"admin client tests: {passed} passed, {failed} failed", flush=True)
-    return 0 if failed == 0 and result.testsRun > 0 else 1
+    return suite.run(__name__, "admin client tests",
+                     f"confluent-kafka {confluent_kafka.version()[0]} (librdkafka {confluent_kafka.libversion()[0]}), "
+                     f"kafka-python {kafka.__version__}; server {BOOTSTRAP}")
 
 
 if __name__ == "__main__":

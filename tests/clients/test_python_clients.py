@@ -23,6 +23,7 @@ import time
 import unittest
 import uuid
 
+
 import confluent_kafka
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -30,6 +31,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 import kafka
 import kafka.admin
 import kafka.errors
+
+import suite
 
 BOOTSTRAP = os.environ.get("KAFKA_FUZZ_BOOTSTRAP", "127.0.0.1:9092")
 MESSAGES = 5000
@@ -706,22 +709,9 @@ class TimedResult(unittest.TextTestResult):
 
 
 def main():
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    # kafka-python logs every reconnect at INFO/WARNING; errors only.
-    logging.getLogger("kafka").setLevel(logging.ERROR)
-    print(f"confluent-kafka {confluent_kafka.version()[0]} (librdkafka {confluent_kafka.libversion()[0]}), "
-          f"kafka-python {kafka.__version__}; server {BOOTSTRAP}", flush=True)
-    argv = [a for a in sys.argv[1:] if a not in ("-v", "--verbose")]
-    loader = unittest.TestLoader()
-    if argv:
-        suite = loader.loadTestsFromNames(argv, sys.modules[__name__])
-    else:
-        suite = loader.loadTestsFromModule(sys.modules[__name__])
-    result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout, resultclass=TimedResult).run(suite)
-    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
-    passed = result.testsRun - failed - len(result.skipped)
-    print(f"python client tests: {passed} passed, {failed} failed", flush=True)
-    return 0 if failed == 0 and result.testsRun > 0 else 1
+    return suite.run(__name__, "python client tests",
+                     f"confluent-kafka {confluent_kafka.version()[0]} (librdkafka {confluent_kafka.libversion()[0]}), "
+                     f"kafka-python {kafka.__version__}; server {BOOTSTRAP}", result_class=TimedResult)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ KAFKA_FUZZ_SASL_BOOTSTRAP (host:port):
     KAFKA_FUZZ_SASL_BOOTSTRAP=127.0.0.1:9093 python tests/clients/test_sasl_clients.py
 """
 
-import logging
 import os
 import sys
 import unittest
@@ -20,6 +19,8 @@ from confluent_kafka.admin import AdminClient
 
 import kafka
 import kafka.errors
+
+import suite
 
 BOOTSTRAP = os.environ.get("KAFKA_FUZZ_SASL_BOOTSTRAP", "127.0.0.1:9093")
 USER, PASSWORD = "alice", "alice-secret"
@@ -85,16 +86,9 @@ class KafkaPythonSaslTest(unittest.TestCase):
 
 
 def main():
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    logging.getLogger("kafka").setLevel(logging.CRITICAL)
-    print(f"confluent-kafka {confluent_kafka.version()[0]}, kafka-python {kafka.__version__}; "
-          f"server {BOOTSTRAP}", flush=True)
-    suite = unittest.TestLoader().loadTestsFromModule(sys.modules[__name__])
-    result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
-    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
-    passed = result.testsRun - failed - len(result.skipped)
-    print(f"sasl client tests: {passed} passed, {failed} failed", flush=True)
-    return 0 if failed == 0 and result.testsRun > 0 else 1
+    return suite.run(__name__, "sasl client tests",
+                     f"confluent-kafka {confluent_kafka.version()[0]} (librdkafka {confluent_kafka.libversion()[0]}), "
+                     f"kafka-python {kafka.__version__}; server {BOOTSTRAP}")
 
 
 if __name__ == "__main__":

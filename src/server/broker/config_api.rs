@@ -37,6 +37,13 @@ fn string(value: &str) -> StrBytes {
     StrBytes::from_string(value.to_owned())
 }
 
+/// A resource's error code and message, as both alter responses carry them.
+fn error_fields(outcome: Result<(), ConfigRefusal>) -> (i16, Option<StrBytes>) {
+    outcome.err().map_or((0, None), |(error, message)| {
+        (error.code(), Some(StrBytes::from_string(message)))
+    })
+}
+
 fn invalid_request(message: &str) -> ConfigRefusal {
     (ResponseError::InvalidRequest, message.to_owned())
 }
@@ -153,9 +160,7 @@ impl Broker {
                             request.validate_only,
                         )
                     });
-                let (code, message) = outcome.err().map_or((0, None), |(error, message)| {
-                    (error.code(), Some(StrBytes::from_string(message)))
-                });
+                let (code, message) = error_fields(outcome);
                 alter_configs_response::AlterConfigsResourceResponse::default()
                     .with_resource_type(resource.resource_type)
                     .with_resource_name(resource.resource_name)
@@ -184,9 +189,7 @@ impl Broker {
                             request.validate_only,
                         )
                     });
-                let (code, message) = outcome.err().map_or((0, None), |(error, message)| {
-                    (error.code(), Some(StrBytes::from_string(message)))
-                });
+                let (code, message) = error_fields(outcome);
                 incremental_alter_configs_response::AlterConfigsResourceResponse::default()
                     .with_resource_type(resource.resource_type)
                     .with_resource_name(resource.resource_name)
