@@ -6,6 +6,7 @@
 
 use std::fmt::Write;
 
+use crate::harness::input::pools::NAMES;
 use crate::server::wire::SUPPORTED_APIS;
 
 /// Encodings a hostile or unusual request is made of.
@@ -39,17 +40,10 @@ const WIRE_TOKENS: &[(&str, &[u8])] = &[
     ("uuid_one", &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]),
 ];
 
-/// Names a broker gives meaning to, as a string and as a compact string.
-const NAMES: &[&str] = &[
-    "topic-a",
-    "topic-b",
-    "group-1",
-    "member-1",
-    "consumer",
-    "range",
+/// Names a broker gives meaning to that the generators' pool
+/// (`pools::NAMES`) lacks.
+const MORE_NAMES: &[&str] = &[
     "roundrobin",
-    "producer-1",
-    "rdkafka",
     "kafka-fuzz",
     "__consumer_offsets",
     "PLAIN",
@@ -74,7 +68,9 @@ pub fn dictionary() -> String {
     for (name, bytes) in WIRE_TOKENS {
         entry(&mut text, name, bytes);
     }
-    for name in NAMES {
+    // Each name as a string and as a compact string.
+    let names = NAMES.iter().filter(|name| !name.is_empty()).chain(MORE_NAMES);
+    for name in names {
         let token = name.replace(['-', '.'], "_").trim_start_matches('_').to_lowercase();
         let length = name.len() as u16;
         entry(

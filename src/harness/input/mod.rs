@@ -5,7 +5,7 @@
 
 mod cluster_script;
 mod malformation;
-mod pools;
+pub(crate) mod pools;
 mod record_batch;
 mod request;
 mod request_stream;

@@ -27,9 +27,8 @@ impl Broker {
                     .map(|wanted| {
                         let index = wanted.partition_index;
                         let result = DeleteRecordsPartitionResult::default().with_partition_index(index);
-                        let moved = led(self.topics.replica(&topic.name, index), node, -1)
-                            .map(|_| ())
-                            .and_then(|()| self.move_log_start(&topic.name, index, wanted.offset));
+                        let led = led(self.topics.replica(&topic.name, index), node, -1).map(drop);
+                        let moved = led.and_then(|()| self.move_log_start(&topic.name, index, wanted.offset));
                         match moved {
                             Ok(low_watermark) => result.with_low_watermark(low_watermark),
                             Err(error) => result.with_low_watermark(-1).with_error_code(error.code()),
