@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use kafka_fuzz::harness::input::{
     Acks, ArbitraryBytes, ByteLimit, ClockStep, GenerationChoice, GroupChoice, Malformation, OffsetChoice, Operation,
     PartitionChoice, ProduceMode, Production, SessionScript, SessionStep, SessionTimeout, TimestampChoice,
@@ -15,6 +15,13 @@ use kafka_fuzz::harness::oracle::{Oracle, Violation};
 use kafka_fuzz::harness::session::Session;
 use kafka_fuzz::harness::target::{Exchange, ReferenceServer, ServerUnderTest};
 use kafka_fuzz::harness::targets::{play_session, session_start_frames};
+use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
+use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::{
+    ApiKey, DeleteGroupsRequest, DeleteGroupsResponse, DeleteRecordsRequest, DeleteRecordsResponse,
+    DeleteTopicsRequest, DeleteTopicsResponse, RequestHeader, ResponseHeader,
+};
+use kafka_protocol::protocol::{Decodable, Encodable};
 
 /// 255, wrapped into each API's version range (the transcript says which).
 const ANY_VERSION: VersionChoice = VersionChoice(u8::MAX);
@@ -45,6 +52,18 @@ fn consume(page_bytes: ByteLimit) -> Operation {
 
 fn group() -> GroupChoice {
     GroupChoice::new(0)
+}
+
+/// One fetch of topic-a/0 from offset 0, everything it may return.
+fn fetch_earliest(version: VersionChoice) -> Operation {
+    Operation::Fetch {
+        from: topic_a(0),
+        offset: OffsetChoice::Earliest,
+        max_bytes: ByteLimit::Default,
+        partition_max_bytes: ByteLimit::Default,
+        wait: false,
+        version,
+    }
 }
 
 fn join(session_timeout: SessionTimeout) -> Operation {
@@ -201,10 +220,113 @@ enum Fault {
     LosesDataOnRestart,
     /// Heartbeats are always accepted, whatever the generation.
     AcceptsEveryHeartbeat,
+    /// DeleteRecords answers the offset asked for as the new log start,
+    /// and deletes nothing.
+    DeleteRecordsKeepsRecords,
+    /// DeleteTopics answers success and deletes nothing.
+    DeleteTopicsKeepsTheLog,
+    /// DeleteGroups answers success and deletes nothing.
+    DeleteGroupsKeepsTheGroup,
+}
+
+/// A request frame (no size prefix) read with kafka-protocol.
+fn read_request<M: Decodable>(frame: &Bytes) -> (RequestHeader, M) {
+    let mut buf = frame.clone();
+    let api = ApiKey::try_from(i16::from_be_bytes([frame[0], frame[1]])).unwrap();
+    let version = i16::from_be_bytes([frame[2], frame[3]]);
+    let header = RequestHeader::decode(&mut buf, api.request_header_version(version)).unwrap();
+    (header, M::decode(&mut buf, version).unwrap())
+}
+
+fn api_of(header: &RequestHeader) -> ApiKey {
+    ApiKey::try_from(header.request_api_key).unwrap()
+}
+
+fn write_request<M: Encodable>(header: &RequestHeader, body: &M) -> Bytes {
+    let mut frame = BytesMut::new();
+    let version = header.request_api_version;
+    header
+        .encode(&mut frame, api_of(header).request_header_version(version))
+        .unwrap();
+    body.encode(&mut frame, version).unwrap();
+    frame.freeze()
+}
+
+/// The response to `header`'s request, size prefix included.
+fn write_response<M: Encodable>(header: &RequestHeader, body: &M) -> Bytes {
+    let mut frame = BytesMut::new();
+    let version = header.request_api_version;
+    ResponseHeader::default()
+        .with_correlation_id(header.correlation_id)
+        .encode(&mut frame, api_of(header).response_header_version(version))
+        .unwrap();
+    body.encode(&mut frame, version).unwrap();
+    [&(frame.len() as u32).to_be_bytes()[..], &frame].concat().into()
+}
+
+fn read_response<M: Decodable>(header: &RequestHeader, frame: &Bytes) -> M {
+    let mut buf = frame.slice(4..);
+    let version = header.request_api_version;
+    ResponseHeader::decode(&mut buf, api_of(header).response_header_version(version)).unwrap();
+    M::decode(&mut buf, version).unwrap()
+}
+
+impl Faulty {
+    /// The fault's own answer to `frame`, where it has one.
+    fn faulty_answer(&mut self, frame: &Bytes) -> Option<Exchange> {
+        let api = ApiKey::try_from(i16::from_be_bytes([frame[0], frame[1]])).ok()?;
+        match (self.fault, api) {
+            (Fault::DeleteRecordsKeepsRecords, ApiKey::DeleteRecords) => {
+                let (header, mut request) = read_request::<DeleteRecordsRequest>(frame);
+                let asked: Vec<i64> = request
+                    .topics
+                    .iter()
+                    .flat_map(|t| &t.partitions)
+                    .map(|p| p.offset)
+                    .collect();
+                for partition in request.topics.iter_mut().flat_map(|t| &mut t.partitions) {
+                    partition.offset = 0;
+                }
+                let Exchange::Response(answer) = self.inner.handle(write_request(&header, &request)) else {
+                    panic!("DeleteRecords is answered");
+                };
+                let mut response = read_response::<DeleteRecordsResponse>(&header, &answer);
+                let partitions = response.topics.iter_mut().flat_map(|t| &mut t.partitions);
+                for (partition, asked) in partitions.zip(asked) {
+                    partition.low_watermark = asked;
+                }
+                Some(Exchange::Response(write_response(&header, &response)))
+            }
+            (Fault::DeleteTopicsKeepsTheLog, ApiKey::DeleteTopics) => {
+                let (header, request) = read_request::<DeleteTopicsRequest>(frame);
+                let names = request.topic_names.iter().map(|name| Some(name.clone()));
+                let results = names
+                    .chain(request.topics.iter().map(|topic| topic.name.clone()))
+                    .map(|name| DeletableTopicResult::default().with_name(name))
+                    .collect();
+                let response = DeleteTopicsResponse::default().with_responses(results);
+                Some(Exchange::Response(write_response(&header, &response)))
+            }
+            (Fault::DeleteGroupsKeepsTheGroup, ApiKey::DeleteGroups) => {
+                let (header, request) = read_request::<DeleteGroupsRequest>(frame);
+                let results = request
+                    .groups_names
+                    .iter()
+                    .map(|group| DeletableGroupResult::default().with_group_id(group.clone()))
+                    .collect();
+                let response = DeleteGroupsResponse::default().with_results(results);
+                Some(Exchange::Response(write_response(&header, &response)))
+            }
+            _ => None,
+        }
+    }
 }
 
 impl ServerUnderTest for Faulty {
     fn handle(&mut self, frame: Bytes) -> Exchange {
+        if let Some(answer) = self.faulty_answer(&frame) {
+            return answer;
+        }
         let heartbeat = i16::from_be_bytes([frame[0], frame[1]]) == 12;
         let exchange = self.inner.handle(frame.clone());
         match (self.fault, exchange) {
@@ -254,6 +376,113 @@ fn a_server_that_loses_acknowledged_records_is_caught() {
         "{violation}\n{transcript}"
     );
     assert!(violation.detail.contains("acks=all"), "{violation}");
+}
+
+#[test]
+fn a_server_that_keeps_deleted_records_is_caught() {
+    let script = script(&[
+        (0, produce(3, ProduceMode::Plain)),
+        (
+            1,
+            Operation::DeleteRecords {
+                of: topic_a(0),
+                before: OffsetChoice::Exactly(2),
+                version: ANY_VERSION,
+            },
+        ),
+        // v4: no log start in the answer to give the fault away.
+        (2, fetch_earliest(VersionChoice(0))),
+    ]);
+    let (violation, transcript) = violation_on(Fault::DeleteRecordsKeepsRecords, &script);
+    assert!(
+        violation
+            .detail
+            .starts_with("topic-lifecycle at operation #2: a fetch of topic-a/0 at offset 0 below its log start 2"),
+        "{violation}\n{transcript}"
+    );
+}
+
+#[test]
+fn a_server_that_keeps_a_deleted_topics_log_is_caught() {
+    let script = script(&[
+        (0, produce(3, ProduceMode::Plain)),
+        (
+            1,
+            Operation::DeleteTopic {
+                topic: topic_a(0),
+                by_id: false,
+                version: ANY_VERSION,
+            },
+        ),
+        (2, fetch_earliest(VersionChoice(8))),
+    ]);
+    let (violation, transcript) = violation_on(Fault::DeleteTopicsKeepsTheLog, &script);
+    assert!(
+        violation
+            .detail
+            .starts_with("watermarks at operation #2: the high watermark of topic-a/0 past the log end"),
+        "{violation}\n{transcript}"
+    );
+}
+
+#[test]
+fn a_server_that_keeps_a_deleted_group_is_caught() {
+    let group = group();
+    let script = script(&[
+        (
+            0,
+            Operation::OffsetCommit {
+                group,
+                of: topic_a(0),
+                offset: OffsetChoice::Exactly(1),
+                generation: GenerationChoice::None,
+                version: ANY_VERSION,
+            },
+        ),
+        (
+            1,
+            Operation::DeleteGroup {
+                group,
+                version: ANY_VERSION,
+            },
+        ),
+        (2, Operation::ListGroups { version: ANY_VERSION }),
+    ]);
+    let (violation, transcript) = violation_on(Fault::DeleteGroupsKeepsTheGroup, &script);
+    assert!(
+        violation
+            .detail
+            .starts_with("groups-listed at operation #2: group group-1 in ListGroups"),
+        "{violation}\n{transcript}"
+    );
+}
+
+#[test]
+fn an_admins_day_runs_clean_and_reads_as_a_transcript() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/session/written-admin-life");
+    let data = std::fs::read(&path).unwrap();
+    let mut transcript = Vec::new();
+    let result = play_session(&mut ReferenceServer::default(), &data, Some(&mut transcript));
+    let transcript = String::from_utf8(transcript).unwrap();
+    assert_eq!(result, Ok(()), "{transcript}");
+    for expected in [
+        "-> topic-a/0 below 2: NONE low watermark 2",
+        "-> topic-a/0 at 0: OffsetOutOfRange",
+        "-> NONE: [group-1]",
+        "-> topic-a/0: NONE committed offset -1",
+        "-> delete group-1: NONE",
+        // Thirty seconds of retention, a minute later: both records gone.
+        "-> topic-b/0 timestamp -2: NONE offset 2",
+        "-> topic-b to 3 partitions: NONE",
+        "-> topic-b/2: NONE base offset 0",
+        "-> 1 topics: topic-b NONE 3 partitions",
+        "DeleteTopics v6",
+        "-> delete topic-b: NONE",
+        // Created again: empty.
+        "-> topic-b/0 at 0: high watermark 0, 0 records",
+    ] {
+        assert!(transcript.contains(expected), "no {expected:?} in:\n{transcript}");
+    }
 }
 
 #[test]

@@ -4,6 +4,7 @@
 pub mod cluster_seeds;
 mod dictionary;
 mod seeds;
+mod session_seeds;
 mod stats;
 mod traffic;
 

@@ -12,10 +12,10 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::cluster_seeds::written_cluster_scripts;
 use super::dictionary::dictionary;
+use super::session_seeds::written_sessions;
 use crate::harness::input::{
-    Acks, ArbitraryBytes, ByteLimit, ClockStep, GENERATED, GenerationChoice, GroupChoice, OffsetChoice, Operation,
-    PartitionChoice, ProduceMode, Production, RAW_STREAM, SessionScript, SessionStep, SessionTimeout, TimestampChoice,
-    VersionChoice, arbitrary_records, arbitrary_request, encode_record_batch, encode_request, seeded_bytes,
+    ArbitraryBytes, GENERATED, RAW_STREAM, arbitrary_records, arbitrary_request, encode_record_batch, encode_request,
+    seeded_bytes,
 };
 use crate::harness::targets::warm_up_frames;
 use crate::server::broker::ANSWERED_APIS;
@@ -139,126 +139,6 @@ pub fn generated_seeds() -> Vec<Seed> {
         });
     }
     seeds
-}
-
-/// Sessions a fuzzer would take long to find: a two-member group's life,
-/// and a partition written by idempotent, retrying and silent producers,
-/// then paged through.
-fn written_sessions() -> [(&'static str, SessionScript); 2] {
-    let topic_a = PartitionChoice { topic: 0, partition: 0 };
-    let any = VersionChoice(u8::MAX);
-    let group = GroupChoice::new(0);
-    let join = |session_timeout| Operation::JoinGroup {
-        group,
-        session_timeout,
-        version: any,
-    };
-    let sync = Operation::SyncGroup {
-        group,
-        generation: GenerationChoice::Current,
-        version: any,
-    };
-    let heartbeat = |generation| Operation::Heartbeat {
-        group,
-        generation,
-        version: any,
-    };
-    let produce = |acks, mode, codec| {
-        Operation::Produce(Production {
-            to: topic_a,
-            acks,
-            records: 2,
-            codec,
-            mode,
-            version: VersionChoice(6), // v9: names topics, every codec
-        })
-    };
-    let consume = |page_bytes| Operation::Consume {
-        from: topic_a,
-        offset: OffsetChoice::Earliest,
-        page_bytes,
-        version: VersionChoice(8),
-    };
-    let group_life = [
-        (0, join(SessionTimeout::Shortest)),
-        (1, join(SessionTimeout::Default)),
-        (0, join(SessionTimeout::Shortest)),
-        (0, sync.clone()),
-        (1, sync),
-        (1, heartbeat(GenerationChoice::Current)),
-        (
-            0,
-            Operation::OffsetCommit {
-                group,
-                of: topic_a,
-                offset: OffsetChoice::Exactly(7),
-                generation: GenerationChoice::Current,
-                version: any,
-            },
-        ),
-        (
-            1,
-            Operation::OffsetFetch {
-                group,
-                of: topic_a,
-                version: any,
-            },
-        ),
-        (1, heartbeat(GenerationChoice::Previous)),
-        (0, Operation::LeaveGroup { group, version: any }),
-        (1, heartbeat(GenerationChoice::Current)),
-        (
-            2,
-            Operation::AdvanceClock {
-                by: ClockStep::PastSessionTimeout,
-            },
-        ),
-        (1, join(SessionTimeout::Default)),
-    ];
-    let long_poll = Operation::Fetch {
-        from: topic_a,
-        offset: OffsetChoice::HighWatermark,
-        max_bytes: ByteLimit::Default,
-        partition_max_bytes: ByteLimit::Default,
-        wait: true,
-        version: VersionChoice(8),
-    };
-    let log_life = [
-        (2, long_poll),
-        (0, produce(Acks::All, ProduceMode::Idempotent, 0)),
-        (0, produce(Acks::All, ProduceMode::Idempotent, 1)),
-        (0, produce(Acks::All, ProduceMode::Retry(1), 0)),
-        (1, produce(Acks::None, ProduceMode::Plain, 3)),
-        (0, produce(Acks::Leader, ProduceMode::GappedSequence(1), 4)),
-        (1, consume(ByteLimit::Small)),
-        (2, consume(ByteLimit::OneByte)),
-        (
-            1,
-            Operation::ListOffsets {
-                of: topic_a,
-                timestamp: TimestampChoice::AfterStart(2),
-                version: any,
-            },
-        ),
-        (
-            2,
-            Operation::ListOffsets {
-                of: topic_a,
-                timestamp: TimestampChoice::Latest,
-                version: any,
-            },
-        ),
-    ];
-    let script = |steps: &[(usize, Operation)]| SessionScript {
-        steps: steps
-            .iter()
-            .map(|(client, operation)| SessionStep::new(*client, operation.clone()))
-            .collect(),
-    };
-    [
-        ("written-group-life", script(&group_life)),
-        ("written-log-life", script(&log_life)),
-    ]
 }
 
 /// The targets that read one request frame (size prefix included), each

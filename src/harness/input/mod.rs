@@ -24,8 +24,8 @@ pub use request_stream::{GENERATED, RAW_STREAM, api_request_stream, generated_st
 pub use script_bytes::ArbitraryBytes;
 pub use seeded::seeded_bytes;
 pub use session::{
-    Acks, ByteLimit, ClockStep, GenerationChoice, GroupChoice, MAX_SESSION_STEPS, OffsetChoice, Operation,
-    PartitionChoice, ProduceMode, Production, SESSION_APIS, SESSION_CLIENTS, SESSION_GROUPS, SESSION_TOPICS,
+    Acks, ByteLimit, ClockStep, ConfigChange, GenerationChoice, GroupChoice, MAX_SESSION_STEPS, OffsetChoice,
+    Operation, PartitionChoice, ProduceMode, Production, SESSION_APIS, SESSION_CLIENTS, SESSION_GROUPS, SESSION_TOPICS,
     SessionScript, SessionStep, SessionTimeout, TimestampChoice, VersionChoice,
 };
 pub use stream::{ClientStream, join_frames, split_stream};

@@ -11,8 +11,8 @@
 
 use super::malformation::{HostileInt, Malformation};
 use super::session::{
-    Acks, ByteLimit, ClockStep, GenerationChoice, GroupChoice, OffsetChoice, Operation, PartitionChoice, ProduceMode,
-    Production, SessionScript, SessionStep, SessionTimeout, TimestampChoice, VersionChoice,
+    Acks, ByteLimit, ClockStep, ConfigChange, GenerationChoice, GroupChoice, OffsetChoice, Operation, PartitionChoice,
+    ProduceMode, Production, SessionScript, SessionStep, SessionTimeout, TimestampChoice, VersionChoice,
 };
 
 /// A value that can be written as the bytes `arbitrary` reads it from.
@@ -217,7 +217,7 @@ impl ArbitraryBytes for GenerationChoice {
 
 impl ArbitraryBytes for Operation {
     fn write_bytes(&self, out: &mut Vec<u8>) {
-        const COUNT: u64 = 16;
+        const COUNT: u64 = 24;
         match self {
             Operation::Produce(production) => fields!(variant(out, 0, COUNT), production),
             Operation::Fetch {
@@ -285,6 +285,32 @@ impl ArbitraryBytes for Operation {
             Operation::Malformed { request, malformation } => fields!(variant(out, 13, COUNT), request, malformation),
             Operation::Disconnect => fields!(variant(out, 14, COUNT)),
             Operation::AdvanceClock { by } => fields!(variant(out, 15, COUNT), by),
+            Operation::DeleteTopic { topic, by_id, version } => fields!(variant(out, 16, COUNT), topic, by_id, version),
+            Operation::CreatePartitions { topic, count, version } => {
+                fields!(variant(out, 17, COUNT), topic, count, version)
+            }
+            Operation::DeleteRecords { of, before, version } => fields!(variant(out, 18, COUNT), of, before, version),
+            Operation::AlterConfig {
+                topic,
+                change,
+                incremental,
+                version,
+            } => fields!(variant(out, 19, COUNT), topic, change, incremental, version),
+            Operation::DescribeGroup { group, version } => fields!(variant(out, 20, COUNT), group, version),
+            Operation::ListGroups { version } => fields!(variant(out, 21, COUNT), version),
+            Operation::DeleteGroup { group, version } => fields!(variant(out, 22, COUNT), group, version),
+            Operation::OffsetDelete { group, of, version } => fields!(variant(out, 23, COUNT), group, of, version),
+        }
+    }
+}
+
+impl ArbitraryBytes for ConfigChange {
+    fn write_bytes(&self, out: &mut Vec<u8>) {
+        match self {
+            ConfigChange::RetentionSeconds(seconds) => fields!(variant(out, 0, 4), seconds),
+            ConfigChange::KeepForever => fields!(variant(out, 1, 4)),
+            ConfigChange::MaxMessageBytes(bytes) => fields!(variant(out, 2, 4), bytes),
+            ConfigChange::Compact(compact) => fields!(variant(out, 3, 4), compact),
         }
     }
 }

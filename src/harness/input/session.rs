@@ -353,6 +353,77 @@ pub enum Operation {
     AdvanceClock {
         by: ClockStep,
     },
+    /// Deletes a topic by name, or (DeleteTopics v6+, `by_id`) by the id
+    /// the client last learned for it.
+    DeleteTopic {
+        topic: PartitionChoice,
+        by_id: bool,
+        version: VersionChoice,
+    },
+    /// Raises a topic to `1 + count % 4` partitions (fewer is refused).
+    CreatePartitions {
+        topic: PartitionChoice,
+        count: u8,
+        version: VersionChoice,
+    },
+    /// Moves a partition's log start up to `before`.
+    DeleteRecords {
+        of: PartitionChoice,
+        before: OffsetChoice,
+        version: VersionChoice,
+    },
+    /// Changes one topic config, with IncrementalAlterConfigs (the others
+    /// stay) or AlterConfigs (it replaces them all).
+    AlterConfig {
+        topic: PartitionChoice,
+        change: ConfigChange,
+        incremental: bool,
+        version: VersionChoice,
+    },
+    DescribeGroup {
+        group: GroupChoice,
+        version: VersionChoice,
+    },
+    ListGroups {
+        version: VersionChoice,
+    },
+    DeleteGroup {
+        group: GroupChoice,
+        version: VersionChoice,
+    },
+    /// Deletes a group's committed offset of one partition.
+    OffsetDelete {
+        group: GroupChoice,
+        of: PartitionChoice,
+        version: VersionChoice,
+    },
+}
+
+/// A topic config a session sets: the ones the broker honours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Arbitrary)]
+pub enum ConfigChange {
+    /// `retention.ms`: records older than this many seconds expire.
+    RetentionSeconds(u8),
+    /// `retention.ms` -1: records are kept for ever.
+    KeepForever,
+    /// `max.message.bytes`: larger batches are refused.
+    MaxMessageBytes(u16),
+    /// `cleanup.policy`: `compact` (records need keys; DeleteRecords is
+    /// refused) or `delete`.
+    Compact(bool),
+}
+
+impl ConfigChange {
+    /// The config's name and value.
+    pub fn entry(self) -> (&'static str, String) {
+        match self {
+            ConfigChange::RetentionSeconds(seconds) => ("retention.ms", (1000 * i64::from(seconds)).to_string()),
+            ConfigChange::KeepForever => ("retention.ms", "-1".to_owned()),
+            ConfigChange::MaxMessageBytes(bytes) => ("max.message.bytes", bytes.to_string()),
+            ConfigChange::Compact(true) => ("cleanup.policy", "compact".to_owned()),
+            ConfigChange::Compact(false) => ("cleanup.policy", "delete".to_owned()),
+        }
+    }
 }
 
 /// Every API a session's operations send.
@@ -369,6 +440,15 @@ pub const SESSION_APIS: &[ApiKey] = &[
     ApiKey::SyncGroup,
     ApiKey::CreateTopics,
     ApiKey::InitProducerId,
+    ApiKey::DeleteTopics,
+    ApiKey::CreatePartitions,
+    ApiKey::DeleteRecords,
+    ApiKey::AlterConfigs,
+    ApiKey::IncrementalAlterConfigs,
+    ApiKey::DescribeGroups,
+    ApiKey::ListGroups,
+    ApiKey::DeleteGroups,
+    ApiKey::OffsetDelete,
 ];
 
 impl Operation {
@@ -387,6 +467,15 @@ impl Operation {
             Operation::LeaveGroup { .. } => ApiKey::LeaveGroup,
             Operation::OffsetCommit { .. } => ApiKey::OffsetCommit,
             Operation::OffsetFetch { .. } => ApiKey::OffsetFetch,
+            Operation::DeleteTopic { .. } => ApiKey::DeleteTopics,
+            Operation::CreatePartitions { .. } => ApiKey::CreatePartitions,
+            Operation::DeleteRecords { .. } => ApiKey::DeleteRecords,
+            Operation::AlterConfig { incremental: true, .. } => ApiKey::IncrementalAlterConfigs,
+            Operation::AlterConfig { incremental: false, .. } => ApiKey::AlterConfigs,
+            Operation::DescribeGroup { .. } => ApiKey::DescribeGroups,
+            Operation::ListGroups { .. } => ApiKey::ListGroups,
+            Operation::DeleteGroup { .. } => ApiKey::DeleteGroups,
+            Operation::OffsetDelete { .. } => ApiKey::OffsetDelete,
             Operation::Malformed { request, .. } => return request.api(),
             Operation::Disconnect | Operation::AdvanceClock { .. } => return None,
         })

@@ -33,6 +33,8 @@ pub struct GroupModel {
     /// Frames the model could not read (malformed ones) may have synced or
     /// committed: what needs every such request known is then not checked.
     unknown_requests: bool,
+    /// Groups a request may have created, and that were not deleted since.
+    may_exist: HashSet<StrBytes>,
 }
 
 impl GroupModel {
@@ -43,6 +45,83 @@ impl GroupModel {
     /// A frame the model cannot read was sent.
     pub fn unknown_request(&mut self) {
         self.unknown_requests = true;
+    }
+
+    /// A request that may create `group_id` (a join, a commit) is sent.
+    pub fn named(&mut self, group_id: &StrBytes) {
+        self.may_exist.insert(group_id.clone());
+    }
+
+    /// DeleteGroups deleted `group_id`: its generations start over, and
+    /// its committed offsets are gone.
+    pub fn group_deleted(&mut self, group_id: &StrBytes) {
+        self.groups.remove(group_id);
+        self.may_exist.remove(group_id);
+        for ((group, tp), offset) in self.committed.iter_mut() {
+            if group == group_id {
+                *offset = -1;
+                self.uncertain.remove(&(group.clone(), tp.clone()));
+            }
+        }
+    }
+
+    /// OffsetDelete deleted the offset of `tp` committed to `group_id`.
+    pub fn offset_deleted(&mut self, group_id: &StrBytes, tp: &TopicPartition) {
+        let key = (group_id.clone(), tp.clone());
+        self.uncertain.remove(&key);
+        self.committed.insert(key, -1);
+    }
+
+    /// `topic` was deleted: Kafka drops the offsets committed for it, once
+    /// its coordinator sees the deletion.
+    pub fn topic_deleted(&mut self, topic: &StrBytes) {
+        let keys = self.committed.keys().filter(|(_, tp)| tp.topic == *topic);
+        self.uncertain.extend(keys.cloned());
+    }
+
+    /// ListGroups listed `listed`.
+    pub fn listed(&self, at: At, listed: &[StrBytes]) -> Result<(), Violation> {
+        let unknown = listed.iter().find(|group| !self.may_exist.contains(*group));
+        match unknown.filter(|_| !self.unknown_requests) {
+            Some(group) => Err(violation(
+                Invariant::GroupsListed,
+                at,
+                &format!("group {} in ListGroups", group.as_str()),
+                "only groups that requests created and that were not deleted",
+                "listed",
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// DescribeGroups described `group_id` in `state` with `members`.
+    pub fn described(&self, at: At, group_id: &StrBytes, state: &str, members: &[StrBytes]) -> Result<(), Violation> {
+        if self.unknown_requests {
+            return Ok(());
+        }
+        if !self.may_exist.contains(group_id) && state != "Dead" {
+            return Err(violation(
+                Invariant::GroupsListed,
+                at,
+                &format!("the state of group {}", group_id.as_str()),
+                "Dead: no request created it, or it was deleted",
+                state,
+            ));
+        }
+        let group = self.groups.get(group_id);
+        let left = members
+            .iter()
+            .find(|member| group.is_some_and(|group| group.left.contains(*member)));
+        match left {
+            Some(member) => Err(violation(
+                Invariant::GroupsListed,
+                at,
+                &format!("the members of group {}", group_id.as_str()),
+                format!("not {}: it left", member.as_str()),
+                "listed",
+            )),
+            None => Ok(()),
+        }
     }
 
     /// A JoinGroup answered `member` with `generation`.
@@ -324,5 +403,49 @@ mod tests {
         // A commit whose answer went unread may or may not have been made.
         model.commit_unknown(&s("group-1"), &tp());
         model.offset_read(AT, &s("group-1"), &tp(), 9).unwrap();
+    }
+
+    #[test]
+    fn groups_listed_catches_a_group_no_request_made_a_deleted_one_and_a_member_that_left() {
+        let mut model = stable_group();
+        let group = s("group-1");
+        // Joins named it, so it may be listed and described.
+        model.named(&group);
+        model.listed(AT, std::slice::from_ref(&group)).unwrap();
+        model.described(AT, &group, "Stable", &[s("m1"), s("m2")]).unwrap();
+        let detail = detail_of(model.listed(AT, &[s("group-2")]));
+        assert!(detail.starts_with("groups-listed"), "{detail}");
+        model.left(&group, &s("m2"));
+        let detail = detail_of(model.described(AT, &group, "Stable", &[s("m1"), s("m2")]));
+        assert!(detail.contains("not m2: it left"), "{detail}");
+        // Deleted: no longer listed, described Dead, its generations anew.
+        model.group_deleted(&group);
+        assert!(detail_of(model.listed(AT, std::slice::from_ref(&group))).starts_with("groups-listed"));
+        let detail = detail_of(model.described(AT, &group, "Empty", &[]));
+        assert!(detail.contains("expected Dead"), "{detail}");
+        model.described(AT, &group, "Dead", &[]).unwrap();
+        model.joined(AT, &group, &s("m3"), 1).unwrap();
+    }
+
+    #[test]
+    fn committed_read_back_catches_a_deleted_offset_that_reads_back() {
+        let mut model = stable_group();
+        let group = s("group-1");
+        model.committed(AT, &group, (&s("m1"), 2), &tp(), 5).unwrap();
+        model.offset_deleted(&group, &tp());
+        let detail = detail_of(model.offset_read(AT, &group, &tp(), 5));
+        assert!(
+            detail.starts_with("committed-read-back") && detail.contains("expected -1"),
+            "{detail}"
+        );
+        model.committed(AT, &group, (&s(""), -1), &tp(), 6).unwrap();
+        model.group_deleted(&group);
+        assert!(detail_of(model.offset_read(AT, &group, &tp(), 6)).contains("expected -1"));
+        model.offset_read(AT, &group, &tp(), -1).unwrap();
+        // A deleted topic's offsets go when the coordinator sees it: either.
+        model.committed(AT, &group, (&s(""), -1), &tp(), 7).unwrap();
+        model.topic_deleted(&tp().topic);
+        model.offset_read(AT, &group, &tp(), 7).unwrap();
+        model.offset_read(AT, &group, &tp(), -1).unwrap();
     }
 }

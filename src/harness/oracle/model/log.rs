@@ -62,6 +62,8 @@ struct PartitionModel {
     /// Records of every produce that may have been appended: a bound on
     /// the log end offset.
     possible_end: i64,
+    /// Records below this offset may be gone: DeleteRecords asked for it.
+    deleted_below: i64,
     /// Where each idempotent batch sits.
     idempotent: HashMap<IdempotentBatch, i64>,
     /// How often each idempotent batch was sent: a copy sent with acks=0,
@@ -81,6 +83,32 @@ pub struct LogModel {
     /// Frames the model could not read (malformed ones) may have written:
     /// bounds that need every write known are then not checked.
     unknown_writes: bool,
+    /// The shortest `retention.ms` each topic was given: older records may
+    /// expire.
+    retention_ms: HashMap<kafka_protocol::protocol::StrBytes, i64>,
+    /// The server's clock, where the session moves it; `None`: unknown,
+    /// and any record of a topic with a retention may have expired.
+    clock_ms: Option<i64>,
+    /// Topic deletions so far (a damaged frame's included): an answer to a
+    /// request sent before one may describe a log the model forgot.
+    deletions: u32,
+}
+
+/// What may have removed records the model knows, without it seeing each
+/// removal: DeleteRecords, retention.
+struct Removal {
+    deleted_below: i64,
+    /// `retention.ms` and the clock.
+    retention: Option<(i64, Option<i64>)>,
+}
+
+impl Removal {
+    fn may_remove(&self, offset: i64, record: &ProducedRecord) -> bool {
+        offset < self.deleted_below
+            || self.retention.is_some_and(|(retention_ms, clock_ms)| {
+                clock_ms.is_none_or(|now| record.timestamp < now.saturating_sub(retention_ms))
+            })
+    }
 }
 
 /// Offset and record of each record of fetched batches.
@@ -106,6 +134,117 @@ impl LogModel {
     /// A frame the model cannot read was sent.
     pub fn unknown_write(&mut self) {
         self.unknown_writes = true;
+    }
+
+    /// A frame the model cannot read may have deleted any topic, records
+    /// or configs: what it knew of every log is forgotten.
+    pub fn unknown_deletion(&mut self) {
+        self.unknown_writes = true;
+        self.partitions.clear();
+        self.deletions += 1;
+    }
+
+    /// Topic deletions so far: see `deletions`.
+    pub fn deletions(&self) -> u32 {
+        self.deletions
+    }
+
+    /// The server's clock moved by `ms` (`None`: it cannot be moved, or
+    /// shows real time).
+    pub fn clock_moved(&mut self, ms: Option<i64>) {
+        self.clock_ms = match (self.clock_ms, ms) {
+            (Some(now), Some(ms)) => Some(now.saturating_add(ms)),
+            _ => None,
+        };
+    }
+
+    /// The server's clock reads `now_ms` (`None`: unknown).
+    pub fn clock_reads(&mut self, now_ms: Option<i64>) {
+        self.clock_ms = now_ms;
+    }
+
+    /// `retention.ms` of `topic` was sent as `retention_ms` (-1: for
+    /// ever): from now on its older records may expire.
+    pub fn retention_set(&mut self, topic: &kafka_protocol::protocol::StrBytes, retention_ms: i64) {
+        if retention_ms >= 0 {
+            let shortest = self.retention_ms.entry(topic.clone()).or_insert(retention_ms);
+            *shortest = (*shortest).min(retention_ms);
+        }
+    }
+
+    /// `topic` was deleted: its partitions start over, empty, if it is
+    /// created again.
+    pub fn topic_deleted(&mut self, topic: &kafka_protocol::protocol::StrBytes) {
+        self.partitions.retain(|tp, _| tp.topic != *topic);
+        self.retention_ms.remove(topic);
+        self.deletions += 1;
+    }
+
+    /// A DeleteRecords of `tp` below `offset` (-1: the high watermark) was
+    /// sent and its answer never read: records below may be gone.
+    pub fn deletion_requested(&mut self, tp: &TopicPartition, offset: i64) {
+        let partition = self.partition(tp);
+        let below = if offset < 0 { partition.possible_end } else { offset };
+        partition.deleted_below = partition.deleted_below.max(below);
+    }
+
+    /// A DeleteRecords of `tp` below `requested` answered `low_watermark`:
+    /// the new log start, at or past what was asked.
+    pub fn records_deleted(
+        &mut self,
+        at: At,
+        tp: &TopicPartition,
+        requested: i64,
+        low_watermark: i64,
+    ) -> Result<(), Violation> {
+        if low_watermark < requested {
+            return Err(violation(
+                Invariant::TopicLifecycle,
+                at,
+                &format!("the low watermark DeleteRecords answered for {tp} below offset {requested}"),
+                format!(">= {requested}"),
+                low_watermark,
+            ));
+        }
+        // What was asked for went; past it, only what retention or an
+        // earlier deletion removed may be gone too.
+        let asked = if requested < 0 { low_watermark } else { requested };
+        let partition = self.partition(tp);
+        partition.deleted_below = partition.deleted_below.max(asked);
+        let high_watermark = partition.high_watermark.max(low_watermark);
+        self.check_log_start(
+            at,
+            tp,
+            (Invariant::TopicLifecycle, "the low watermark DeleteRecords answered"),
+            low_watermark,
+            high_watermark,
+        )
+    }
+
+    fn removal(&self, tp: &TopicPartition) -> Removal {
+        let deleted_below = self.partitions.get(tp).map_or(0, |p| p.deleted_below.max(p.log_start));
+        Removal {
+            deleted_below,
+            retention: self.retention_ms.get(&tp.topic).map(|&ms| (ms, self.clock_ms)),
+        }
+    }
+
+    /// The highest log start the server may have now: every record below
+    /// it may have been removed.
+    fn possible_log_start(&self, tp: &TopicPartition) -> i64 {
+        let Some(partition) = self.partitions.get(tp) else {
+            return 0;
+        };
+        let removal = self.removal(tp);
+        if removal.retention.is_none() {
+            return removal.deleted_below;
+        }
+        // Retention removes from the front: up to the first record it keeps.
+        let kept = partition
+            .acknowledged
+            .range(removal.deleted_below..)
+            .find(|(offset, record)| !removal.may_remove(**offset, record));
+        kept.map_or(partition.possible_end.max(removal.deleted_below), |(&offset, _)| offset)
     }
 
     /// A produce of `batch` to `tp` is about to be sent: whatever its
@@ -252,6 +391,7 @@ impl LogModel {
         log_start: i64,
         high_watermark: i64,
     ) -> Result<(), Violation> {
+        let removal = self.removal(tp);
         let partition = self.partition(tp);
         if log_start < partition.log_start || log_start > high_watermark {
             return Err(violation(
@@ -265,6 +405,21 @@ impl LogModel {
                 log_start,
             ));
         }
+        // Records go below the log start only by DeleteRecords or retention.
+        let kept = partition.acknowledged.range(..log_start);
+        if let Some((offset, _)) = kept
+            .into_iter()
+            .find(|(offset, record)| !removal.may_remove(**offset, record))
+        {
+            return Err(violation(
+                Invariant::AcknowledgedFetchable,
+                at,
+                &format!("the acknowledged record at {tp} offset {offset}, below {what} {log_start}"),
+                "it kept: no DeleteRecords or retention reaches it",
+                "gone",
+            ));
+        }
+        partition.acknowledged = partition.acknowledged.split_off(&log_start);
         partition.log_start = log_start;
         Ok(())
     }
@@ -286,6 +441,19 @@ impl LogModel {
             self.check_log_start(at, tp, (Invariant::Watermarks, "the log start offset"), log_start, hw)?;
         }
         let partition = self.partition(tp);
+        let served = fetched_records(fetched.batches).find(|(offset, ..)| *offset >= fetched.fetch_offset);
+        if let Some((offset, ..)) = served.filter(|_| fetched.fetch_offset < partition.log_start) {
+            return Err(violation(
+                Invariant::TopicLifecycle,
+                at,
+                &format!(
+                    "a fetch of {tp} at offset {} below its log start {}",
+                    fetched.fetch_offset, partition.log_start
+                ),
+                "OFFSET_OUT_OF_RANGE",
+                format!("a record at offset {offset}"),
+            ));
+        }
         let mut previous: Option<i64> = None;
         // Acknowledged offsets from here on must be among the records.
         let mut cursor = fetched.fetch_offset;
@@ -402,14 +570,15 @@ impl LogModel {
         let Some(partition) = self.partitions.get(tp) else {
             return Ok(());
         };
-        if (partition.log_start..=partition.high_watermark).contains(&fetch_offset) {
+        let log_start = self.possible_log_start(tp);
+        if (log_start..=partition.high_watermark).contains(&fetch_offset) {
             return Err(violation(
                 Invariant::AcknowledgedFetchable,
                 at,
                 &format!("a fetch of {tp} at offset {fetch_offset}"),
                 format!(
-                    "records: the log holds offsets {} to {}",
-                    partition.log_start, partition.high_watermark
+                    "records: the log holds offsets {log_start} to {}",
+                    partition.high_watermark
                 ),
                 "OFFSET_OUT_OF_RANGE",
             ));
@@ -441,11 +610,14 @@ impl LogModel {
                 )
             }
             timestamp if timestamp >= 0 => {
+                let removal = self.removal(tp);
                 let partition = self.partition(tp);
+                // A record retention or DeleteRecords may have removed is
+                // not one the lookup must find.
                 let first_match = partition
                     .acknowledged
                     .iter()
-                    .find(|(_, record)| record.timestamp >= timestamp);
+                    .find(|(offset, record)| record.timestamp >= timestamp && !removal.may_remove(**offset, record));
                 let wrong = |expected: String| {
                     Err(violation(
                         Invariant::ListOffsets,
@@ -731,5 +903,70 @@ mod tests {
         let first = plain(&["a", "b"]);
         let detail = invariant_of(model.fetched(AT, &tp(), &fetch(2, 3, &[stored(&first, 0)])));
         assert!(detail.contains("at least one record"), "{detail}");
+    }
+
+    #[test]
+    fn records_go_below_the_log_start_only_by_delete_records_or_retention() {
+        let (mut model, first, second) = two_batches();
+        let both = [stored(&first, 0), stored(&second, 2)];
+        model.fetched(AT, &tp(), &fetch(0, 3, &both)).unwrap();
+        // The log start at 2 with nothing deleted: "a" and "b" are lost.
+        let detail = invariant_of(model.clone().listed(AT, &tp(), EARLIEST_TIMESTAMP, 2, -1));
+        assert!(
+            detail.starts_with("acknowledged-fetchable") && detail.contains("offset 0, below ListOffsets earliest 2"),
+            "{detail}"
+        );
+        // DeleteRecords below 1: answered below that, or past it over "b".
+        let detail = invariant_of(model.clone().records_deleted(AT, &tp(), 1, 0));
+        assert!(detail.starts_with("topic-lifecycle"), "{detail}");
+        let detail = invariant_of(model.clone().records_deleted(AT, &tp(), 1, 2));
+        assert!(detail.contains("offset 1, below"), "{detail}");
+        model.records_deleted(AT, &tp(), 1, 1).unwrap();
+        // Below the new start: out of range, never served.
+        model.out_of_range(AT, &tp(), 0).unwrap();
+        let mut below = fetch(0, 3, &both);
+        below.log_start_offset = None;
+        let detail = invariant_of(model.fetched(AT, &tp(), &below));
+        assert!(
+            detail.starts_with("topic-lifecycle") && detail.contains("below its log start 1"),
+            "{detail}"
+        );
+        // A lookup need not find the deleted "a".
+        model.listed(AT, &tp(), 500, 1, 2000).unwrap();
+    }
+
+    #[test]
+    fn retention_removes_only_records_older_than_it() {
+        // "a" at 1000 and "b" at 2000 (offsets 0, 1), "c" at 1000 (2).
+        let (mut model, first, second) = two_batches();
+        model
+            .fetched(AT, &tp(), &fetch(0, 3, &[stored(&first, 0), stored(&second, 2)]))
+            .unwrap();
+        model.clock_reads(Some(3500));
+        model.retention_set(&tp().topic, 2000);
+        // Cut off at 1500: "a" may be gone, "b" stays, and so does all after.
+        model.out_of_range(AT, &tp(), 0).unwrap();
+        let detail = invariant_of(model.out_of_range(AT, &tp(), 1));
+        assert!(detail.contains("the log holds offsets 1 to 3"), "{detail}");
+        let detail = invariant_of(model.clone().listed(AT, &tp(), EARLIEST_TIMESTAMP, 2, -1));
+        assert!(detail.contains("offset 1, below"), "{detail}");
+        model.listed(AT, &tp(), EARLIEST_TIMESTAMP, 1, -1).unwrap();
+        // A clock the session does not know: anything may have expired.
+        model.clock_moved(None);
+        model.listed(AT, &tp(), EARLIEST_TIMESTAMP, 3, -1).unwrap();
+    }
+
+    #[test]
+    fn a_deleted_topic_starts_over_empty() {
+        let (mut model, first, second) = two_batches();
+        let both = [stored(&first, 0), stored(&second, 2)];
+        model.fetched(AT, &tp(), &fetch(0, 3, &both)).unwrap();
+        let deletions = model.deletions();
+        model.topic_deleted(&tp().topic);
+        assert_eq!(model.deletions(), deletions + 1);
+        // The old records again: past the end of the new, empty log.
+        let detail = invariant_of(model.fetched(AT, &tp(), &fetch(0, 3, &both)));
+        assert!(detail.contains("past the log end"), "{detail}");
+        model.fetched(AT, &tp(), &fetch(0, 0, &[])).unwrap();
     }
 }

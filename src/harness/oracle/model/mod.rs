@@ -10,6 +10,7 @@
 mod groups;
 mod log;
 mod replication;
+mod topics;
 
 use std::fmt;
 
@@ -19,6 +20,7 @@ use kafka_protocol::protocol::StrBytes;
 pub use groups::GroupModel;
 pub use log::{FetchedPartition, LogModel, ProducedBatch, ProducedRecord, ProducerSequence};
 pub use replication::{FinalCount, FinalLog, ReplicationModel};
+pub use topics::TopicModel;
 
 use super::{Oracle, Violation};
 
@@ -76,6 +78,15 @@ pub enum Invariant {
     /// Once every fault healed, every waiting request is answered within a
     /// bound of simulated time: no deadlock, no livelock.
     Liveness,
+    /// A topic's partitions never vanish while it lives; a deleted topic's
+    /// id is never given to another topic nor served once the server has
+    /// shown its successor; DeleteRecords answers a low watermark at or
+    /// past the offset asked for, and nothing below it is served again.
+    TopicLifecycle,
+    /// ListGroups lists only groups that requests created and that were
+    /// not deleted since; DescribeGroups lists only members that joined
+    /// and did not leave.
+    GroupsListed,
 }
 
 impl Invariant {
@@ -99,6 +110,8 @@ impl Invariant {
             Invariant::ReplicasAgree => "replicas-agree",
             Invariant::NodeRuns => "node-runs",
             Invariant::Liveness => "liveness",
+            Invariant::TopicLifecycle => "topic-lifecycle",
+            Invariant::GroupsListed => "groups-listed",
         }
     }
 }
@@ -165,4 +178,5 @@ pub(crate) fn show_bytes(bytes: &Option<Bytes>) -> String {
 pub struct Model {
     pub log: LogModel,
     pub groups: GroupModel,
+    pub topics: TopicModel,
 }

@@ -7,6 +7,8 @@
 //! A run can write a transcript, one line per request and per answer, so a
 //! developer sees the ordering that broke a guarantee.
 
+mod admin;
+
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 
@@ -43,6 +45,7 @@ use super::oracle::model::{
 use super::oracle::{Oracle, Violation, kafka_error_name, read_exchange};
 use super::target::{Exchange, FUZZING_BATCH_LIMITS, REFERENCE_START_MS, ServerUnderTest};
 use crate::server::wire::{Codec, RecordBatch, decode_record_batches};
+use admin::AdminPurpose;
 
 /// Pages one Consume fetches at most: a partition holds at most a batch per
 /// step, so this pages any of a session's partitions one batch at a time.
@@ -108,6 +111,8 @@ struct InFlight {
     planned: Planned,
     correlation_id: i32,
     request: Bytes,
+    /// The model's topic deletions when it was sent.
+    deletions: u32,
 }
 
 impl SessionClient {
@@ -238,6 +243,26 @@ enum Purpose {
     },
     /// A damaged frame: only the response oracles judge its answer.
     Malformed,
+    Admin(AdminPurpose),
+}
+
+impl Purpose {
+    /// It reads a partition's log: an answer that comes after a topic
+    /// deletion may describe a log the model forgot.
+    fn reads_a_log(&self) -> bool {
+        matches!(
+            self,
+            Purpose::Produce { .. } | Purpose::Fetch { .. } | Purpose::ListOffsets { .. }
+        )
+    }
+}
+
+/// A request answered with a response of another kind.
+fn answered_otherwise(purpose: &impl std::fmt::Debug, response: &ResponseKind) -> Violation {
+    Violation::new(
+        Oracle::ResponseDecodes,
+        format!("{purpose:?} answered with {response:?}"),
+    )
 }
 
 /// A request ready to send: its body at its version, and its purpose.
@@ -288,10 +313,16 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
     /// session's starting state; `transcript` receives a line per request
     /// and answer.
     pub fn new(server: &'a mut S, transcript: Option<&'a mut dyn Write>) -> Self {
+        let mut model = Model::default();
+        // A clock the session moves starts where the reference's does; one
+        // it cannot move shows a time the model does not know.
+        model
+            .log
+            .clock_reads(server.advance_clock(0).then_some(REFERENCE_START_MS));
         Self {
             server,
             clients: (0..SESSION_CLIENTS).map(SessionClient::new).collect(),
-            model: Model::default(),
+            model,
             topic_ids: HashMap::new(),
             transcript,
             step: 0,
@@ -319,6 +350,7 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
             self.collect()?;
         }
         if self.clients.iter().any(|client| client.in_flight.is_some()) && self.server.advance_clock(DRAIN_MS) {
+            self.model.log.clock_moved(Some(DRAIN_MS));
             let end = script.steps.len();
             self.step = end;
             self.note(|| format!("#{end} the clock moves {DRAIN_MS} ms: every wait runs out"));
@@ -370,7 +402,9 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
                 Ok(())
             }
             Operation::AdvanceClock { by } => {
-                if !self.server.advance_clock(by.ms()) {
+                let moved = self.server.advance_clock(by.ms());
+                self.model.log.clock_moved(moved.then_some(by.ms()));
+                if !moved {
                     self.note(|| "   (this server's clock cannot be moved: skipped)".to_owned());
                 }
                 Ok(())
@@ -456,8 +490,20 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
         };
         match ApiKey::try_from(i16::from_be_bytes([key[0], key[1]])) {
             Ok(ApiKey::Produce) => self.model.log.unknown_write(),
-            Ok(ApiKey::JoinGroup | ApiKey::SyncGroup | ApiKey::LeaveGroup | ApiKey::OffsetCommit) => {
-                self.model.groups.unknown_request()
+            Ok(
+                ApiKey::JoinGroup
+                | ApiKey::SyncGroup
+                | ApiKey::LeaveGroup
+                | ApiKey::OffsetCommit
+                | ApiKey::DeleteGroups
+                | ApiKey::OffsetDelete,
+            ) => self.model.groups.unknown_request(),
+            // Any topic, records or retention may be gone.
+            Ok(
+                ApiKey::DeleteTopics | ApiKey::DeleteRecords | ApiKey::AlterConfigs | ApiKey::IncrementalAlterConfigs,
+            ) => {
+                self.model.log.unknown_deletion();
+                self.model.groups.unknown_request();
             }
             _ => {}
         }
@@ -470,6 +516,7 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
             Purpose::Produce { tp, next_sequence, .. } => self.clients[client].produced(&tp, next_sequence, false),
             Purpose::Commit { group, tp, .. } => self.model.groups.commit_unknown(&group, &tp),
             Purpose::Join { group } => self.model.groups.join_unknown(&group),
+            Purpose::Admin(purpose) => self.admin_abandoned(purpose),
             _ => {}
         }
     }
@@ -505,6 +552,15 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
 
     /// The request `operation` sends, if it sends one.
     fn plan(&mut self, client: usize, operation: &Operation) -> Option<Planned> {
+        if let Operation::JoinGroup { group, .. }
+        | Operation::SyncGroup { group, .. }
+        | Operation::Heartbeat { group, .. }
+        | Operation::LeaveGroup { group, .. }
+        | Operation::OffsetCommit { group, .. } = operation
+        {
+            // The server may create the group for it, whatever it answers.
+            self.model.groups.named(&name(group.name()));
+        }
         let planned = match *operation {
             Operation::Produce(production) => self.plan_produce(client, production),
             Operation::Fetch {
@@ -789,6 +845,21 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
                     purpose: Purpose::OffsetFetch { group, tp },
                 }
             }
+            Operation::DeleteTopic { topic, by_id, version } => self.plan_delete_topic(topic, by_id, version),
+            Operation::CreatePartitions { topic, count, version } => {
+                Self::plan_create_partitions(topic, count, version)
+            }
+            Operation::DeleteRecords { of, before, version } => self.plan_delete_records(client, of, before, version),
+            Operation::AlterConfig {
+                topic,
+                change,
+                incremental,
+                version,
+            } => self.plan_alter_config(topic, change, incremental, version),
+            Operation::DescribeGroup { group, version } => Self::plan_describe_group(group, version),
+            Operation::ListGroups { version } => Self::plan_list_groups(version),
+            Operation::DeleteGroup { group, version } => Self::plan_delete_group(group, version),
+            Operation::OffsetDelete { group, of, version } => Self::plan_offset_delete(group, of, version),
             Operation::Consume { .. }
             | Operation::Malformed { .. }
             | Operation::Disconnect
@@ -1006,6 +1077,7 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
             planned,
             correlation_id,
             request,
+            deletions: self.model.log.deletions(),
         };
         if let Exchange::Pending = exchange {
             self.note(|| "   -> pending".to_owned());
@@ -1022,8 +1094,20 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
         in_flight: InFlight,
         exchange: Exchange,
     ) -> Result<Option<FetchOutcome>, Violation> {
-        let InFlight { planned, request, .. } = in_flight;
+        let InFlight {
+            planned,
+            request,
+            deletions,
+            ..
+        } = in_flight;
         let response = read_exchange(&request, &exchange)?;
+        if deletions != self.model.log.deletions() && planned.purpose.reads_a_log() {
+            self.note(|| "   (a topic was deleted while it waited: the model does not read this answer)".to_owned());
+            if let Purpose::Produce { tp, next_sequence, .. } = &planned.purpose {
+                self.clients[client].produced(tp, *next_sequence, false);
+            }
+            return Ok(None);
+        }
         if let Purpose::Malformed = planned.purpose {
             self.note(|| format!("   -> {}", describe_exchange(&exchange)));
             return Ok(None);
@@ -1076,6 +1160,9 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
                     )
                 });
                 let written = partition.error_code == 0;
+                if written && version >= 13 {
+                    self.check_topic_id(&format!("a Produce to {tp} by its id"), &tp.topic)?;
+                }
                 if written {
                     self.model
                         .log
@@ -1102,6 +1189,9 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
                 if partition.error_code != 0 {
                     self.note(|| format!("   -> {tp}: {}", error_name(partition.error_code)));
                     return Ok(None);
+                }
+                if version >= 13 {
+                    self.check_topic_id(&format!("a Fetch of {tp} by its id"), &tp.topic)?;
                 }
                 let records = whole_batches(partition.records.clone().unwrap_or_default());
                 let batches = decode_record_batches(records, FUZZING_BATCH_LIMITS).map_err(|error| {
@@ -1177,9 +1267,22 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
                 for topic in named {
                     if let Some(name) = &topic.name {
                         self.topic_ids.insert(name.0.clone(), topic.topic_id);
+                        let partitions = i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX);
+                        self.model.topics.shown(at, &name.0, topic.topic_id, Some(partitions))?;
                     }
                 }
-                self.note(|| format!("   -> {} topics", response.topics.len()));
+                self.note(|| {
+                    let topics: Vec<String> = response
+                        .topics
+                        .iter()
+                        .map(|t| {
+                            let name = t.name.as_ref().map_or("(no name)", |name| name.0.as_str());
+                            let error = error_name(t.error_code);
+                            format!("{name} {error} {} partitions", t.partitions.len())
+                        })
+                        .collect();
+                    format!("   -> {} topics: {}", topics.len(), topics.join(", "))
+                });
                 Ok(None)
             }
             (Purpose::CreateTopic, ResponseKind::CreateTopics(response)) => {
@@ -1187,6 +1290,7 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
                     self.note(|| format!("   -> {}: {}", topic.name.as_str(), error_name(topic.error_code)));
                     if topic.error_code == 0 && !topic.topic_id.is_nil() {
                         self.topic_ids.insert(topic.name.0.clone(), topic.topic_id);
+                        self.model.topics.created(at, &topic.name.0, topic.topic_id)?;
                     }
                 }
                 Ok(None)
@@ -1343,10 +1447,17 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
                 }
                 Ok(None)
             }
-            (purpose, response) => Err(Violation::new(
-                Oracle::ResponseDecodes,
-                format!("{purpose:?} answered with {response:?}"),
-            )),
+            (Purpose::Admin(purpose), response) => self.read_admin(purpose, response).map(|()| None),
+            (purpose, response) => Err(answered_otherwise(&purpose, &response)),
+        }
+    }
+
+    /// A request that named `topic` by the id this session knows for it
+    /// succeeded: an id the server has shown deleted is never served.
+    fn check_topic_id(&self, what: &str, topic: &StrBytes) -> Result<(), Violation> {
+        match self.topic_ids.get(topic) {
+            Some(&id) => self.model.topics.check_not_superseded(self.at(), what, id),
+            None => Ok(()),
         }
     }
 }
