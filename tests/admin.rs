@@ -10,6 +10,8 @@
 //! `cleanup.policy`). SASL/PLAIN: a known user with the right password, and
 //! nothing else before.
 
+mod common;
+
 use bytes::Bytes;
 use kafka_fuzz::harness::client::Client;
 use kafka_fuzz::harness::input::encode_entries;
@@ -26,7 +28,6 @@ use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::incremental_alter_configs_request;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
 use kafka_protocol::messages::offset_delete_request::{OffsetDeleteRequestPartition, OffsetDeleteRequestTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
@@ -36,91 +37,12 @@ use kafka_protocol::messages::{
     DeleteGroupsRequest, DeleteRecordsRequest, DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest,
     DescribeGroupsRequest, FetchRequest, GroupId, IncrementalAlterConfigsRequest, JoinGroupRequest, LeaveGroupRequest,
     ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetDeleteRequest,
-    OffsetFetchRequest, ProduceRequest, SaslAuthenticateRequest, SaslHandshakeRequest, SyncGroupRequest, TopicName,
+    OffsetFetchRequest, ProduceRequest, SaslAuthenticateRequest, SaslHandshakeRequest, SyncGroupRequest,
 };
 use kafka_protocol::protocol::{Request, StrBytes};
 use uuid::Uuid;
 
-fn name(value: &str) -> TopicName {
-    TopicName(StrBytes::from_string(value.to_owned()))
-}
-
-fn code(error: ResponseError) -> i16 {
-    error.code()
-}
-
-struct Harness {
-    broker: Broker,
-    client: Client,
-    clock: ManualClock,
-}
-
-impl Harness {
-    /// A broker that creates no topic unasked, so a deleted one stays gone.
-    fn new() -> Self {
-        let config = BrokerConfig {
-            auto_create_topics: false,
-            ..BrokerConfig::default()
-        };
-        let clock = ManualClock::new(1_700_000_000_000);
-        Self {
-            broker: Broker::new(config, clock.clone()),
-            client: Client::new("admin"),
-            clock,
-        }
-    }
-
-    fn call<R: Request + Into<kafka_protocol::messages::RequestKind>>(
-        &mut self,
-        version: i16,
-        request: R,
-    ) -> R::Response {
-        self.client.call(&mut self.broker, version, request).unwrap()
-    }
-
-    fn create(&mut self, topic: &str, partitions: i32) -> Uuid {
-        let request = CreateTopicsRequest::default().with_topics(vec![
-            CreatableTopic::default()
-                .with_name(name(topic))
-                .with_num_partitions(partitions)
-                .with_replication_factor(1),
-        ]);
-        let created = self.call(7, request);
-        assert_eq!(created.topics[0].error_code, 0, "{created:?}");
-        created.topics[0].topic_id
-    }
-
-    /// Produces one record; the error code and offset.
-    fn produce(&mut self, topic: &str, partition: i32, value: &str) -> (i16, i64) {
-        let records = encode_entries(&[(None, Some(Bytes::from(value.to_owned())))], None, 0, Codec::None).unwrap();
-        let request = ProduceRequest::default()
-            .with_acks(1)
-            .with_timeout_ms(1000)
-            .with_topic_data(vec![
-                TopicProduceData::default()
-                    .with_name(name(topic))
-                    .with_partition_data(vec![
-                        PartitionProduceData::default()
-                            .with_index(partition)
-                            .with_records(Some(records)),
-                    ]),
-            ]);
-        let partition = self.call(9, request).responses[0].partition_responses[0].clone();
-        (partition.error_code, partition.base_offset)
-    }
-
-    /// The partition count Metadata gives for `topic`, or its error.
-    fn partitions(&mut self, topic: &str) -> Result<usize, i16> {
-        let request = MetadataRequest::default()
-            .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(name(topic)))]))
-            .with_allow_auto_topic_creation(false);
-        let answer = self.call(12, request).topics[0].clone();
-        match answer.error_code {
-            0 => Ok(answer.partitions.len()),
-            error => Err(error),
-        }
-    }
-}
+use common::admin_broker::{Harness, code, name};
 
 #[test]
 fn delete_topics_refuses_what_kafka_refuses() {

@@ -156,6 +156,26 @@ pub fn response_error_codes(response: &ResponseKind) -> Vec<ErrorCodeAt> {
                 at("results[].error_code", group.error_code);
             }
         }
+        ResponseKind::OffsetForLeaderEpoch(r) => {
+            for topic in &r.topics {
+                for partition in &topic.partitions {
+                    at("topics[].partitions[].error_code", partition.error_code);
+                }
+            }
+        }
+        ResponseKind::DescribeProducers(r) => {
+            for topic in &r.topics {
+                for partition in &topic.partitions {
+                    at("topics[].partitions[].error_code", partition.error_code);
+                }
+            }
+        }
+        ResponseKind::DescribeLogDirs(r) => {
+            at("error_code", r.error_code);
+            for result in &r.results {
+                at("results[].error_code", result.error_code);
+            }
+        }
         ResponseKind::OffsetDelete(r) => {
             at("error_code", r.error_code);
             for topic in &r.topics {
@@ -523,6 +543,30 @@ pub fn legal_error_codes(api: ApiKey) -> Option<&'static [i16]> {
             KafkaStorageError,
             NotEnoughReplicas,
         ],
+        // ReplicaManager.lastOffsetForLeaderEpoch: unknown partitions, not
+        // the leader, a current leader epoch older or newer than the
+        // leader's, topic ACLs (and the cluster's for a replica), storage.
+        ApiKey::OffsetForLeaderEpoch => codes![
+            UnknownTopicOrPartition,
+            NotLeaderOrFollower,
+            FencedLeaderEpoch,
+            UnknownLeaderEpoch,
+            TopicAuthorizationFailed,
+            ClusterAuthorizationFailed,
+            KafkaStorageError,
+        ],
+        // KafkaApis.handleDescribeProducersRequest: unknown partitions, not
+        // the leader, invalid names, topic ACLs, storage.
+        ApiKey::DescribeProducers => codes![
+            UnknownTopicOrPartition,
+            NotLeaderOrFollower,
+            InvalidTopicException,
+            TopicAuthorizationFailed,
+            KafkaStorageError,
+        ],
+        // KafkaApis.handleDescribeLogDirsRequest: the cluster ACL (v3+ top
+        // level), an offline log directory.
+        ApiKey::DescribeLogDirs => codes![ClusterAuthorizationFailed, KafkaStorageError],
         // KafkaApis.handleDescribeCluster: ACLs, an endpoint type the
         // listener does not serve or does not match (v1+).
         ApiKey::DescribeCluster => codes![
@@ -617,6 +661,7 @@ mod tests {
     use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
     use kafka_protocol::messages::describe_configs_response::DescribeConfigsResult;
     use kafka_protocol::messages::describe_groups_response::DescribedGroup;
+    use kafka_protocol::messages::describe_log_dirs_response::DescribeLogDirsResult;
     use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
     use kafka_protocol::messages::find_coordinator_response::Coordinator;
     use kafka_protocol::messages::leave_group_response::MemberResponse;
@@ -628,14 +673,16 @@ mod tests {
         OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
         OffsetFetchResponseTopic, OffsetFetchResponseTopics,
     };
+    use kafka_protocol::messages::offset_for_leader_epoch_response::{EpochEndOffset, OffsetForLeaderTopicResult};
     use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
     use kafka_protocol::messages::{
         AlterConfigsResponse, ApiVersionsResponse, CreatePartitionsResponse, CreateTopicsResponse,
         DeleteGroupsResponse, DeleteRecordsResponse, DeleteTopicsResponse, DescribeAclsResponse,
-        DescribeClusterResponse, DescribeConfigsResponse, DescribeGroupsResponse, FetchResponse,
-        FindCoordinatorResponse, HeartbeatResponse, IncrementalAlterConfigsResponse, InitProducerIdResponse,
-        JoinGroupResponse, LeaveGroupResponse, ListGroupsResponse, ListOffsetsResponse, MetadataResponse,
-        OffsetCommitResponse, OffsetDeleteResponse, OffsetFetchResponse, ProduceResponse, SyncGroupResponse,
+        DescribeClusterResponse, DescribeConfigsResponse, DescribeGroupsResponse, DescribeLogDirsResponse,
+        DescribeProducersResponse, FetchResponse, FindCoordinatorResponse, HeartbeatResponse,
+        IncrementalAlterConfigsResponse, InitProducerIdResponse, JoinGroupResponse, LeaveGroupResponse,
+        ListGroupsResponse, ListOffsetsResponse, MetadataResponse, OffsetCommitResponse, OffsetDeleteResponse,
+        OffsetFetchResponse, OffsetForLeaderEpochResponse, ProduceResponse, SyncGroupResponse,
     };
 
     use super::*;
@@ -932,6 +979,37 @@ mod tests {
                 ApiKey::DescribeCluster,
                 DescribeClusterResponse::default().with_error_code(115).into(),
                 vec![("error_code", 115)],
+            ),
+            (
+                ApiKey::OffsetForLeaderEpoch,
+                OffsetForLeaderEpochResponse::default()
+                    .with_topics(vec![OffsetForLeaderTopicResult::default().with_partitions(vec![
+                        EpochEndOffset::default().with_error_code(74),
+                    ])])
+                    .into(),
+                vec![("topics[].partitions[].error_code", 74)],
+            ),
+            (
+                ApiKey::DescribeProducers,
+                DescribeProducersResponse::default()
+                    .with_topics(vec![
+                        kafka_protocol::messages::describe_producers_response::TopicResponse::default().with_partitions(
+                            vec![
+                                kafka_protocol::messages::describe_producers_response::PartitionResponse::default()
+                                    .with_error_code(6),
+                            ],
+                        ),
+                    ])
+                    .into(),
+                vec![("topics[].partitions[].error_code", 6)],
+            ),
+            (
+                ApiKey::DescribeLogDirs,
+                DescribeLogDirsResponse::default()
+                    .with_error_code(31)
+                    .with_results(vec![DescribeLogDirsResult::default().with_error_code(56)])
+                    .into(),
+                vec![("error_code", 31), ("results[].error_code", 56)],
             ),
         ];
         let mut covered: Vec<_> = cases.iter().map(|(api, ..)| *api as i16).collect();

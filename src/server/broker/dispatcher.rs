@@ -145,6 +145,9 @@ pub const ANSWERED_APIS: &[ApiKey] = &[
     ApiKey::AlterConfigs,
     ApiKey::IncrementalAlterConfigs,
     ApiKey::DescribeCluster,
+    ApiKey::OffsetForLeaderEpoch,
+    ApiKey::DescribeProducers,
+    ApiKey::DescribeLogDirs,
 ];
 
 /// One Kafka broker, in memory: alone, or one node of a cluster whose
@@ -275,6 +278,9 @@ impl Broker {
             RequestKind::OffsetDelete(request) => Answer::Now(self.offset_delete(request).into()),
             RequestKind::DeleteRecords(request) => Answer::Now(self.delete_records(request).into()),
             RequestKind::DescribeCluster(request) => Answer::Now(self.describe_cluster(request).into()),
+            RequestKind::OffsetForLeaderEpoch(request) => Answer::Now(self.offset_for_leader_epoch(request).into()),
+            RequestKind::DescribeProducers(request) => Answer::Now(self.describe_producers(request).into()),
+            RequestKind::DescribeLogDirs(request) => Answer::Now(self.describe_log_dirs(request).into()),
             RequestKind::DescribeConfigs(request) => Answer::Now(self.describe_configs(request, version).into()),
             RequestKind::AlterConfigs(request) => Answer::Now(self.alter_configs(request).into()),
             RequestKind::IncrementalAlterConfigs(request) => {

@@ -40,6 +40,16 @@ pub struct Appended {
     pub duplicate: bool,
 }
 
+/// An idempotent producer as a partition's batches show it (Kafka's
+/// `DescribeProducers`): its last batch's epoch, sequence and time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActiveProducer {
+    pub producer_id: i64,
+    pub epoch: i16,
+    pub last_sequence: i32,
+    pub last_timestamp: i64,
+}
+
 /// The requested offset is outside `[log start, log end]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OffsetOutOfRange;
@@ -105,6 +115,30 @@ impl PartitionLog {
     /// Sets the high watermark, never past the log end.
     pub fn set_high_watermark(&mut self, offset: i64) {
         self.high_watermark = offset.clamp(self.log_start_offset, self.log_end_offset);
+    }
+
+    /// The bytes of the batches kept: the partition's size on disk.
+    pub fn size_bytes(&self) -> i64 {
+        self.batches.iter().map(|batch| batch.bytes.len() as i64).sum()
+    }
+
+    /// Each producer of the batches kept, by id, from its last batch.
+    pub fn active_producers(&self) -> Vec<ActiveProducer> {
+        let mut last = std::collections::BTreeMap::new();
+        for batch in &self.batches {
+            if let Some(producer) = &batch.producer {
+                let last_timestamp = batch.timestamps.iter().copied().max().unwrap_or(-1);
+                last.insert(producer.producer_id, (producer, last_timestamp));
+            }
+        }
+        last.into_values()
+            .map(|(producer, last_timestamp)| ActiveProducer {
+                producer_id: producer.producer_id,
+                epoch: producer.epoch,
+                last_sequence: producer.last_sequence(),
+                last_timestamp,
+            })
+            .collect()
     }
 
     /// The epoch of the last batch written, -1 for an empty log.

@@ -22,6 +22,7 @@ mod metadata;
 mod produce_api;
 mod producers;
 mod replica_api;
+mod replica_state_api;
 mod replicas;
 mod sasl;
 mod topic_admin_api;

@@ -22,7 +22,7 @@ pub struct ProducerBatch {
 
 impl ProducerBatch {
     /// Sequences wrap from `i32::MAX` to 0, as Kafka's do.
-    fn last_sequence(&self) -> i32 {
+    pub fn last_sequence(&self) -> i32 {
         next_sequence(self.first_sequence, self.record_count - 1)
     }
 }
