@@ -1,7 +1,8 @@
 """Real admin clients against `kafka-fuzz serve`: librdkafka's AdminClient
 (PyPI confluent-kafka) and kafka-python's KafkaAdminClient create, describe,
-alter and delete topics, add partitions, delete records, list, describe and
-delete consumer groups, and describe the cluster.
+alter and delete topics, add partitions, delete records, list offsets by
+every spec, list, describe and delete consumer groups, describe the
+cluster, its log directories and a partition's producers.
 
 Run by scripts/client-tests.sh, which starts the server and sets
 KAFKA_FUZZ_BOOTSTRAP (host:port). Standard library unittest only:
@@ -19,7 +20,7 @@ import uuid
 import confluent_kafka
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import (
-    AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewPartitions, NewTopic, ResourceType)
+    AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewPartitions, NewTopic, OffsetSpec, ResourceType)
 
 import kafka
 import kafka.admin
@@ -40,10 +41,12 @@ def wait_all(futures):
     return {key: future.result(timeout=TIMEOUT_S) for key, future in futures.items()}
 
 
-def produce(topic, partition, count):
-    producer = Producer({"bootstrap.servers": BOOTSTRAP, "acks": "all"})
+def produce(topic, partition, count, timestamps=None, idempotent=False):
+    """`count` records to `partition`, at `timestamps` (ms) if given."""
+    producer = Producer({"bootstrap.servers": BOOTSTRAP, "acks": "all", "enable.idempotence": idempotent})
     for i in range(count):
-        producer.produce(topic, value=f"v{i}".encode(), partition=partition)
+        extra = {"timestamp": timestamps[i]} if timestamps else {}
+        producer.produce(topic, value=f"v{i}".encode(), partition=partition, **extra)
     remaining = producer.flush(TIMEOUT_S)
     assert remaining == 0, f"{remaining} messages not delivered"
 
@@ -107,6 +110,25 @@ class LibrdkafkaAdminTest(unittest.TestCase):
         finally:
             consumer.close()
         self.assertEqual((low, high), (3, 5))
+
+    def test_offsets_are_listed_by_every_spec(self):
+        topic = unique("rd-offsets")
+        wait_all(self.admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)],
+                                          request_timeout=TIMEOUT_S))
+        produce(topic, 0, 3, timestamps=[5_000, 9_000, 7_000])
+        partition = TopicPartition(topic, 0)
+
+        def listed(spec):
+            result = wait_all(self.admin.list_offsets({partition: spec}, request_timeout=TIMEOUT_S))[partition]
+            return result.offset, result.timestamp
+
+        self.assertEqual(listed(OffsetSpec.earliest()), (0, -1))
+        self.assertEqual(listed(OffsetSpec.latest()), (3, -1))
+        self.assertEqual(listed(OffsetSpec.max_timestamp()), (1, 9_000))
+        self.assertEqual(listed(OffsetSpec.for_timestamp(6_000)), (1, 9_000))
+        self.assertEqual(listed(OffsetSpec.for_timestamp(10_000))[0], -1)
+        wait_all(self.admin.delete_records([TopicPartition(topic, 0, 2)], request_timeout=TIMEOUT_S))
+        self.assertEqual(listed(OffsetSpec.earliest()), (2, -1))
 
     def test_groups_are_listed_described_and_deleted(self):
         topic = unique("rd-groups")
@@ -208,6 +230,30 @@ class KafkaPythonAdminTest(unittest.TestCase):
         self.assertEqual(self.admin.list_group_offsets({group: None})[group], {})
         self.assertEqual(self.admin.delete_groups([group]), {group: "OK"})
         self.assertNotIn(group, [g["group_id"] for g in self.admin.list_groups()])
+
+
+class KafkaPythonReplicaStateTest(unittest.TestCase):
+    """DescribeLogDirs and DescribeProducers, which librdkafka has no call for."""
+
+    def setUp(self):
+        self.admin = kafka.admin.KafkaAdminClient(bootstrap_servers=BOOTSTRAP, request_timeout_ms=TIMEOUT_S * 1000)
+
+    def tearDown(self):
+        self.admin.close()
+
+    def test_log_dirs_and_producers_are_described(self):
+        topic = unique("kp-replicas")
+        self.admin.create_topics([kafka.admin.NewTopic(topic, num_partitions=1, replication_factor=1)])
+        produce(topic, 0, 3, timestamps=[5_000, 9_000, 7_000], idempotent=True)
+        [broker] = self.admin.describe_log_dirs()
+        [log_dir] = broker["log_dirs"]
+        self.assertEqual(log_dir["error_code"], 0)
+        sizes = {t["name"]: t["partitions"][0]["partition_size"] for t in log_dir["topics"]}
+        self.assertGreater(sizes[topic], 0)
+        partition = kafka.TopicPartition(topic, 0)
+        [state] = self.admin.describe_producers([partition])[partition].active_producers
+        # librdkafka sent the three records as one batch of the producer.
+        self.assertEqual((state.producer_epoch, state.last_sequence, state.last_timestamp), (0, 2, 9_000))
 
 
 def main():
