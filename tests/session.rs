@@ -15,11 +15,13 @@ use kafka_fuzz::harness::oracle::{Oracle, Violation};
 use kafka_fuzz::harness::session::Session;
 use kafka_fuzz::harness::target::{Exchange, ReferenceServer, ServerUnderTest};
 use kafka_fuzz::harness::targets::{play_session, session_start_frames};
+use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{
-    ApiKey, DeleteGroupsRequest, DeleteGroupsResponse, DeleteRecordsRequest, DeleteRecordsResponse,
-    DeleteTopicsRequest, DeleteTopicsResponse, RequestHeader, ResponseHeader,
+    ApiKey, BrokerId, CreateTopicsRequest, CreateTopicsResponse, DeleteGroupsRequest, DeleteGroupsResponse,
+    DeleteRecordsRequest, DeleteRecordsResponse, DeleteTopicsRequest, DeleteTopicsResponse, MetadataRequest,
+    MetadataResponse, RequestHeader, ResponseHeader,
 };
 use kafka_protocol::protocol::{Decodable, Encodable};
 
@@ -227,6 +229,10 @@ enum Fault {
     DeleteTopicsKeepsTheLog,
     /// DeleteGroups answers success and deletes nothing.
     DeleteGroupsKeepsTheGroup,
+    /// Metadata names a leader that is no broker it lists.
+    MetadataNamesAnUnknownLeader,
+    /// CreateTopics answers success for a topic that exists.
+    CreatesAnExistingTopic,
 }
 
 /// A request frame (no size prefix) read with kafka-protocol.
@@ -315,6 +321,31 @@ impl Faulty {
                     .map(|group| DeletableGroupResult::default().with_group_id(group.clone()))
                     .collect();
                 let response = DeleteGroupsResponse::default().with_results(results);
+                Some(Exchange::Response(write_response(&header, &response)))
+            }
+            (Fault::MetadataNamesAnUnknownLeader, ApiKey::Metadata) => {
+                let (header, _) = read_request::<MetadataRequest>(frame);
+                let Exchange::Response(answer) = self.inner.handle(frame.clone()) else {
+                    panic!("Metadata is answered");
+                };
+                let mut response = read_response::<MetadataResponse>(&header, &answer);
+                for partition in response.topics.iter_mut().flat_map(|t| &mut t.partitions) {
+                    partition.leader_id = BrokerId(99);
+                }
+                Some(Exchange::Response(write_response(&header, &response)))
+            }
+            (Fault::CreatesAnExistingTopic, ApiKey::CreateTopics) => {
+                let (header, request) = read_request::<CreateTopicsRequest>(frame);
+                let results = request
+                    .topics
+                    .iter()
+                    .map(|topic| {
+                        CreatableTopicResult::default()
+                            .with_name(topic.name.clone())
+                            .with_num_partitions(topic.num_partitions)
+                    })
+                    .collect();
+                let response = CreateTopicsResponse::default().with_topics(results);
                 Some(Exchange::Response(write_response(&header, &response)))
             }
             _ => None,
@@ -453,6 +484,44 @@ fn a_server_that_keeps_a_deleted_group_is_caught() {
         violation
             .detail
             .starts_with("groups-listed at operation #2: group group-1 in ListGroups"),
+        "{violation}\n{transcript}"
+    );
+}
+
+#[test]
+fn a_server_whose_metadata_names_an_unknown_leader_is_caught() {
+    let script = script(&[(
+        0,
+        Operation::Metadata {
+            topic: Some(topic_a(0)),
+            allow_auto_create: false,
+            version: ANY_VERSION,
+        },
+    )]);
+    let (violation, transcript) = violation_on(Fault::MetadataNamesAnUnknownLeader, &script);
+    assert!(
+        violation
+            .detail
+            .starts_with("metadata-agrees at operation #0: the leader of topic-a/0"),
+        "{violation}\n{transcript}"
+    );
+}
+
+#[test]
+fn a_server_that_creates_an_existing_topic_again_is_caught() {
+    let script = script(&[(
+        1,
+        Operation::CreateTopic {
+            topic: topic_a(0),
+            partitions: 0,
+            version: ANY_VERSION,
+        },
+    )]);
+    let (violation, transcript) = violation_on(Fault::CreatesAnExistingTopic, &script);
+    assert!(
+        violation.detail.starts_with(
+            "metadata-agrees at operation #0: CreateTopics of topic-a, which exists: expected TOPIC_ALREADY_EXISTS"
+        ),
         "{violation}\n{transcript}"
     );
 }

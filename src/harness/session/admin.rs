@@ -230,10 +230,7 @@ impl<S: ServerUnderTest + ?Sized> Session<'_, S> {
     pub(super) fn admin_abandoned(&mut self, purpose: AdminPurpose) {
         match purpose {
             AdminPurpose::DeleteRecords { tp, offset } => self.model.log.deletion_requested(&tp, offset),
-            AdminPurpose::DeleteTopic { .. } | AdminPurpose::AlterConfig { .. } => {
-                self.model.log.unknown_deletion();
-                self.model.groups.unknown_request();
-            }
+            AdminPurpose::DeleteTopic { .. } | AdminPurpose::AlterConfig { .. } => self.model.unknown_deletion(),
             AdminPurpose::DeleteGroup { .. } | AdminPurpose::OffsetDelete { .. } => self.model.groups.unknown_request(),
             AdminPurpose::CreatePartitions { .. } | AdminPurpose::DescribeGroup { .. } | AdminPurpose::ListGroups => {}
         }
@@ -354,7 +351,7 @@ impl<S: ServerUnderTest + ?Sized> Session<'_, S> {
     fn topic_deleted(&mut self, topic: &StrBytes, id: Uuid) {
         self.model.log.topic_deleted(topic);
         self.model.groups.topic_deleted(topic);
-        self.model.topics.deleted(id);
+        self.model.topics.deleted(topic, id);
         for client in &mut self.clients {
             client.positions.retain(|tp, _| tp.topic != *topic);
             client.high_watermarks.retain(|tp, _| tp.topic != *topic);

@@ -135,18 +135,6 @@ impl<S: ServerUnderTest + ?Sized> Session<'_, S> {
                 Ok(None)
             }
             (Purpose::Metadata, ResponseKind::Metadata(response)) => {
-                // Topic ids are answered from v10; before, the field is nil.
-                let named = response
-                    .topics
-                    .iter()
-                    .filter(|t| t.error_code == 0 && !t.topic_id.is_nil());
-                for topic in named {
-                    if let Some(name) = &topic.name {
-                        self.topic_ids.insert(name.0.clone(), topic.topic_id);
-                        let partitions = i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX);
-                        self.model.topics.shown(at, &name.0, topic.topic_id, Some(partitions))?;
-                    }
-                }
                 self.note(|| {
                     let topics: Vec<String> = response
                         .topics
@@ -159,14 +147,40 @@ impl<S: ServerUnderTest + ?Sized> Session<'_, S> {
                         .collect();
                     format!("   -> {} topics: {}", topics.len(), topics.join(", "))
                 });
+                let brokers: Vec<i32> = response.brokers.iter().map(|broker| broker.node_id.0).collect();
+                let shown = response.topics.iter().filter(|t| t.error_code == 0);
+                for topic in shown {
+                    let Some(name) = &topic.name else {
+                        continue;
+                    };
+                    // Topic ids are answered from v10; before, the field is nil.
+                    if !topic.topic_id.is_nil() {
+                        self.topic_ids.insert(name.0.clone(), topic.topic_id);
+                    }
+                    let shown = ShownTopic {
+                        name: &name.0,
+                        id: topic.topic_id,
+                        partitions: topic
+                            .partitions
+                            .iter()
+                            .map(|p| (p.partition_index, p.leader_id.0))
+                            .collect(),
+                    };
+                    self.model.topics.metadata(at, &brokers, &shown)?;
+                }
                 Ok(None)
             }
-            (Purpose::CreateTopic, ResponseKind::CreateTopics(response)) => {
+            (Purpose::CreateTopic { partitions }, ResponseKind::CreateTopics(response)) => {
                 for topic in &response.topics {
                     self.note(|| format!("   -> {}: {}", topic.name.as_str(), error_name(topic.error_code)));
-                    if topic.error_code == 0 && !topic.topic_id.is_nil() {
-                        self.topic_ids.insert(topic.name.0.clone(), topic.topic_id);
-                        self.model.topics.created(at, &topic.name.0, topic.topic_id)?;
+                    if topic.error_code == 0 {
+                        if !topic.topic_id.is_nil() {
+                            self.topic_ids.insert(topic.name.0.clone(), topic.topic_id);
+                        }
+                        // The partitions created are answered from v5.
+                        let answered = (version >= 5).then_some(topic.num_partitions);
+                        let (name, id) = (&topic.name.0, topic.topic_id);
+                        self.model.topics.created(at, name, id, (partitions, answered))?;
                     }
                 }
                 Ok(None)

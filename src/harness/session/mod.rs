@@ -41,10 +41,12 @@ use uuid::Uuid;
 use super::client::Client;
 use super::input::{
     Acks, ByteLimit, GenerationChoice, MAX_SESSION_STEPS, OffsetChoice, Operation, PartitionChoice, ProduceMode,
-    Production, SESSION_CLIENTS, SessionScript, SessionTimeout, TimestampChoice, VersionChoice, encode_entries,
+    Production, SESSION_CLIENTS, SESSION_TOPICS, SessionScript, SessionTimeout, TimestampChoice, VersionChoice,
+    encode_entries,
 };
 use super::oracle::model::{
-    At, FetchedPartition, Invariant, Model, ProducedBatch, ProducedRecord, ProducerSequence, TopicPartition, violation,
+    At, FetchedPartition, Invariant, Model, ProducedBatch, ProducedRecord, ProducerSequence, ShownTopic,
+    TopicPartition, violation,
 };
 use super::oracle::{Oracle, Violation, kafka_error_name, read_exchange};
 use super::target::{Exchange, FUZZING_BATCH_LIMITS, REFERENCE_START_MS, ServerUnderTest};
@@ -212,7 +214,9 @@ enum Purpose {
         timestamp: i64,
     },
     Metadata,
-    CreateTopic,
+    CreateTopic {
+        partitions: i32,
+    },
     InitProducerId {
         transactional: bool,
     },
@@ -323,6 +327,8 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
         model
             .log
             .clock_reads(server.advance_clock(0).then_some(REFERENCE_START_MS));
+        // The first two topics exist from the start (`SESSION_TOPICS`).
+        model.topics.existing_at_start(SESSION_TOPICS[..2].iter().copied());
         Self {
             server,
             clients: (0..SESSION_CLIENTS).map(SessionClient::new).collect(),
@@ -505,10 +511,7 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
             // Any topic, records or retention may be gone.
             Ok(
                 ApiKey::DeleteTopics | ApiKey::DeleteRecords | ApiKey::AlterConfigs | ApiKey::IncrementalAlterConfigs,
-            ) => {
-                self.model.log.unknown_deletion();
-                self.model.groups.unknown_request();
-            }
+            ) => self.model.unknown_deletion(),
             _ => {}
         }
     }

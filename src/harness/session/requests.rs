@@ -93,9 +93,10 @@ impl<S: ServerUnderTest + ?Sized> Session<'_, S> {
                 partitions,
                 version,
             } => {
+                let partitions = 1 + i32::from(partitions % 4);
                 let created = CreatableTopic::default()
                     .with_name(name(topic.topic()).into())
-                    .with_num_partitions(1 + i32::from(partitions % 4))
+                    .with_num_partitions(partitions)
                     .with_replication_factor(1);
                 Planned {
                     api: ApiKey::CreateTopics,
@@ -104,7 +105,7 @@ impl<S: ServerUnderTest + ?Sized> Session<'_, S> {
                         .with_topics(vec![created])
                         .with_timeout_ms(1000)
                         .into(),
-                    purpose: Purpose::CreateTopic,
+                    purpose: Purpose::CreateTopic { partitions },
                 }
             }
             Operation::InitProducerId { transactional, version } => {

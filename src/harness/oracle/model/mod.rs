@@ -20,7 +20,7 @@ use kafka_protocol::protocol::StrBytes;
 pub use groups::GroupModel;
 pub use log::{FetchedPartition, LogModel, ProducedBatch, ProducedRecord, ProducerSequence};
 pub use replication::{FinalCount, FinalLog, ReplicationModel};
-pub use topics::TopicModel;
+pub use topics::{ShownTopic, TopicModel};
 
 use super::{Oracle, Violation};
 
@@ -87,6 +87,10 @@ pub enum Invariant {
     /// not deleted since; DescribeGroups lists only members that joined
     /// and did not leave.
     GroupsListed,
+    /// A Metadata answer numbers a topic's partitions 0 to n-1, each led by
+    /// a broker it lists (or by none); CreateTopics refuses a name that
+    /// exists, and creates the partitions asked for.
+    MetadataAgrees,
 }
 
 impl Invariant {
@@ -112,6 +116,7 @@ impl Invariant {
             Invariant::Liveness => "liveness",
             Invariant::TopicLifecycle => "topic-lifecycle",
             Invariant::GroupsListed => "groups-listed",
+            Invariant::MetadataAgrees => "metadata-agrees",
         }
     }
 }
@@ -179,4 +184,14 @@ pub struct Model {
     pub log: LogModel,
     pub groups: GroupModel,
     pub topics: TopicModel,
+}
+
+impl Model {
+    /// A frame the model cannot read may have deleted any topic, records,
+    /// group or offsets, or changed a retention.
+    pub fn unknown_deletion(&mut self) {
+        self.log.unknown_deletion();
+        self.groups.unknown_request();
+        self.topics.unknown_deletion();
+    }
 }
