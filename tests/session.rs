@@ -7,9 +7,9 @@ use std::path::Path;
 
 use bytes::{Bytes, BytesMut};
 use kafka_fuzz::harness::input::{
-    Acks, ArbitraryBytes, ByteLimit, ClockStep, GenerationChoice, GroupChoice, Malformation, OffsetChoice, Operation,
-    PartitionChoice, ProduceMode, Production, SessionScript, SessionStep, SessionTimeout, TimestampChoice,
-    VersionChoice, seeded_bytes,
+    Acks, ArbitraryBytes, ByteLimit, ClockStep, ConfigChange, GenerationChoice, GroupChoice, Malformation,
+    OffsetChoice, Operation, PartitionChoice, ProduceMode, Production, SessionScript, SessionStep, SessionTimeout,
+    TimestampChoice, VersionChoice, seeded_bytes,
 };
 use kafka_fuzz::harness::oracle::{Oracle, Violation};
 use kafka_fuzz::harness::session::Session;
@@ -693,6 +693,33 @@ fn a_retry_is_answered_where_an_unacknowledged_copy_went() {
             (1, consume(ByteLimit::Default)),
         ],
         &["topic-a/0: NONE base offset 0", "paged 2 records from 0 to 2"],
+    );
+}
+
+#[test]
+fn a_retry_of_a_batch_retention_removed_is_still_a_duplicate() {
+    // Found by the first session campaign with admin operations: with
+    // retention.ms 0 and the clock a minute on, both batches expire; Kafka
+    // keeps the producer's state, so the retry of the first is answered
+    // where it went, not written again (the broker rebuilt producer
+    // states from the batches left, and forgot the producer).
+    let retention = Operation::AlterConfig {
+        topic: topic_a(0),
+        change: ConfigChange::RetentionSeconds(0),
+        incremental: true,
+        version: ANY_VERSION,
+    };
+    regression_runs_clean(
+        "retention-forgets-the-producer",
+        &[
+            (2, retention),
+            (2, Operation::AdvanceClock { by: ClockStep::Minute }),
+            (0, produce_as(Acks::All, 0, ProduceMode::Idempotent, PRODUCE_V9)),
+            (0, produce_as(Acks::All, 0, ProduceMode::Idempotent, PRODUCE_V9)),
+            (0, produce_as(Acks::All, 0, ProduceMode::Retry(1), PRODUCE_V9)),
+            (1, fetch_earliest(VersionChoice(8))),
+        ],
+        &["#4 client 0: Produce", "topic-a/0: NONE base offset 0\n#5"],
     );
 }
 

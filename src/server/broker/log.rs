@@ -6,6 +6,7 @@
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::ResponseError;
 
+pub use super::producers::ActiveProducer;
 use super::producers::{ProducerBatch, ProducerStates, SequenceCheck};
 use crate::server::wire::RecordBatch;
 
@@ -32,22 +33,19 @@ struct StoredBatch {
     producer: Option<ProducerBatch>,
 }
 
+impl StoredBatch {
+    /// The newest timestamp of its records.
+    fn last_timestamp(&self) -> i64 {
+        self.timestamps.iter().copied().max().unwrap_or(-1)
+    }
+}
+
 /// Where a batch ended up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Appended {
     pub base_offset: i64,
     /// The batch was a producer's retry and was not written again.
     pub duplicate: bool,
-}
-
-/// An idempotent producer as a partition's batches show it (Kafka's
-/// `DescribeProducers`): its last batch's epoch, sequence and time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ActiveProducer {
-    pub producer_id: i64,
-    pub epoch: i16,
-    pub last_sequence: i32,
-    pub last_timestamp: i64,
 }
 
 /// The requested offset is outside `[log start, log end]`.
@@ -122,23 +120,9 @@ impl PartitionLog {
         self.batches.iter().map(|batch| batch.bytes.len() as i64).sum()
     }
 
-    /// Each producer of the batches kept, by id, from its last batch.
+    /// Every idempotent producer the partition remembers, by id.
     pub fn active_producers(&self) -> Vec<ActiveProducer> {
-        let mut last = std::collections::BTreeMap::new();
-        for batch in &self.batches {
-            if let Some(producer) = &batch.producer {
-                let last_timestamp = batch.timestamps.iter().copied().max().unwrap_or(-1);
-                last.insert(producer.producer_id, (producer, last_timestamp));
-            }
-        }
-        last.into_values()
-            .map(|(producer, last_timestamp)| ActiveProducer {
-                producer_id: producer.producer_id,
-                epoch: producer.epoch,
-                last_sequence: producer.last_sequence(),
-                last_timestamp,
-            })
-            .collect()
+        self.producers.active()
     }
 
     /// The epoch of the last batch written, -1 for an empty log.
@@ -222,8 +206,9 @@ impl PartitionLog {
         if self.latest_epoch() < leader_epoch {
             self.epochs.push((leader_epoch, base_offset));
         }
+        let last_timestamp = timestamps.iter().copied().max().unwrap_or(-1);
         if let Some(producer) = &producer {
-            self.producers.record(producer, base_offset);
+            self.producers.record(producer, base_offset, last_timestamp);
         }
         if let Some(journal) = &mut self.journal {
             journal.push(LogChange::Append(bytes.clone()));
@@ -253,7 +238,8 @@ impl PartitionLog {
         self.high_watermark = self.high_watermark.min(self.log_end_offset);
         let end = self.log_end_offset;
         self.epochs.retain(|&(_, start)| start < end);
-        self.rebuild_from_batches();
+        self.rebuild_producers();
+        self.rebuild_max_timestamp();
         if let Some(journal) = &mut self.journal {
             journal.push(LogChange::Truncate(end));
         }
@@ -261,9 +247,10 @@ impl PartitionLog {
 
     /// Moves the log start up to `offset` (DeleteRecords on a leader, a
     /// follower following its leader's): batches wholly below it go, and
-    /// reads below it are out of range. A follower whose whole log is below
-    /// it starts over there empty, as Kafka's `truncateFullyAndStartAt`.
-    /// Whether the start moved.
+    /// reads below it are out of range. Producer states stay, as Kafka's
+    /// do (a retry of a deleted batch is still a duplicate). A follower
+    /// whose whole log is below it starts over there empty, as Kafka's
+    /// `truncateFullyAndStartAt`. Whether the start moved.
     pub fn advance_log_start(&mut self, offset: i64) -> bool {
         if offset <= self.log_start_offset {
             return false;
@@ -271,6 +258,7 @@ impl PartitionLog {
         if offset > self.log_end_offset {
             self.batches.clear();
             self.epochs.clear();
+            self.producers = ProducerStates::default();
             self.log_end_offset = offset;
         } else {
             let gone = self.batches.partition_point(|batch| batch.last_offset < offset);
@@ -288,7 +276,7 @@ impl PartitionLog {
         }
         self.log_start_offset = offset;
         self.high_watermark = self.high_watermark.max(offset);
-        self.rebuild_from_batches();
+        self.rebuild_max_timestamp();
         if let Some(journal) = &mut self.journal {
             journal.push(LogChange::StartAt(offset));
         }
@@ -305,14 +293,22 @@ impl PartitionLog {
         self.advance_log_start(start)
     }
 
-    /// Producer states and the largest timestamp, from the batches kept.
-    fn rebuild_from_batches(&mut self) {
+    /// Producer states from the batches kept, after the tail was cut (Kafka
+    /// reloads them from the log then).
+    fn rebuild_producers(&mut self) {
         self.producers = ProducerStates::default();
-        self.max_timestamp = None;
         for batch in &self.batches {
             if let Some(producer) = &batch.producer {
-                self.producers.record(producer, batch.base_offset);
+                self.producers
+                    .record(producer, batch.base_offset, batch.last_timestamp());
             }
+        }
+    }
+
+    /// The largest timestamp, from the batches kept.
+    fn rebuild_max_timestamp(&mut self) {
+        self.max_timestamp = None;
+        for batch in &self.batches {
             for (offset, &timestamp) in (batch.base_offset..).zip(batch.timestamps.iter()) {
                 if self.max_timestamp.is_none_or(|(max, _)| timestamp > max) {
                     self.max_timestamp = Some((timestamp, offset));

@@ -22,7 +22,7 @@ pub struct ProducerBatch {
 
 impl ProducerBatch {
     /// Sequences wrap from `i32::MAX` to 0, as Kafka's do.
-    pub fn last_sequence(&self) -> i32 {
+    fn last_sequence(&self) -> i32 {
         next_sequence(self.first_sequence, self.record_count - 1)
     }
 }
@@ -48,6 +48,18 @@ struct ProducerEntry {
     epoch: i16,
     /// (first sequence, last sequence, base offset), oldest first.
     batches: VecDeque<(i32, i32, i64)>,
+    /// The newest record timestamp of its last batch.
+    last_timestamp: i64,
+}
+
+/// An idempotent producer as a partition remembers it (Kafka's
+/// `DescribeProducers`): its last batch's epoch, sequence and time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActiveProducer {
+    pub producer_id: i64,
+    pub epoch: i16,
+    pub last_sequence: i32,
+    pub last_timestamp: i64,
 }
 
 /// Every idempotent producer that has written to one partition.
@@ -92,8 +104,27 @@ impl ProducerStates {
         }
     }
 
-    /// Remembers an appended batch.
-    pub fn record(&mut self, batch: &ProducerBatch, base_offset: i64) {
+    /// Every producer remembered, by id.
+    pub fn active(&self) -> Vec<ActiveProducer> {
+        let mut active: Vec<ActiveProducer> = self
+            .producers
+            .iter()
+            .filter_map(|(&producer_id, entry)| {
+                let &(_, last_sequence, _) = entry.batches.back()?;
+                Some(ActiveProducer {
+                    producer_id,
+                    epoch: entry.epoch,
+                    last_sequence,
+                    last_timestamp: entry.last_timestamp,
+                })
+            })
+            .collect();
+        active.sort_by_key(|producer| producer.producer_id);
+        active
+    }
+
+    /// Remembers an appended batch, whose newest record is at `last_timestamp`.
+    pub fn record(&mut self, batch: &ProducerBatch, base_offset: i64, last_timestamp: i64) {
         let entry = self.producers.entry(batch.producer_id).or_default();
         if entry.epoch != batch.epoch {
             entry.epoch = batch.epoch;
@@ -105,6 +136,7 @@ impl ProducerStates {
         entry
             .batches
             .push_back((batch.first_sequence, batch.last_sequence(), base_offset));
+        entry.last_timestamp = last_timestamp;
     }
 }
 
@@ -123,7 +155,7 @@ mod tests {
 
     fn append(states: &mut ProducerStates, batch: ProducerBatch, base_offset: i64) {
         assert_eq!(states.check(&batch), SequenceCheck::Append, "{batch:?}");
-        states.record(&batch, base_offset);
+        states.record(&batch, base_offset, 0);
     }
 
     #[test]
