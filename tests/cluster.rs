@@ -19,11 +19,12 @@ use kafka_protocol::ResponseError;
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::{CreatableReplicaAssignment, CreatableTopic};
 use kafka_protocol::messages::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
+use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    BrokerId, CreatePartitionsRequest, CreateTopicsRequest, DeleteRecordsRequest, DeleteTopicsRequest, FetchRequest,
-    MetadataRequest, ProduceRequest, TopicName,
+    BrokerId, CreatePartitionsRequest, CreateTopicsRequest, DeleteRecordsRequest, DeleteTopicsRequest,
+    ElectLeadersRequest, FetchRequest, MetadataRequest, ProduceRequest, TopicName,
 };
 use kafka_protocol::protocol::{Request, StrBytes};
 use kafka_protocol::records::{Record, TimestampType};
@@ -284,6 +285,71 @@ fn a_diverged_leader_truncates_to_the_new_one_when_it_returns() {
     assert_eq!(harness.assignment(1).isr.len(), 3);
 }
 
+/// ElectLeaders v2 of `election_type` for the test partition (or, `None`,
+/// every partition) sent to `node`: the whole answer's error and each
+/// partition's.
+fn elect(harness: &mut Harness, node: i32, election_type: i8, partitions: Option<&[i32]>) -> (i16, Vec<i16>) {
+    let topic_partitions = partitions.map(|partitions| {
+        vec![
+            TopicPartitions::default()
+                .with_topic(TopicName(StrBytes::from_static_str(TOPIC)))
+                .with_partitions(partitions.to_vec()),
+        ]
+    });
+    let request = ElectLeadersRequest::default()
+        .with_election_type(election_type)
+        .with_topic_partitions(topic_partitions)
+        .with_timeout_ms(10_000);
+    let answer = harness.call(node, 2, request);
+    let results = answer.replica_election_results.iter().flat_map(|t| &t.partition_result);
+    (answer.error_code, results.map(|p| p.error_code).collect())
+}
+
+#[test]
+fn a_preferred_leader_election_gives_the_first_replica_its_partition_back() {
+    const PREFERRED: i8 = 0;
+    const UNCLEAN: i8 = 1;
+    let mut harness = Harness::new();
+    assert_eq!(
+        elect(&mut harness, 2, PREFERRED, Some(&[0])),
+        (0, vec![code(ResponseError::ElectionNotNeeded)])
+    );
+    assert_eq!(
+        elect(&mut harness, 2, UNCLEAN, Some(&[0])),
+        (0, vec![code(ResponseError::ElectionNotNeeded)])
+    );
+    assert_eq!(
+        elect(&mut harness, 2, PREFERRED, Some(&[5])),
+        (0, vec![code(ResponseError::UnknownTopicOrPartition)])
+    );
+    // The preferred leader fails over, and while it is away it cannot be
+    // elected.
+    assert_eq!(harness.produce(1, -1, "before"), (0, 0));
+    harness.cluster.crash(1);
+    harness.settle(100);
+    let failed_over = harness.assignment(2);
+    assert_ne!(failed_over.leader, 1);
+    assert_eq!(
+        elect(&mut harness, 2, PREFERRED, Some(&[0])),
+        (0, vec![code(ResponseError::PreferredLeaderNotAvailable)])
+    );
+    assert_eq!(harness.produce(failed_over.leader, -1, "during"), (0, 1));
+    // Back and in sync: elected, at a new epoch, and it leads with both
+    // records.
+    harness.cluster.restart(1).unwrap();
+    harness.settle(120);
+    assert!(harness.assignment(2).isr.contains(&1));
+    assert_eq!(elect(&mut harness, 3, PREFERRED, None), (0, vec![0]));
+    harness.settle(10);
+    let elected = harness.assignment(3);
+    assert_eq!(elected.leader, 1);
+    assert!(elected.leader_epoch > failed_over.leader_epoch);
+    assert_eq!(harness.produce(1, -1, "after"), (0, 2));
+    // Nothing left to elect: every partition is answered with nothing.
+    assert_eq!(elect(&mut harness, 1, PREFERRED, None), (0, vec![]));
+    assert_eq!(elect(&mut harness, 1, 7, None).0, code(ResponseError::InvalidRequest));
+}
+
 #[test]
 fn only_an_in_sync_replica_is_elected() {
     let mut harness = Harness::with_replicas(&[1, 2]);
@@ -300,6 +366,11 @@ fn only_an_in_sync_replica_is_elected() {
     let metadata = harness.call(2, 9, MetadataRequest::default().with_topics(None));
     let partition = &metadata.topics[0].partitions[0];
     assert_eq!(partition.error_code, code(ResponseError::LeaderNotAvailable));
+    // Not even an unclean election: the only in-sync replica is down.
+    assert_eq!(
+        elect(&mut harness, 2, 1, Some(&[0])),
+        (0, vec![code(ResponseError::EligibleLeadersNotAvailable)])
+    );
     // It comes back and leads, with its record; the other catches up.
     harness.cluster.restart(1).unwrap();
     harness.settle(120);

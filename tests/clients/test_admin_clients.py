@@ -2,7 +2,8 @@
 (PyPI confluent-kafka) and kafka-python's KafkaAdminClient create, describe,
 alter and delete topics, add partitions, delete records, list offsets by
 every spec, list, describe and delete consumer groups, describe the
-cluster, its log directories and a partition's producers.
+cluster, its log directories and a partition's producers, and hold a
+preferred-leader election.
 
 Run by scripts/client-tests.sh, which starts the server and sets
 KAFKA_FUZZ_BOOTSTRAP (host:port). Standard library unittest only:
@@ -18,7 +19,7 @@ import unittest
 import uuid
 
 import confluent_kafka
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, ElectionType, Producer, TopicPartition
 from confluent_kafka.admin import (
     AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewPartitions, NewTopic, OffsetSpec, ResourceType)
 
@@ -178,6 +179,14 @@ class LibrdkafkaAdminTest(unittest.TestCase):
         producer.produce(topic, key=b"k", value=b"keyed", on_delivery=lambda error, _: errors.append(error))
         self.assertEqual(producer.flush(TIMEOUT_S), 0)
         self.assertEqual([e.code() if e else None for e in errors], [confluent_kafka.KafkaError.INVALID_RECORD, None])
+
+    def test_a_preferred_leader_election_is_not_needed_on_one_broker(self):
+        topic = unique("rd-elect")
+        wait_all(self.admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)],
+                                          request_timeout=TIMEOUT_S))
+        partition = TopicPartition(topic, 0)
+        result = self.admin.elect_leaders(ElectionType.PREFERRED, [partition]).result(timeout=TIMEOUT_S)
+        self.assertEqual(result[partition].code(), confluent_kafka.KafkaError.ELECTION_NOT_NEEDED)
 
     def test_the_cluster_is_described(self):
         cluster = self.admin.describe_cluster(request_timeout=TIMEOUT_S).result(timeout=TIMEOUT_S)

@@ -170,6 +170,17 @@ pub fn response_error_codes(response: &ResponseKind) -> Vec<ErrorCodeAt> {
                 }
             }
         }
+        ResponseKind::ElectLeaders(r) => {
+            at("error_code", r.error_code);
+            for topic in &r.replica_election_results {
+                for partition in &topic.partition_result {
+                    at(
+                        "replica_election_results[].partition_result[].error_code",
+                        partition.error_code,
+                    );
+                }
+            }
+        }
         ResponseKind::DescribeLogDirs(r) => {
             at("error_code", r.error_code);
             for result in &r.results {
@@ -564,6 +575,20 @@ pub fn legal_error_codes(api: ApiKey) -> Option<&'static [i16]> {
             TopicAuthorizationFailed,
             KafkaStorageError,
         ],
+        // ReplicationControlManager.electLeaders: the cluster ACL, unknown
+        // partitions, a preferred leader already leading or out of sync,
+        // no live replica for an unclean election, the controller's state
+        // and the timeout.
+        ApiKey::ElectLeaders => codes![
+            ClusterAuthorizationFailed,
+            UnknownTopicOrPartition,
+            InvalidTopicException,
+            ElectionNotNeeded,
+            PreferredLeaderNotAvailable,
+            EligibleLeadersNotAvailable,
+            NotController,
+            RequestTimedOut,
+        ],
         // KafkaApis.handleDescribeLogDirsRequest: the cluster ACL (v3+ top
         // level), an offline log directory.
         ApiKey::DescribeLogDirs => codes![ClusterAuthorizationFailed, KafkaStorageError],
@@ -679,7 +704,7 @@ mod tests {
         AlterConfigsResponse, ApiVersionsResponse, CreatePartitionsResponse, CreateTopicsResponse,
         DeleteGroupsResponse, DeleteRecordsResponse, DeleteTopicsResponse, DescribeAclsResponse,
         DescribeClusterResponse, DescribeConfigsResponse, DescribeGroupsResponse, DescribeLogDirsResponse,
-        DescribeProducersResponse, FetchResponse, FindCoordinatorResponse, HeartbeatResponse,
+        DescribeProducersResponse, ElectLeadersResponse, FetchResponse, FindCoordinatorResponse, HeartbeatResponse,
         IncrementalAlterConfigsResponse, InitProducerIdResponse, JoinGroupResponse, LeaveGroupResponse,
         ListGroupsResponse, ListOffsetsResponse, MetadataResponse, OffsetCommitResponse, OffsetDeleteResponse,
         OffsetFetchResponse, OffsetForLeaderEpochResponse, ProduceResponse, SyncGroupResponse,
@@ -1002,6 +1027,23 @@ mod tests {
                     ])
                     .into(),
                 vec![("topics[].partitions[].error_code", 6)],
+            ),
+            (
+                ApiKey::ElectLeaders,
+                ElectLeadersResponse::default()
+                    .with_error_code(0)
+                    .with_replica_election_results(vec![
+                        kafka_protocol::messages::elect_leaders_response::ReplicaElectionResult::default()
+                            .with_partition_result(vec![
+                                kafka_protocol::messages::elect_leaders_response::PartitionResult::default()
+                                    .with_error_code(84),
+                            ]),
+                    ])
+                    .into(),
+                vec![
+                    ("error_code", 0),
+                    ("replica_election_results[].partition_result[].error_code", 84),
+                ],
             ),
             (
                 ApiKey::DescribeLogDirs,

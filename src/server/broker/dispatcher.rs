@@ -60,6 +60,8 @@ pub(super) enum Waiting {
     DeleteTopics(super::topic_admin_api::PendingDeletions),
     /// Partitions proposed, until this broker's image has them.
     CreatePartitions(super::topic_admin_api::PendingPartitions),
+    /// Leaders proposed, until this broker's image shows them.
+    ElectLeaders(super::elect_leaders_api::PendingElections),
     Join {
         group_id: StrBytes,
         member_id: StrBytes,
@@ -148,6 +150,7 @@ pub const ANSWERED_APIS: &[ApiKey] = &[
     ApiKey::OffsetForLeaderEpoch,
     ApiKey::DescribeProducers,
     ApiKey::DescribeLogDirs,
+    ApiKey::ElectLeaders,
 ];
 
 /// One Kafka broker, in memory: alone, or one node of a cluster whose
@@ -281,6 +284,7 @@ impl Broker {
             RequestKind::OffsetForLeaderEpoch(request) => Answer::Now(self.offset_for_leader_epoch(request).into()),
             RequestKind::DescribeProducers(request) => Answer::Now(self.describe_producers(request).into()),
             RequestKind::DescribeLogDirs(request) => Answer::Now(self.describe_log_dirs(request).into()),
+            RequestKind::ElectLeaders(request) => self.elect_leaders(request, version),
             RequestKind::DescribeConfigs(request) => Answer::Now(self.describe_configs(request, version).into()),
             RequestKind::AlterConfigs(request) => Answer::Now(self.alter_configs(request).into()),
             RequestKind::IncrementalAlterConfigs(request) => {
@@ -323,6 +327,7 @@ impl Broker {
             Waiting::CreateTopics(pending) => self.poll_created(pending, version, expired),
             Waiting::DeleteTopics(pending) => self.poll_deleted(pending, version, expired),
             Waiting::CreatePartitions(pending) => self.poll_partitions(pending, expired),
+            Waiting::ElectLeaders(pending) => self.poll_elected(pending, expired),
             Waiting::Join { group_id, member_id } => self.poll_join(group_id, member_id, version, expired),
             Waiting::Sync {
                 group_id,

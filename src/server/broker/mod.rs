@@ -13,6 +13,7 @@ mod config;
 mod config_api;
 mod delete_records_api;
 mod dispatcher;
+mod elect_leaders_api;
 mod fetch_api;
 mod group_admin_api;
 mod group_api;
