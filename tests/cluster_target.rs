@@ -87,6 +87,15 @@ fn written_seeds_reach_what_they_are_named_for() {
                 expect("crash n3");
                 expect("restart n3");
             }
+            "preferred-leader-back" => {
+                expect("restart n1");
+                expect("c2 elect the preferred leader of cluster-a/0: elected");
+                assert!(failed_over, "{name}: the leader did not change: {epochs:?}");
+                // n1 leads again, after the epoch the failover gave another.
+                let (last_leader, last_epoch) = epochs.last().cloned().unwrap();
+                assert_eq!(last_leader, start.0, "{name}: {epochs:?}");
+                assert!(last_epoch >= start.1 + 2, "{name}: {epochs:?}");
+            }
             "create-while-producing" => expect("acknowledged cluster-new/0"),
             "skewed-clock" => expect("skew n2 by 6000 ms"),
             other => panic!("no check for the written seed {other}"),

@@ -124,6 +124,24 @@ pub fn written_cluster_scripts() -> Vec<(&'static str, ClusterScript)> {
             ]),
         ),
         (
+            // The leader n1 fails over and comes back in sync; a client asks
+            // for a preferred-leader election while producers write, and n1
+            // leads cluster-a/0 again at a new epoch.
+            "preferred-leader-back",
+            script(vec![
+                vec![produce(0, A0)],
+                trickle(2),
+                vec![ClusterStep::Crash { node: N1 }],
+                run(32),
+                vec![produce(1, A0), ClusterStep::Restart { node: N1 }],
+                run(32),
+                run(32),
+                vec![ClusterStep::ElectLeader { client: 2, target: A0 }, produce(0, A0)],
+                trickle(4),
+                run(16),
+            ]),
+        ),
+        (
             // A follower's clock jumps 6 s ahead: its timers fire at once.
             "skewed-clock",
             script(vec![

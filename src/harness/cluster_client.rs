@@ -13,11 +13,13 @@ use std::collections::{BTreeMap, VecDeque};
 use bytes::Bytes;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    CreateTopicsRequest, FetchRequest, InitProducerIdRequest, MetadataRequest, ProduceRequest, TopicName,
+    CreateTopicsRequest, ElectLeadersRequest, FetchRequest, InitProducerIdRequest, MetadataRequest, ProduceRequest,
+    TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{Record, TimestampType};
@@ -33,6 +35,9 @@ const METADATA_VERSION: i16 = 9;
 const PRODUCE_VERSION: i16 = 9;
 const FETCH_VERSION: i16 = 12;
 const CREATE_TOPICS_VERSION: i16 = 5;
+const ELECT_LEADERS_VERSION: i16 = 2;
+/// ElectLeaders' `election_type` of a preferred-leader election.
+const PREFERRED_ELECTION: i8 = 0;
 const INIT_PRODUCER_ID_VERSION: i16 = 4;
 /// A client's `request.timeout.ms`.
 pub const REQUEST_TIMEOUT_MS: i64 = 8_000;
@@ -62,6 +67,8 @@ pub enum ClientTask {
     },
     /// Metadata of every topic, from one node or any.
     Metadata { node: Option<NodeId> },
+    /// A preferred-leader election of one partition.
+    ElectLeader { topic: StrBytes, partition: i32 },
 }
 
 impl std::fmt::Display for ClientTask {
@@ -78,6 +85,7 @@ impl std::fmt::Display for ClientTask {
                 partitions,
                 replicas,
             } => write!(f, "create {topic} ({partitions} partitions, {replicas} replicas)"),
+            Self::ElectLeader { topic, partition } => write!(f, "elect the preferred leader of {topic}/{partition}"),
             Self::Metadata { node: None } => f.write_str("refresh metadata"),
             Self::Metadata { node: Some(node) } => write!(f, "ask n{node} for metadata"),
         }
@@ -611,6 +619,26 @@ impl ClusterClient {
                     _ => self.finish(events, error_name(code)),
                 }
             }
+            ClientTask::ElectLeader { topic, partition } => {
+                let answer = Client::response::<ElectLeadersRequest>(ELECT_LEADERS_VERSION, correlation_id, frame)?;
+                let code = answer
+                    .replica_election_results
+                    .iter()
+                    .filter(|t| t.topic.0 == *topic)
+                    .flat_map(|t| &t.partition_result)
+                    .find(|p| p.partition_id == *partition)
+                    .map_or(answer.error_code, |p| p.error_code);
+                match ResponseError::try_from_code(code) {
+                    Some(ResponseError::NotController | ResponseError::RequestTimedOut) => {
+                        self.failed(Request::Task, &error_name(code), false, events);
+                    }
+                    _ if code == 0 => {
+                        self.metadata_stale = true;
+                        self.finish(events, "elected".to_owned());
+                    }
+                    _ => self.finish(events, error_name(code)),
+                }
+            }
             ClientTask::Metadata { .. } => {}
         }
         Ok(())
@@ -756,9 +784,20 @@ impl ClusterClient {
                             .with_timeout_ms(5_000);
                         self.client.request(CREATE_TOPICS_VERSION, body)
                     }
+                    ClientTask::ElectLeader { topic, partition } => {
+                        let body = ElectLeadersRequest::default()
+                            .with_election_type(PREFERRED_ELECTION)
+                            .with_topic_partitions(Some(vec![
+                                TopicPartitions::default()
+                                    .with_topic(TopicName(topic.clone()))
+                                    .with_partitions(vec![*partition]),
+                            ]))
+                            .with_timeout_ms(5_000);
+                        self.client.request(ELECT_LEADERS_VERSION, body)
+                    }
                     ClientTask::Metadata { .. } => return,
                 };
-                let node = if matches!(task, ClientTask::CreateTopic { .. }) {
+                let node = if matches!(task, ClientTask::CreateTopic { .. } | ClientTask::ElectLeader { .. }) {
                     any_node
                 } else {
                     leader

@@ -319,6 +319,12 @@ impl<'a, C: ClusterUnderTest> ClusterSession<'a, C> {
             ClusterStep::Metadata { client } => {
                 self.client(client).submit(ClientTask::Metadata { node: None });
             }
+            ClusterStep::ElectLeader { client, target } => {
+                self.client(client).submit(ClientTask::ElectLeader {
+                    topic: StrBytes::from_static_str(target.topic()),
+                    partition: target.partition(),
+                });
+            }
             ClusterStep::Disconnect { client } => {
                 let index = usize::from(client) % self.clients.len();
                 self.clients[index].disconnect(self.cluster);

@@ -124,10 +124,16 @@ pub enum ClusterStep {
         node: u8,
         hundreds_ms: u8,
     },
+    /// A client asks for a preferred-leader election of a partition: its
+    /// first replica leads again, if it is in sync.
+    ElectLeader {
+        client: u8,
+        target: TopicChoice,
+    },
 }
 
 /// The step kinds, by the byte that names them (modulo their count).
-const KINDS: u8 = 17;
+const KINDS: u8 = 18;
 
 impl ClusterStep {
     /// How many argument bytes follow the byte naming a kind of step.
@@ -136,6 +142,7 @@ impl ClusterStep {
             4..=6 => 4,
             10 => 0,
             15 => 2,
+            17 => 3,
             _ => 1,
         }
     }
@@ -179,6 +186,7 @@ impl ClusterStep {
                 node: arg(0),
                 hundreds_ms: arg(1),
             },
+            17 => Self::ElectLeader { client: arg(0), target },
             _ => Self::Run { rounds: arg(0) },
         }
     }
@@ -212,6 +220,7 @@ impl ClusterStep {
             Self::Resume { node } => (14, vec![node]),
             Self::Skew { node, hundreds_ms } => (15, vec![node, hundreds_ms]),
             Self::Run { rounds } => (16, vec![rounds]),
+            Self::ElectLeader { client, target } => (17, vec![client, target.topic, target.partition]),
         };
         out.push(kind);
         out.extend_from_slice(&args);
