@@ -724,6 +724,37 @@ fn a_retry_of_a_batch_retention_removed_is_still_a_duplicate() {
 }
 
 #[test]
+fn a_damaged_deletion_does_not_make_the_model_forget_what_was_sent() {
+    // Found by the session campaign with admin operations: a damaged
+    // DeleteTopics may have deleted anything, and the model forgot every
+    // log, with which batches were sent: the retry of one sent with acks=0
+    // was answered where that copy went and looked like a new batch
+    // written below others.
+    let damaged = Operation::Malformed {
+        request: Box::new(Operation::DeleteTopic {
+            topic: PartitionChoice { topic: 2, partition: 0 },
+            by_id: false,
+            version: ANY_VERSION,
+        }),
+        malformation: Malformation::Truncate { at: 20 },
+    };
+    regression_runs_clean(
+        "damaged-deletion-forgets-sent-batches",
+        &[
+            (0, produce_as(Acks::None, 0, ProduceMode::Idempotent, PRODUCE_V9)),
+            (2, damaged),
+            (1, produce_as(Acks::All, 0, ProduceMode::Plain, PRODUCE_V9)),
+            (0, produce_as(Acks::All, 0, ProduceMode::Retry(0), PRODUCE_V9)),
+        ],
+        &[
+            "topic-a/0: NONE base offset 2",
+            "#3 client 0: Produce",
+            "topic-a/0: NONE base offset 0",
+        ],
+    );
+}
+
+#[test]
 fn a_refused_batch_does_not_lend_its_sequence_to_other_records() {
     // zstd before Produce v7 is refused; a retry at v9 with acks=0 writes it;
     // the producer's next batch must not reuse its sequence.

@@ -92,6 +92,10 @@ pub struct LogModel {
     /// Topic deletions so far (a damaged frame's included): an answer to a
     /// request sent before one may describe a log the model forgot.
     deletions: u32,
+    /// A frame the model could not read may have deleted any topic (and a
+    /// topic created again starts over at offset 0) or records: no log
+    /// check holds from then on.
+    unknown_deletions: bool,
 }
 
 /// What may have removed records the model knows, without it seeing each
@@ -137,10 +141,12 @@ impl LogModel {
     }
 
     /// A frame the model cannot read may have deleted any topic, records
-    /// or configs: what it knew of every log is forgotten.
+    /// or configs: the log checks stand down for the rest of the session.
+    /// (Forgetting the logs instead would forget which batches were sent,
+    /// and a retry answered where its first copy went would look new.)
     pub fn unknown_deletion(&mut self) {
         self.unknown_writes = true;
-        self.partitions.clear();
+        self.unknown_deletions = true;
         self.deletions += 1;
     }
 
@@ -197,6 +203,9 @@ impl LogModel {
         requested: i64,
         low_watermark: i64,
     ) -> Result<(), Violation> {
+        if self.unknown_deletions {
+            return Ok(());
+        }
         if low_watermark < requested {
             return Err(violation(
                 Invariant::TopicLifecycle,
@@ -279,6 +288,9 @@ impl LogModel {
         (base_offset, floor): (i64, i64),
         acks_all: bool,
     ) -> Result<(), Violation> {
+        if self.unknown_deletions {
+            return Ok(());
+        }
         let partition = self.partition(tp);
         let count = batch.records.len();
         let end = base_offset.saturating_add(count as i64);
@@ -426,6 +438,9 @@ impl LogModel {
 
     /// A Fetch answered `fetched` for `tp` without a partition error.
     pub fn fetched(&mut self, at: At, tp: &TopicPartition, fetched: &FetchedPartition) -> Result<(), Violation> {
+        if self.unknown_deletions {
+            return Ok(());
+        }
         let hw = fetched.high_watermark;
         self.check_high_watermark(at, tp, (Invariant::Watermarks, "the high watermark"), hw)?;
         if fetched.last_stable_offset > hw {
@@ -567,6 +582,9 @@ impl LogModel {
 
     /// A Fetch answered OFFSET_OUT_OF_RANGE for `fetch_offset`.
     pub fn out_of_range(&self, at: At, tp: &TopicPartition, fetch_offset: i64) -> Result<(), Violation> {
+        if self.unknown_deletions {
+            return Ok(());
+        }
         let Some(partition) = self.partitions.get(tp) else {
             return Ok(());
         };
@@ -595,6 +613,9 @@ impl LogModel {
         offset: i64,
         found_timestamp: i64,
     ) -> Result<(), Violation> {
+        if self.unknown_deletions {
+            return Ok(());
+        }
         match timestamp {
             LATEST_TIMESTAMP => {
                 self.check_high_watermark(at, tp, (Invariant::ListOffsets, "ListOffsets latest"), offset)
@@ -647,7 +668,7 @@ impl LogModel {
     /// Pages fetched from `start` returned records at `offsets`, in order:
     /// every offset from `start` on, each once.
     pub fn paged(&self, at: At, tp: &TopicPartition, start: i64, offsets: &[i64]) -> Result<(), Violation> {
-        if self.unknown_writes {
+        if self.unknown_writes || self.unknown_deletions {
             return Ok(());
         }
         let gap = (start..).zip(offsets).find(|(expected, got)| expected != *got);
