@@ -13,10 +13,8 @@ use kafka_protocol::ResponseError;
 use kafka_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
 use kafka_protocol::messages::describe_producers_request::TopicRequest;
 use kafka_protocol::messages::offset_for_leader_epoch_request::{OffsetForLeaderPartition, OffsetForLeaderTopic};
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     DescribeLogDirsRequest, DescribeProducersRequest, InitProducerIdRequest, OffsetForLeaderEpochRequest,
-    ProduceRequest,
 };
 
 /// OffsetForLeaderEpoch v4 for partition 0 of `topic`: (error, epoch, end).
@@ -73,16 +71,7 @@ fn describe_producers_shows_each_producers_last_batch() {
             (None, Some(Bytes::from_static(b"b"))),
         ];
         let records = encode_entries(&entries, Some((id, epoch, sequence)), timestamp, Codec::None).unwrap();
-        let request = ProduceRequest::default()
-            .with_acks(-1)
-            .with_timeout_ms(1000)
-            .with_topic_data(vec![
-                TopicProduceData::default()
-                    .with_name(name("events"))
-                    .with_partition_data(vec![PartitionProduceData::default().with_records(Some(records))]),
-            ]);
-        let answer = h.call(9, request);
-        assert_eq!(answer.responses[0].partition_responses[0].error_code, 0);
+        assert_eq!(h.produce_batch("events", 0, records, -1).0, 0);
     }
     h.produce("events", 1, "plain");
     let request = DescribeProducersRequest::default().with_topics(vec![

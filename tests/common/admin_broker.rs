@@ -66,8 +66,13 @@ impl Harness {
     /// Produces one record; the error code and offset.
     pub fn produce(&mut self, topic: &str, partition: i32, value: &str) -> (i16, i64) {
         let records = encode_entries(&[(None, Some(Bytes::from(value.to_owned())))], None, 0, Codec::None).unwrap();
+        self.produce_batch(topic, partition, records, 1)
+    }
+
+    /// Produces a batch with `acks`; the error code and offset.
+    pub fn produce_batch(&mut self, topic: &str, partition: i32, records: Bytes, acks: i16) -> (i16, i64) {
         let request = ProduceRequest::default()
-            .with_acks(1)
+            .with_acks(acks)
             .with_timeout_ms(1000)
             .with_topic_data(vec![
                 TopicProduceData::default()
