@@ -277,16 +277,12 @@ impl Broker {
                 None => still.push((at, name, tag)),
             }
         }
-        if still.is_empty() {
-            return Answer::Now(response.into());
-        }
-        Answer::Wait {
-            waiting: Waiting::CreateTopics(PendingTopics {
+        Answer::now_or_wait(response, still.is_empty(), |response| {
+            Waiting::CreateTopics(PendingTopics {
                 response,
                 proposed: still,
-            }),
-            deadline_ms: i64::MAX,
-        }
+            })
+        })
     }
 
     /// Replicas for `partitions` new partitions, `factor` each, spread so

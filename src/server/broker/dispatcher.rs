@@ -82,6 +82,23 @@ pub(super) enum Answer {
 
 impl Answer {
     /// A first wait's deadline.
+    /// `response` now when nothing is left to wait for; else a wait for the
+    /// rest (`waiting` holds the response; the dispatcher keeps the first
+    /// deadline).
+    pub(super) fn now_or_wait<R: Into<ResponseKind>>(
+        response: R,
+        done: bool,
+        waiting: impl FnOnce(R) -> Waiting,
+    ) -> Self {
+        if done {
+            return Answer::Now(response.into());
+        }
+        Answer::Wait {
+            waiting: waiting(response),
+            deadline_ms: i64::MAX,
+        }
+    }
+
     pub(super) fn with_deadline(self, deadline_ms: i64) -> Self {
         match self {
             Answer::Wait { waiting, .. } => Answer::Wait { waiting, deadline_ms },

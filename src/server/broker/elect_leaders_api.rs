@@ -176,15 +176,11 @@ impl Broker {
                 Some(_) => still.push(election),
             }
         }
-        if still.is_empty() {
-            return Answer::Now(response.into());
-        }
-        Answer::Wait {
-            waiting: Waiting::ElectLeaders(PendingElections {
+        Answer::now_or_wait(response, still.is_empty(), |response| {
+            Waiting::ElectLeaders(PendingElections {
                 response,
                 proposed: still,
-            }),
-            deadline_ms: i64::MAX,
-        }
+            })
+        })
     }
 }

@@ -181,17 +181,12 @@ impl Broker {
                 result.base_offset = -1;
             }
         }
-        if still.is_empty() {
-            return Answer::Now(response.into());
-        }
-        Answer::Wait {
-            waiting: Waiting::Produce(PendingAcks {
+        Answer::now_or_wait(response, still.is_empty(), |response| {
+            Waiting::Produce(PendingAcks {
                 response,
                 waiting: still,
-            }),
-            // The dispatcher keeps the first deadline.
-            deadline_ms: i64::MAX,
-        }
+            })
+        })
     }
 
     /// Appends one partition's records: (base offset, log start offset).

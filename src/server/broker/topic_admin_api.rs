@@ -166,16 +166,12 @@ impl Broker {
                 still.push((at, id));
             }
         }
-        if still.is_empty() {
-            return Answer::Now(response.into());
-        }
-        Answer::Wait {
-            waiting: Waiting::DeleteTopics(PendingDeletions {
+        Answer::now_or_wait(response, still.is_empty(), |response| {
+            Waiting::DeleteTopics(PendingDeletions {
                 response,
                 proposed: still,
-            }),
-            deadline_ms: i64::MAX,
-        }
+            })
+        })
     }
 
     pub(super) fn create_partitions(&mut self, request: CreatePartitionsRequest) -> Answer {
@@ -313,15 +309,11 @@ impl Broker {
                 Some(_) => still.push((at, id, count)),
             }
         }
-        if still.is_empty() {
-            return Answer::Now(response.into());
-        }
-        Answer::Wait {
-            waiting: Waiting::CreatePartitions(PendingPartitions {
+        Answer::now_or_wait(response, still.is_empty(), |response| {
+            Waiting::CreatePartitions(PendingPartitions {
                 response,
                 proposed: still,
-            }),
-            deadline_ms: i64::MAX,
-        }
+            })
+        })
     }
 }
