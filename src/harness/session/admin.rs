@@ -230,9 +230,13 @@ impl<S: ServerUnderTest + ?Sized> Session<'_, S> {
     pub(super) fn admin_abandoned(&mut self, purpose: AdminPurpose) {
         match purpose {
             AdminPurpose::DeleteRecords { tp, offset } => self.model.log.deletion_requested(&tp, offset),
-            AdminPurpose::DeleteTopic { .. } | AdminPurpose::AlterConfig { .. } => self.model.unknown_deletion(),
+            AdminPurpose::DeleteTopic { .. } => self.model.unknown_deletion(),
             AdminPurpose::DeleteGroup { .. } | AdminPurpose::OffsetDelete { .. } => self.model.groups.unknown_request(),
-            AdminPurpose::CreatePartitions { .. } | AdminPurpose::DescribeGroup { .. } | AdminPurpose::ListGroups => {}
+            // A retention was taken into account when the change was sent.
+            AdminPurpose::AlterConfig { .. }
+            | AdminPurpose::CreatePartitions { .. }
+            | AdminPurpose::DescribeGroup { .. }
+            | AdminPurpose::ListGroups => {}
         }
     }
 

@@ -328,7 +328,7 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
             .log
             .clock_reads(server.advance_clock(0).then_some(REFERENCE_START_MS));
         // The first two topics exist from the start (`SESSION_TOPICS`).
-        model.topics.existing_at_start(SESSION_TOPICS[..2].iter().copied());
+        model.topics.existing_at_start(&SESSION_TOPICS[..2]);
         Self {
             server,
             clients: (0..SESSION_CLIENTS).map(SessionClient::new).collect(),

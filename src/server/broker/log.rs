@@ -33,11 +33,9 @@ struct StoredBatch {
     producer: Option<ProducerBatch>,
 }
 
-impl StoredBatch {
-    /// The newest timestamp of its records.
-    fn last_timestamp(&self) -> i64 {
-        self.timestamps.iter().copied().max().unwrap_or(-1)
-    }
+/// The newest of a batch's record timestamps.
+fn newest(timestamps: &[i64]) -> i64 {
+    timestamps.iter().copied().max().unwrap_or(-1)
 }
 
 /// Where a batch ended up.
@@ -206,9 +204,8 @@ impl PartitionLog {
         if self.latest_epoch() < leader_epoch {
             self.epochs.push((leader_epoch, base_offset));
         }
-        let last_timestamp = timestamps.iter().copied().max().unwrap_or(-1);
         if let Some(producer) = &producer {
-            self.producers.record(producer, base_offset, last_timestamp);
+            self.producers.record(producer, base_offset, newest(&timestamps));
         }
         if let Some(journal) = &mut self.journal {
             journal.push(LogChange::Append(bytes.clone()));
@@ -300,7 +297,7 @@ impl PartitionLog {
         for batch in &self.batches {
             if let Some(producer) = &batch.producer {
                 self.producers
-                    .record(producer, batch.base_offset, batch.last_timestamp());
+                    .record(producer, batch.base_offset, newest(&batch.timestamps));
             }
         }
     }

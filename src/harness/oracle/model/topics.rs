@@ -40,9 +40,10 @@ pub struct ShownTopic<'a> {
 
 impl TopicModel {
     /// `names` exist before the session's first request.
-    pub fn existing_at_start<'a>(&mut self, names: impl IntoIterator<Item = &'a str>) {
+    pub fn existing_at_start(&mut self, names: &[&'static str]) {
+        // Static: no allocation on the session target's per-input path.
         self.existing
-            .extend(names.into_iter().map(|name| StrBytes::from_string(name.to_owned())));
+            .extend(names.iter().map(|&name| StrBytes::from_static_str(name)));
     }
 
     /// The deletion of `name` (with `id`, nil if unknown) was acknowledged.
