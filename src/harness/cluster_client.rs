@@ -344,6 +344,22 @@ impl ClusterClient {
         }
     }
 
+    /// A metadata change (CreateTopics, ElectLeaders) answered `code`: on
+    /// success the client's metadata is stale; a controller that moved or
+    /// did not commit in time is asked again, as Kafka's admin client does.
+    fn metadata_changed(&mut self, code: i16, done: &str, events: &mut Vec<ClientEvent>) {
+        match ResponseError::try_from_code(code) {
+            Some(ResponseError::NotController | ResponseError::RequestTimedOut) => {
+                self.failed(Request::Task, &error_name(code), false, events);
+            }
+            _ if code == 0 => {
+                self.metadata_stale = true;
+                self.finish(events, done.to_owned());
+            }
+            _ => self.finish(events, error_name(code)),
+        }
+    }
+
     /// The first task is over: it goes, with what came of it.
     fn finish(&mut self, events: &mut Vec<ClientEvent>, outcome: String) {
         if let Some(done) = self.tasks.pop_front() {
@@ -608,16 +624,7 @@ impl ClusterClient {
                     .find(|t| t.name.0 == *topic)
                     .map(|t| t.error_code)
                     .ok_or_else(|| ClientError::BadResponse(format!("no answer for topic {topic}")))?;
-                match ResponseError::try_from_code(code) {
-                    Some(ResponseError::NotController | ResponseError::RequestTimedOut) => {
-                        self.failed(Request::Task, &error_name(code), false, events);
-                    }
-                    _ if code == 0 => {
-                        self.metadata_stale = true;
-                        self.finish(events, "created".to_owned());
-                    }
-                    _ => self.finish(events, error_name(code)),
-                }
+                self.metadata_changed(code, "created", events);
             }
             ClientTask::ElectLeader { topic, partition } => {
                 let answer = Client::response::<ElectLeadersRequest>(ELECT_LEADERS_VERSION, correlation_id, frame)?;
@@ -628,16 +635,7 @@ impl ClusterClient {
                     .flat_map(|t| &t.partition_result)
                     .find(|p| p.partition_id == *partition)
                     .map_or(answer.error_code, |p| p.error_code);
-                match ResponseError::try_from_code(code) {
-                    Some(ResponseError::NotController | ResponseError::RequestTimedOut) => {
-                        self.failed(Request::Task, &error_name(code), false, events);
-                    }
-                    _ if code == 0 => {
-                        self.metadata_stale = true;
-                        self.finish(events, "elected".to_owned());
-                    }
-                    _ => self.finish(events, error_name(code)),
-                }
+                self.metadata_changed(code, "elected", events);
             }
             ClientTask::Metadata { .. } => {}
         }
