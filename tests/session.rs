@@ -233,6 +233,9 @@ enum Fault {
     MetadataNamesAnUnknownLeader,
     /// CreateTopics answers success for a topic that exists.
     CreatesAnExistingTopic,
+    /// A request that waits (a long poll, a join) is never answered: a
+    /// lost wake-up.
+    NeverAnswersAWait,
 }
 
 /// A request frame (no size prefix) read with kafka-protocol.
@@ -355,11 +358,15 @@ impl Faulty {
 
 impl ServerUnderTest for Faulty {
     fn handle(&mut self, frame: Bytes) -> Exchange {
+        self.handle_on(0, frame)
+    }
+
+    fn handle_on(&mut self, connection: usize, frame: Bytes) -> Exchange {
         if let Some(answer) = self.faulty_answer(&frame) {
             return answer;
         }
         let heartbeat = i16::from_be_bytes([frame[0], frame[1]]) == 12;
-        let exchange = self.inner.handle(frame.clone());
+        let exchange = self.inner.handle_on(connection, frame.clone());
         match (self.fault, exchange) {
             (Fault::AcceptsEveryHeartbeat, Exchange::Response(response)) if heartbeat => {
                 // The error code follows the header and throttle time.
@@ -370,6 +377,17 @@ impl ServerUnderTest for Faulty {
             }
             (_, exchange) => exchange,
         }
+    }
+
+    fn poll(&mut self, connection: usize) -> Option<Exchange> {
+        match self.fault {
+            Fault::NeverAnswersAWait => None,
+            _ => self.inner.poll(connection),
+        }
+    }
+
+    fn disconnect(&mut self, connection: usize) {
+        self.inner.disconnect(connection);
     }
 
     fn reset(&mut self) {
@@ -526,14 +544,36 @@ fn a_server_that_creates_an_existing_topic_again_is_caught() {
     );
 }
 
-#[test]
-fn an_admins_day_runs_clean_and_reads_as_a_transcript() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/session/written-admin-life");
+/// Plays a written seed of `corpus/session/`, which must run clean, and
+/// returns its transcript.
+fn play_written_seed(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/session").join(name);
     let data = std::fs::read(&path).unwrap();
     let mut transcript = Vec::new();
     let result = play_session(&mut ReferenceServer::default(), &data, Some(&mut transcript));
     let transcript = String::from_utf8(transcript).unwrap();
     assert_eq!(result, Ok(()), "{transcript}");
+    transcript
+}
+
+#[test]
+fn a_producers_long_history_runs_clean_and_reads_as_a_transcript() {
+    let transcript = play_written_seed("written-log-life");
+    for expected in [
+        // The long poll waits for the first batch.
+        "-> pending",
+        "Repeat { times: 5 }",
+        ", 6 of 6",
+        // Its oldest batch again, after seven newer ones: refused.
+        "OUT_OF_ORDER_SEQUENCE_NUMBER",
+    ] {
+        assert!(transcript.contains(expected), "no {expected:?} in:\n{transcript}");
+    }
+}
+
+#[test]
+fn an_admins_day_runs_clean_and_reads_as_a_transcript() {
+    let transcript = play_written_seed("written-admin-life");
     for expected in [
         "-> topic-a/0 below 2: NONE low watermark 2",
         "-> topic-a/0 at 0: OffsetOutOfRange",
@@ -796,4 +836,46 @@ fn a_damaged_produce_spends_its_sequences() {
         ],
         &["topic-a/0: NONE base offset 2", "paged 4 records from 0 to 4"],
     );
+}
+
+#[test]
+fn a_server_that_never_answers_a_long_poll_is_caught() {
+    let long_poll = Operation::Fetch {
+        from: topic_a(0),
+        offset: OffsetChoice::HighWatermark,
+        max_bytes: ByteLimit::Default,
+        partition_max_bytes: ByteLimit::Default,
+        wait: true,
+        version: VersionChoice(8), // v12: names topics
+    };
+    let script = script(&[(0, long_poll)]);
+    // The reference answers the long poll once its max wait runs out.
+    let (result, transcript) = play(&mut ReferenceServer::default(), &script);
+    assert!(result.is_ok(), "{result:?}\n{transcript}");
+    assert!(transcript.contains("-> pending"), "{transcript}");
+    let (violation, transcript) = violation_on(Fault::NeverAnswersAWait, &script);
+    assert!(
+        violation
+            .detail
+            .starts_with("liveness at operation #1: client 0's Fetch v12 (correlation id"),
+        "{violation}\n{transcript}"
+    );
+}
+
+#[test]
+fn a_repeat_step_builds_a_producer_history_longer_than_the_broker_remembers() {
+    let script = script(&[
+        (0, produce(1, ProduceMode::Idempotent)),
+        (0, Operation::Repeat { times: 6 }),
+        // The first of its eight batches: past the five Kafka remembers.
+        (0, produce(1, ProduceMode::Retry(7))),
+        (1, consume(ByteLimit::Default)),
+    ]);
+    let (result, transcript) = play(&mut ReferenceServer::default(), &script);
+    assert!(result.is_ok(), "{result:?}\n{transcript}");
+    assert_eq!(transcript.matches("Produce v9").count(), 9, "{transcript}");
+    assert!(transcript.contains("Produce(Production"), "{transcript}");
+    assert!(transcript.contains(", 7 of 7"), "{transcript}");
+    assert!(transcript.contains("OUT_OF_ORDER_SEQUENCE_NUMBER"), "{transcript}");
+    assert!(transcript.contains("paged 8 records from 0 to 8"), "{transcript}");
 }

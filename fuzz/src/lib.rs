@@ -68,8 +68,25 @@ pub fn replay_main(target: fn(&[u8])) {
 /// The body of a target binary: `kafka_fuzz_targets::fuzz_main!(produce);`
 /// names a function of `kafka_fuzz::harness::targets`; any `fn(&[u8])`
 /// path works too, e.g. a target bound to another server.
+/// `fuzz_main!(session, mutator = mutate_session_script)` adds a custom
+/// mutator of `kafka_fuzz::harness::input` (libFuzzer's hook; the other
+/// engines mutate bytes only).
 #[macro_export]
 macro_rules! fuzz_main {
+    ($target:ident, mutator = $mutator:ident) => {
+        $crate::fuzz_main!($target);
+
+        #[cfg(feature = "libfuzzer")]
+        $crate::libfuzzer_sys::fuzz_mutator!(|data: &mut [u8], size: usize, max_size: usize, seed: u32| {
+            $crate::kafka_fuzz::harness::input::$mutator(
+                data,
+                size,
+                max_size,
+                seed,
+                &mut $crate::libfuzzer_sys::fuzzer_mutate,
+            )
+        });
+    };
     ($target:ident) => {
         $crate::fuzz_main!(@path $crate::kafka_fuzz::harness::targets::$target);
     };

@@ -8,8 +8,8 @@ use crate::harness::input::{
 };
 
 /// Sessions a fuzzer would take long to find: a two-member group's life;
-/// a partition written by idempotent, retrying and silent producers, then
-/// paged through; and an admin's day: records, offsets and a group
+/// a partition written by idempotent, retrying and silent producers (one
+/// history longer than a broker remembers), then paged through; and an admin's day: records, offsets and a group
 /// deleted, a retention that expires records, partitions added, a topic
 /// deleted and created again, each read back.
 pub(super) fn written_sessions() -> [(&'static str, SessionScript); 3] {
@@ -96,6 +96,11 @@ pub(super) fn written_sessions() -> [(&'static str, SessionScript); 3] {
         (0, produce(Acks::All, ProduceMode::Idempotent, 0)),
         (0, produce(Acks::All, ProduceMode::Idempotent, 1)),
         (0, produce(Acks::All, ProduceMode::Retry(1), 0)),
+        // A history longer than the five batches a broker remembers per
+        // producer, then a retry of its oldest batch: refused, not written.
+        (0, produce(Acks::All, ProduceMode::Idempotent, 2)),
+        (0, Operation::Repeat { times: 5 }),
+        (0, produce(Acks::All, ProduceMode::Retry(7), 0)),
         (1, produce(Acks::None, ProduceMode::Plain, 3)),
         (0, produce(Acks::Leader, ProduceMode::GappedSequence(1), 4)),
         (1, consume(ByteLimit::Small)),

@@ -10,6 +10,7 @@ mod record_batch;
 mod request;
 mod request_stream;
 mod script_bytes;
+mod script_mutation;
 mod seeded;
 mod session;
 mod stream;
@@ -22,10 +23,12 @@ pub use record_batch::{
 pub use request::{VersionedArbitrary, arbitrary_request, encode_request};
 pub use request_stream::{GENERATED, RAW_STREAM, api_request_stream, generated_stream};
 pub use script_bytes::ArbitraryBytes;
+pub use script_mutation::{ByteMutation, mutate_session_script};
 pub use seeded::seeded_bytes;
 pub use session::{
-    Acks, ByteLimit, ClockStep, ConfigChange, GenerationChoice, GroupChoice, MAX_SESSION_STEPS, OffsetChoice,
-    Operation, PartitionChoice, ProduceMode, Production, SESSION_APIS, SESSION_CLIENTS, SESSION_GROUPS, SESSION_TOPICS,
-    SessionScript, SessionStep, SessionTimeout, TimestampChoice, VersionChoice,
+    Acks, ByteLimit, ClockStep, ConfigChange, GenerationChoice, GroupChoice, MAX_REPEATS, MAX_SESSION_OPERATIONS,
+    MAX_SESSION_STEPS, OffsetChoice, Operation, PartitionChoice, ProduceMode, Production, SESSION_APIS,
+    SESSION_CLIENTS, SESSION_GROUPS, SESSION_TOPICS, SessionScript, SessionStep, SessionTimeout, TimestampChoice,
+    VersionChoice,
 };
 pub use stream::{ClientStream, join_frames, split_stream};

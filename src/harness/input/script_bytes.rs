@@ -217,7 +217,7 @@ impl ArbitraryBytes for GenerationChoice {
 
 impl ArbitraryBytes for Operation {
     fn write_bytes(&self, out: &mut Vec<u8>) {
-        const COUNT: u64 = 24;
+        const COUNT: u64 = 25;
         match self {
             Operation::Produce(production) => fields!(variant(out, 0, COUNT), production),
             Operation::Fetch {
@@ -300,6 +300,7 @@ impl ArbitraryBytes for Operation {
             Operation::ListGroups { version } => fields!(variant(out, 21, COUNT), version),
             Operation::DeleteGroup { group, version } => fields!(variant(out, 22, COUNT), group, version),
             Operation::OffsetDelete { group, of, version } => fields!(variant(out, 23, COUNT), group, of, version),
+            Operation::Repeat { times } => fields!(variant(out, 24, COUNT), times),
         }
     }
 }

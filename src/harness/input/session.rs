@@ -14,9 +14,14 @@ use super::Malformation;
 /// Clients of one session, each its own connection and state.
 pub const SESSION_CLIENTS: usize = 3;
 
-/// Operations in one session: enough for a rebalance, a retry and a paging,
-/// few enough to keep an execution fast.
-pub const MAX_SESSION_STEPS: usize = 20;
+/// Steps in one session: room for a rebalance, a retry and a paging in
+/// one script, and for the custom mutator to grow long histories from
+/// short ones.
+pub const MAX_SESSION_STEPS: usize = 64;
+
+/// Operations one session performs at most, its steps and their repeats
+/// together: a bound on an execution's time, however the steps repeat.
+pub const MAX_SESSION_OPERATIONS: usize = 4 * MAX_SESSION_STEPS;
 
 /// Topics a session acts on: two the session starts with (see
 /// `targets::session_start_frames`), one it may create.
@@ -397,6 +402,23 @@ pub enum Operation {
         of: PartitionChoice,
         version: VersionChoice,
     },
+    /// This step's client does the script's previous operation again,
+    /// `repeats()` times: histories longer than a script's steps (more of
+    /// one producer's batches than a broker remembers, then a retry of an
+    /// old one).
+    Repeat {
+        times: u8,
+    },
+}
+
+/// Most repeats of one `Repeat` step.
+pub const MAX_REPEATS: u8 = 16;
+
+impl Operation {
+    /// How many times a `Repeat { times }` step repeats: 1 to `MAX_REPEATS`.
+    pub fn repeats(times: u8) -> usize {
+        usize::from(1 + times % MAX_REPEATS)
+    }
 }
 
 /// A topic config a session sets: the ones the broker honours.
@@ -477,7 +499,7 @@ impl Operation {
             Operation::DeleteGroup { .. } => ApiKey::DeleteGroups,
             Operation::OffsetDelete { .. } => ApiKey::OffsetDelete,
             Operation::Malformed { request, .. } => return request.api(),
-            Operation::Disconnect | Operation::AdvanceClock { .. } => return None,
+            Operation::Disconnect | Operation::AdvanceClock { .. } | Operation::Repeat { .. } => return None,
         })
     }
 }

@@ -40,7 +40,7 @@ use uuid::Uuid;
 
 use super::client::Client;
 use super::input::{
-    Acks, ByteLimit, GenerationChoice, MAX_SESSION_STEPS, OffsetChoice, Operation, PartitionChoice, ProduceMode,
+    Acks, ByteLimit, GenerationChoice, MAX_SESSION_OPERATIONS, OffsetChoice, Operation, PartitionChoice, ProduceMode,
     Production, SESSION_CLIENTS, SESSION_TOPICS, SessionScript, SessionTimeout, TimestampChoice, VersionChoice,
     encode_entries,
 };
@@ -54,8 +54,9 @@ use crate::server::wire::{Codec, RecordBatch, decode_record_batches};
 use admin::AdminPurpose;
 
 /// Pages one Consume fetches at most: a partition holds at most a batch per
-/// step, so this pages any of a session's partitions one batch at a time.
-const MAX_PAGES: usize = MAX_SESSION_STEPS;
+/// operation, so this pages any of a session's partitions one batch at a
+/// time.
+const MAX_PAGES: usize = MAX_SESSION_OPERATIONS;
 
 /// How far the clock moves at a session's end, so that every pending
 /// answer (a join, a sync, a waiting fetch) arrives and is checked.
@@ -341,23 +342,35 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
 
     /// Plays every step, stopping at the first broken guarantee.
     pub fn run(&mut self, script: &SessionScript) -> Result<(), Violation> {
+        let mut performed = 0;
+        // What a `Repeat` step repeats: the last operation that is not one.
+        let mut previous: Option<&Operation> = None;
         for (index, step) in script.steps.iter().enumerate() {
             self.step = index;
             let client = step.client();
             self.note(|| format!("#{index} client {client}: {:?}", step.operation));
-            let busy = self.clients[client]
-                .in_flight
-                .as_ref()
-                .map(|in_flight| in_flight.planned.api);
-            match (busy, &step.operation) {
-                (Some(api), operation)
-                    if !matches!(operation, Operation::Disconnect | Operation::AdvanceClock { .. }) =>
-                {
-                    self.note(|| format!("   (skipped: the connection waits for its {api:?} answer)"));
+            let (operation, times) = match (&step.operation, previous) {
+                (Operation::Repeat { times }, Some(previous)) => (previous, Operation::repeats(*times)),
+                (Operation::Repeat { .. }, None) => {
+                    self.note(|| "   (nothing before it to repeat)".to_owned());
+                    continue;
                 }
-                (_, operation) => self.perform(client, operation)?,
+                (operation, _) => {
+                    previous = Some(operation);
+                    (operation, 1)
+                }
+            };
+            for time in 1..=times {
+                if performed == MAX_SESSION_OPERATIONS {
+                    self.note(|| format!("   (the session's {MAX_SESSION_OPERATIONS} operations are spent)"));
+                    break;
+                }
+                performed += 1;
+                if times > 1 {
+                    self.note(|| format!("   {operation:?}, {time} of {times}"));
+                }
+                self.play_step(client, operation)?;
             }
-            self.collect()?;
         }
         if self.clients.iter().any(|client| client.in_flight.is_some()) && self.server.advance_clock(DRAIN_MS) {
             self.model.log.clock_moved(Some(DRAIN_MS));
@@ -365,8 +378,48 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
             self.step = end;
             self.note(|| format!("#{end} the clock moves {DRAIN_MS} ms: every wait runs out"));
             self.collect()?;
+            self.check_answered()?;
         }
         Ok(())
+    }
+
+    /// One operation by `client`, unless its connection still waits for an
+    /// answer; then the answers that arrived.
+    fn play_step(&mut self, client: usize, operation: &Operation) -> Result<(), Violation> {
+        let busy = self.clients[client]
+            .in_flight
+            .as_ref()
+            .map(|in_flight| in_flight.planned.api);
+        match busy {
+            Some(api) if !matches!(operation, Operation::Disconnect | Operation::AdvanceClock { .. }) => {
+                self.note(|| format!("   (skipped: the connection waits for its {api:?} answer)"));
+            }
+            _ => self.perform(client, operation)?,
+        }
+        self.collect()
+    }
+
+    /// After the drain every deadline (max wait, rebalance and session
+    /// timeouts) lies in the past: a request still waiting is never
+    /// answered, a deadlock or a lost wake-up.
+    fn check_answered(&self) -> Result<(), Violation> {
+        let waiting = self.clients.iter().enumerate().find_map(|(client, state)| {
+            let in_flight = state.in_flight.as_ref()?;
+            Some((client, in_flight))
+        });
+        match waiting {
+            Some((client, in_flight)) => Err(violation(
+                Invariant::Liveness,
+                self.at(),
+                &format!(
+                    "client {client}'s {:?} v{} (correlation id {}) after the clock moved {DRAIN_MS} ms past every deadline",
+                    in_flight.planned.api, in_flight.planned.version, in_flight.correlation_id
+                ),
+                "an answer",
+                "none",
+            )),
+            None => Ok(()),
+        }
     }
 
     /// Reads the answers that arrived for pending requests.

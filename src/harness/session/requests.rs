@@ -318,7 +318,8 @@ impl<S: ServerUnderTest + ?Sized> Session<'_, S> {
             Operation::Consume { .. }
             | Operation::Malformed { .. }
             | Operation::Disconnect
-            | Operation::AdvanceClock { .. } => {
+            | Operation::AdvanceClock { .. }
+            | Operation::Repeat { .. } => {
                 return None;
             }
         };
