@@ -8,8 +8,8 @@ use std::path::Path;
 use bytes::{Bytes, BytesMut};
 use kafka_fuzz::harness::input::{
     Acks, ArbitraryBytes, ByteLimit, ClockStep, ConfigChange, GenerationChoice, GroupChoice, Malformation,
-    OffsetChoice, Operation, PartitionChoice, ProduceMode, Production, SessionScript, SessionStep, SessionTimeout,
-    TimestampChoice, VersionChoice, seeded_bytes,
+    OffsetChoice, Operation, PartitionChoice, PartitionSet, ProduceMode, Production, SessionScript, SessionStep,
+    SessionTimeout, TimestampChoice, VersionChoice, seeded_bytes,
 };
 use kafka_fuzz::harness::oracle::{Oracle, Violation};
 use kafka_fuzz::harness::session::Session;
@@ -20,8 +20,8 @@ use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{
     ApiKey, BrokerId, CreateTopicsRequest, CreateTopicsResponse, DeleteGroupsRequest, DeleteGroupsResponse,
-    DeleteRecordsRequest, DeleteRecordsResponse, DeleteTopicsRequest, DeleteTopicsResponse, MetadataRequest,
-    MetadataResponse, RequestHeader, ResponseHeader,
+    DeleteRecordsRequest, DeleteRecordsResponse, DeleteTopicsRequest, DeleteTopicsResponse, FetchRequest,
+    FetchResponse, MetadataRequest, MetadataResponse, RequestHeader, ResponseHeader,
 };
 use kafka_protocol::protocol::{Decodable, Encodable};
 
@@ -236,6 +236,11 @@ enum Fault {
     /// A request that waits (a long poll, a join) is never answered: a
     /// lost wake-up.
     NeverAnswersAWait,
+    /// A Fetch of several partitions answers the last one with records
+    /// empty, as a broker that spends one partition's budget twice.
+    FetchDropsTheLastPartition,
+    /// A Fetch ignores its byte limits and answers everything.
+    FetchIgnoresItsLimits,
 }
 
 /// A request frame (no size prefix) read with kafka-protocol.
@@ -336,6 +341,30 @@ impl Faulty {
                     partition.leader_id = BrokerId(99);
                 }
                 Some(Exchange::Response(write_response(&header, &response)))
+            }
+            (Fault::FetchDropsTheLastPartition, ApiKey::Fetch) => {
+                let (header, _) = read_request::<FetchRequest>(frame);
+                let Exchange::Response(answer) = self.inner.handle(frame.clone()) else {
+                    panic!("a Fetch that does not wait is answered");
+                };
+                let mut response = read_response::<FetchResponse>(&header, &answer);
+                let with_records = response
+                    .responses
+                    .iter_mut()
+                    .flat_map(|t| &mut t.partitions)
+                    .filter(|p| p.records.as_ref().is_some_and(|r| !r.is_empty()));
+                if let Some(last) = with_records.skip(1).last() {
+                    last.records = Some(Bytes::new());
+                }
+                Some(Exchange::Response(write_response(&header, &response)))
+            }
+            (Fault::FetchIgnoresItsLimits, ApiKey::Fetch) => {
+                let (header, mut request) = read_request::<FetchRequest>(frame);
+                request.max_bytes = i32::MAX;
+                for partition in request.topics.iter_mut().flat_map(|t| &mut t.partitions) {
+                    partition.partition_max_bytes = i32::MAX;
+                }
+                Some(self.inner.handle(write_request(&header, &request)))
             }
             (Fault::CreatesAnExistingTopic, ApiKey::CreateTopics) => {
                 let (header, request) = read_request::<CreateTopicsRequest>(frame);
@@ -566,6 +595,8 @@ fn a_producers_long_history_runs_clean_and_reads_as_a_transcript() {
         ", 6 of 6",
         // Its oldest batch again, after seven newer ones: refused.
         "OUT_OF_ORDER_SEQUENCE_NUMBER",
+        "FetchMany { partitions: {topic-a/0, topic-a/1, topic-a/2, topic-a/3, topic-b/0}",
+        "-> topic-a/3: UNKNOWN_TOPIC_OR_PARTITION",
     ] {
         assert!(transcript.contains(expected), "no {expected:?} in:\n{transcript}");
     }
@@ -878,4 +909,80 @@ fn a_repeat_step_builds_a_producer_history_longer_than_the_broker_remembers() {
     assert!(transcript.contains(", 7 of 7"), "{transcript}");
     assert!(transcript.contains("OUT_OF_ORDER_SEQUENCE_NUMBER"), "{transcript}");
     assert!(transcript.contains("paged 8 records from 0 to 8"), "{transcript}");
+}
+
+/// topic-a/0 (bit 0), topic-a/1 (bit 1) and topic-b/0 (bit 4).
+const THREE_PARTITIONS: PartitionSet = PartitionSet(0b1_0011);
+
+fn produce_to(to: PartitionChoice, records: u8) -> Operation {
+    Operation::Produce(Production {
+        to,
+        acks: Acks::All,
+        records: records - 1,
+        codec: 0,
+        mode: ProduceMode::Plain,
+        version: VersionChoice(6),
+    })
+}
+
+fn fetch_many(limit: ByteLimit, version: VersionChoice) -> Operation {
+    Operation::FetchMany {
+        partitions: THREE_PARTITIONS,
+        offset: OffsetChoice::Earliest,
+        max_bytes: limit,
+        partition_max_bytes: limit,
+        version,
+    }
+}
+
+/// Three partitions written, then fetched together at both versions that
+/// name topics, with room and with limits that bind.
+fn three_partitions_fetched() -> SessionScript {
+    let topic_b = PartitionChoice { topic: 1, partition: 0 };
+    script(&[
+        (0, produce_to(topic_a(0), 3)),
+        (0, produce_to(topic_a(1), 2)),
+        (1, produce_to(topic_b, 4)),
+        (2, fetch_many(ByteLimit::Default, VersionChoice(8))),
+        (2, fetch_many(ByteLimit::Small, VersionChoice(8))),
+        (2, fetch_many(ByteLimit::Medium, VersionChoice(3))),
+    ])
+}
+
+#[test]
+fn a_fetch_of_several_partitions_runs_clean_and_reads_as_a_transcript() {
+    let (result, transcript) = play(&mut ReferenceServer::default(), &three_partitions_fetched());
+    assert!(result.is_ok(), "{result:?}\n{transcript}");
+    for expected in [
+        "FetchMany { partitions: {topic-a/0, topic-a/1, topic-b/0}",
+        "-> topic-a/0 at 0: high watermark 3, 3 records",
+        "-> topic-a/1 at 0: high watermark 2, 2 records",
+        "-> topic-b/0 at 0: high watermark 4, 4 records",
+        // 40 bytes: the first partition's first batch only (KIP-74).
+        "-> topic-a/1 at 0: high watermark 2, 0 records",
+    ] {
+        assert!(transcript.contains(expected), "no {expected:?} in:\n{transcript}");
+    }
+}
+
+#[test]
+fn a_server_that_drops_one_partitions_records_from_a_fetch_is_caught() {
+    let (violation, transcript) = violation_on(Fault::FetchDropsTheLastPartition, &three_partitions_fetched());
+    assert!(
+        violation
+            .detail
+            .starts_with("fetch-limits at operation #3: topic-b/0 at 0, below its high watermark, with 1048"),
+        "{violation}\n{transcript}"
+    );
+}
+
+#[test]
+fn a_server_that_ignores_a_fetchs_byte_limits_is_caught() {
+    let (violation, transcript) = violation_on(Fault::FetchIgnoresItsLimits, &three_partitions_fetched());
+    assert!(
+        violation.detail.starts_with(
+            "fetch-limits at operation #4: the records of topic-a/1 at 0 (max_bytes 40, partition_max_bytes 40): expected at most 0 bytes"
+        ),
+        "{violation}\n{transcript}"
+    );
 }

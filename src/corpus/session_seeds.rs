@@ -4,12 +4,13 @@
 
 use crate::harness::input::{
     Acks, ByteLimit, ClockStep, ConfigChange, GenerationChoice, GroupChoice, OffsetChoice, Operation, PartitionChoice,
-    ProduceMode, Production, SessionScript, SessionStep, SessionTimeout, TimestampChoice, VersionChoice,
+    PartitionSet, ProduceMode, Production, SessionScript, SessionStep, SessionTimeout, TimestampChoice, VersionChoice,
 };
 
 /// Sessions a fuzzer would take long to find: a two-member group's life;
 /// a partition written by idempotent, retrying and silent producers (one
-/// history longer than a broker remembers), then paged through; and an admin's day: records, offsets and a group
+/// history longer than a broker remembers), then paged through and
+/// fetched with other partitions; and an admin's day: records, offsets and a group
 /// deleted, a retention that expires records, partitions added, a topic
 /// deleted and created again, each read back.
 pub(super) fn written_sessions() -> [(&'static str, SessionScript); 3] {
@@ -105,6 +106,17 @@ pub(super) fn written_sessions() -> [(&'static str, SessionScript); 3] {
         (0, produce(Acks::Leader, ProduceMode::GappedSequence(1), 4)),
         (1, consume(ByteLimit::Small)),
         (2, consume(ByteLimit::OneByte)),
+        // topic-a/0 to 3 and topic-b/0 in one fetch, under limits that bind.
+        (
+            2,
+            Operation::FetchMany {
+                partitions: PartitionSet(0b1_1111),
+                offset: OffsetChoice::Earliest,
+                max_bytes: ByteLimit::Medium,
+                partition_max_bytes: ByteLimit::Small,
+                version: any,
+            },
+        ),
         (
             1,
             Operation::ListOffsets {

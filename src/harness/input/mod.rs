@@ -27,7 +27,7 @@ pub use script_mutation::{ByteMutation, mutate_session_script};
 pub use seeded::seeded_bytes;
 pub use session::{
     Acks, ByteLimit, ClockStep, ConfigChange, GenerationChoice, GroupChoice, MAX_REPEATS, MAX_SESSION_OPERATIONS,
-    MAX_SESSION_STEPS, OffsetChoice, Operation, PartitionChoice, ProduceMode, Production, SESSION_APIS,
+    MAX_SESSION_STEPS, OffsetChoice, Operation, PartitionChoice, PartitionSet, ProduceMode, Production, SESSION_APIS,
     SESSION_CLIENTS, SESSION_GROUPS, SESSION_TOPICS, SessionScript, SessionStep, SessionTimeout, TimestampChoice,
     VersionChoice,
 };

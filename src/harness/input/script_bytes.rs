@@ -217,7 +217,7 @@ impl ArbitraryBytes for GenerationChoice {
 
 impl ArbitraryBytes for Operation {
     fn write_bytes(&self, out: &mut Vec<u8>) {
-        const COUNT: u64 = 25;
+        const COUNT: u64 = 26;
         match self {
             Operation::Produce(production) => fields!(variant(out, 0, COUNT), production),
             Operation::Fetch {
@@ -301,6 +301,20 @@ impl ArbitraryBytes for Operation {
             Operation::DeleteGroup { group, version } => fields!(variant(out, 22, COUNT), group, version),
             Operation::OffsetDelete { group, of, version } => fields!(variant(out, 23, COUNT), group, of, version),
             Operation::Repeat { times } => fields!(variant(out, 24, COUNT), times),
+            Operation::FetchMany {
+                partitions,
+                offset,
+                max_bytes,
+                partition_max_bytes,
+                version,
+            } => fields!(
+                variant(out, 25, COUNT),
+                partitions.0,
+                offset,
+                max_bytes,
+                partition_max_bytes,
+                version
+            ),
         }
     }
 }

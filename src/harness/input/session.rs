@@ -409,6 +409,46 @@ pub enum Operation {
     Repeat {
         times: u8,
     },
+    /// One Fetch of several partitions of several topics, each from the
+    /// client's `offset` for it, under limits that may bind: each partition
+    /// keeps every single-partition guarantee, and the answer the limits.
+    FetchMany {
+        partitions: PartitionSet,
+        offset: OffsetChoice,
+        max_bytes: ByteLimit,
+        partition_max_bytes: ByteLimit,
+        version: VersionChoice,
+    },
+}
+
+/// Partitions of the session's topics, a bit each (`PartitionChoice`'s
+/// twelve: topic `bit / 4`, partition `bit % 4`).
+#[derive(Clone, Copy, PartialEq, Eq, Arbitrary)]
+pub struct PartitionSet(pub u16);
+
+impl PartitionSet {
+    /// The partitions chosen, in topic then partition order; topic-a/0
+    /// when none is.
+    pub fn partitions(self) -> Vec<PartitionChoice> {
+        let all = SESSION_TOPICS.len() * 4;
+        let bits = match self.0 & ((1 << all) - 1) {
+            0 => 1,
+            bits => bits,
+        };
+        (0..all)
+            .filter(|bit| bits & (1 << bit) != 0)
+            .map(|bit| PartitionChoice {
+                topic: (bit / 4) as u8,
+                partition: (bit % 4) as u8,
+            })
+            .collect()
+    }
+}
+
+impl fmt::Debug for PartitionSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.partitions()).finish()
+    }
 }
 
 /// Most repeats of one `Repeat` step.
@@ -478,7 +518,7 @@ impl Operation {
     pub fn api(&self) -> Option<ApiKey> {
         Some(match self {
             Operation::Produce(_) => ApiKey::Produce,
-            Operation::Fetch { .. } | Operation::Consume { .. } => ApiKey::Fetch,
+            Operation::Fetch { .. } | Operation::Consume { .. } | Operation::FetchMany { .. } => ApiKey::Fetch,
             Operation::ListOffsets { .. } => ApiKey::ListOffsets,
             Operation::Metadata { .. } => ApiKey::Metadata,
             Operation::CreateTopic { .. } => ApiKey::CreateTopics,

@@ -47,70 +47,7 @@ impl<S: ServerUnderTest + ?Sized> Session<'_, S> {
                 self.clients[client].produced(&tp, next_sequence, written);
                 Ok(None)
             }
-            (Purpose::Fetch { tp, offset }, ResponseKind::Fetch(response)) => {
-                let partition = response
-                    .responses
-                    .iter()
-                    .flat_map(|t| &t.partitions)
-                    .find(|p| p.partition_index == tp.partition);
-                let Some(partition) = partition.filter(|_| response.error_code == 0) else {
-                    self.note(|| format!("   -> {}", error_name(response.error_code)));
-                    return Ok(None);
-                };
-                if partition.error_code == ResponseError::OffsetOutOfRange.code() {
-                    self.note(|| format!("   -> {tp} at {offset}: OffsetOutOfRange"));
-                    self.model.log.out_of_range(at, &tp, offset)?;
-                    return Ok(None);
-                }
-                if partition.error_code != 0 {
-                    self.note(|| format!("   -> {tp}: {}", error_name(partition.error_code)));
-                    return Ok(None);
-                }
-                if version >= 13 {
-                    self.check_topic_id(&format!("a Fetch of {tp} by its id"), &tp.topic)?;
-                }
-                let records = whole_batches(partition.records.clone().unwrap_or_default());
-                let batches = decode_record_batches(records, FUZZING_BATCH_LIMITS).map_err(|error| {
-                    violation(
-                        Invariant::AcknowledgedFetchable,
-                        at,
-                        &format!("records fetched from {tp} at offset {offset}"),
-                        "record batches that decode",
-                        error,
-                    )
-                })?;
-                let fetched = FetchedPartition {
-                    fetch_offset: offset,
-                    high_watermark: partition.high_watermark,
-                    last_stable_offset: partition.last_stable_offset,
-                    log_start_offset: (version >= 5).then_some(partition.log_start_offset),
-                    batches: &batches,
-                };
-                let offsets: Vec<i64> = batches
-                    .iter()
-                    .flat_map(|b| b.records.iter().map(move |r| b.base_offset + i64::from(r.offset_delta)))
-                    .collect();
-                self.note(|| {
-                    let described: Vec<String> = batches.iter().map(describe_batch).collect();
-                    format!(
-                        "   -> {tp} at {offset}: high watermark {}, {} records{}{}",
-                        partition.high_watermark,
-                        offsets.len(),
-                        if described.is_empty() { "" } else { ": " },
-                        described.join(", ")
-                    )
-                });
-                self.model.log.fetched(at, &tp, &fetched)?;
-                let state = &mut self.clients[client];
-                if let Some(last) = offsets.last() {
-                    state.positions.insert(tp.clone(), last + 1);
-                }
-                state.high_watermarks.insert(tp, partition.high_watermark);
-                Ok(Some(FetchOutcome {
-                    high_watermark: partition.high_watermark,
-                    offsets,
-                }))
-            }
+            (Purpose::Fetch(fetch), ResponseKind::Fetch(response)) => self.read_fetch(client, version, fetch, response),
             (Purpose::ListOffsets { tp, timestamp }, ResponseKind::ListOffsets(response)) => {
                 for partition in response.topics.iter().flat_map(|t| &t.partitions) {
                     self.note(|| {
@@ -344,7 +281,7 @@ impl<S: ServerUnderTest + ?Sized> Session<'_, S> {
 
     /// A request that named `topic` by the id this session knows for it
     /// succeeded: an id the server has shown deleted is never served.
-    fn check_topic_id(&self, what: &str, topic: &StrBytes) -> Result<(), Violation> {
+    pub(super) fn check_topic_id(&self, what: &str, topic: &StrBytes) -> Result<(), Violation> {
         match self.topic_ids.get(topic) {
             Some(&id) => self.model.topics.check_not_superseded(self.at(), what, id),
             None => Ok(()),
@@ -375,7 +312,7 @@ pub(crate) fn whole_batches(records: Bytes) -> Bytes {
 
 /// A fetched batch as the transcript shows it: its offsets, its first
 /// record's key, and its producer.
-fn describe_batch(batch: &RecordBatch) -> String {
+pub(super) fn describe_batch(batch: &RecordBatch) -> String {
     let last = batch.base_offset + i64::from(batch.last_offset_delta);
     let key = batch.records.first().and_then(|record| record.key.as_ref());
     let mut described = format!("[{}..={last}", batch.base_offset);

@@ -9,6 +9,7 @@
 
 mod admin;
 mod answers;
+mod fetch;
 mod requests;
 
 pub(crate) use answers::whole_batches;
@@ -20,6 +21,7 @@ use bytes::Bytes;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
@@ -31,9 +33,9 @@ use kafka_protocol::messages::offset_fetch_request::{
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
-    ApiKey, CreateTopicsRequest, FetchRequest, HeartbeatRequest, InitProducerIdRequest, JoinGroupRequest,
-    LeaveGroupRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetFetchRequest, ProduceRequest,
-    RequestKind, ResponseKind, SyncGroupRequest,
+    ApiKey, CreateTopicsRequest, FetchRequest, FetchResponse, HeartbeatRequest, InitProducerIdRequest,
+    JoinGroupRequest, LeaveGroupRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetFetchRequest,
+    ProduceRequest, RequestKind, ResponseKind, SyncGroupRequest,
 };
 use kafka_protocol::protocol::{Message, StrBytes};
 use uuid::Uuid;
@@ -52,6 +54,8 @@ use super::oracle::{Oracle, Violation, kafka_error_name, read_exchange};
 use super::target::{Exchange, FUZZING_BATCH_LIMITS, REFERENCE_START_MS, ServerUnderTest};
 use crate::server::wire::{Codec, RecordBatch, decode_record_batches};
 use admin::AdminPurpose;
+use answers::describe_batch;
+use fetch::FetchPurpose;
 
 /// Pages one Consume fetches at most: a partition holds at most a batch per
 /// operation, so this pages any of a session's partitions one batch at a
@@ -206,10 +210,7 @@ enum Purpose {
         /// The model's acknowledged end of the partition when sent.
         floor: i64,
     },
-    Fetch {
-        tp: TopicPartition,
-        offset: i64,
-    },
+    Fetch(FetchPurpose),
     ListOffsets {
         tp: TopicPartition,
         timestamp: i64,
@@ -261,7 +262,7 @@ impl Purpose {
     fn reads_a_log(&self) -> bool {
         matches!(
             self,
-            Purpose::Produce { .. } | Purpose::Fetch { .. } | Purpose::ListOffsets { .. }
+            Purpose::Produce { .. } | Purpose::Fetch(_) | Purpose::ListOffsets { .. }
         )
     }
 }
@@ -596,7 +597,12 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
         let mut position = start;
         let mut offsets = Vec::new();
         for _ in 0..MAX_PAGES {
-            let planned = self.plan_fetch(&tp, position, page_bytes.value(), page_bytes.value(), version);
+            let planned = self.plan_fetch(
+                &[(tp.clone(), position)],
+                page_bytes.value(),
+                page_bytes.value(),
+                version,
+            );
             let Some(page) = self.send(client, planned)? else {
                 break;
             };

@@ -27,14 +27,36 @@ impl<S: ServerUnderTest + ?Sized> Session<'_, S> {
             } => {
                 let tp = TopicPartition::new(&name(from.topic()), from.partition());
                 let offset = self.clients[client].offset(&tp, offset);
-                let mut planned = self.plan_fetch(&tp, offset, max_bytes.value(), partition_max_bytes.value(), version);
-                if let (true, RequestKind::Fetch(fetch)) = (wait, &mut planned.body) {
+                let mut planned =
+                    self.plan_fetch(&[(tp, offset)], max_bytes.value(), partition_max_bytes.value(), version);
+                if let (true, RequestKind::Fetch(fetch), Purpose::Fetch(purpose)) =
+                    (wait, &mut planned.body, &mut planned.purpose)
+                {
                     // A long poll: answered when records arrive or at the
                     // deadline, read committed as a transactional consumer.
                     fetch.max_wait_ms = 500;
                     fetch.isolation_level = 1;
+                    purpose.read_committed = true;
                 }
                 planned
+            }
+            Operation::FetchMany {
+                partitions,
+                offset,
+                max_bytes,
+                partition_max_bytes,
+                version,
+            } => {
+                let partitions: Vec<(TopicPartition, i64)> = partitions
+                    .partitions()
+                    .into_iter()
+                    .map(|choice| {
+                        let tp = TopicPartition::new(&name(choice.topic()), choice.partition());
+                        let offset = self.clients[client].offset(&tp, offset);
+                        (tp, offset)
+                    })
+                    .collect();
+                self.plan_fetch(&partitions, max_bytes.value(), partition_max_bytes.value(), version)
             }
             Operation::ListOffsets { of, timestamp, version } => {
                 let tp = TopicPartition::new(&name(of.topic()), of.partition());
@@ -425,39 +447,6 @@ impl<S: ServerUnderTest + ?Sized> Session<'_, S> {
                 acks_all: acks == Acks::All,
                 next_sequence,
             },
-        }
-    }
-
-    pub(super) fn plan_fetch(
-        &self,
-        tp: &TopicPartition,
-        offset: i64,
-        max_bytes: i32,
-        partition_max_bytes: i32,
-        version: VersionChoice,
-    ) -> Planned {
-        let version = version_of::<FetchRequest>(version);
-        let mut topic = FetchTopic::default().with_partitions(vec![
-            FetchPartition::default()
-                .with_partition(tp.partition)
-                .with_fetch_offset(offset)
-                .with_partition_max_bytes(partition_max_bytes),
-        ]);
-        if version >= 13 {
-            topic.topic_id = self.topic_ids.get(&tp.topic).copied().unwrap_or_default();
-        } else {
-            topic.topic = tp.topic.clone().into();
-        }
-        let body = FetchRequest::default()
-            .with_max_wait_ms(0)
-            .with_min_bytes(1)
-            .with_max_bytes(max_bytes)
-            .with_topics(vec![topic]);
-        Planned {
-            api: ApiKey::Fetch,
-            version,
-            body: body.into(),
-            purpose: Purpose::Fetch { tp: tp.clone(), offset },
         }
     }
 

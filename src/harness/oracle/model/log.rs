@@ -45,6 +45,9 @@ pub struct FetchedPartition<'a> {
     /// Fetch v5+.
     pub log_start_offset: Option<i64>,
     pub batches: &'a [RecordBatch],
+    /// Its fetch's limits owe it a batch (KIP-74): no partition before it
+    /// in the answer gave records. A later one may be left empty by them.
+    pub owed_a_batch: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -565,7 +568,7 @@ impl LogModel {
         // KIP-74: below the high watermark a fetch (v3+) returns at least
         // one record at or after its offset, however small its limits, so
         // a consumer always moves.
-        if !any && fetched.fetch_offset < hw {
+        if !any && fetched.fetch_offset < hw && fetched.owed_a_batch {
             return Err(violation(
                 Invariant::PagingComplete,
                 at,
@@ -751,6 +754,7 @@ mod tests {
             last_stable_offset: high_watermark,
             log_start_offset: Some(0),
             batches,
+            owed_a_batch: true,
         }
     }
 

@@ -91,6 +91,10 @@ pub enum Invariant {
     /// a broker it lists (or by none); CreateTopics refuses a name that
     /// exists, and creates the partitions asked for.
     MetadataAgrees,
+    /// A Fetch answer keeps its byte limits (KIP-74: only the first batch
+    /// of the first partition with records may pass them), and leaves a
+    /// partition with records empty only where the limits explain it.
+    FetchLimits,
 }
 
 impl Invariant {
@@ -117,6 +121,7 @@ impl Invariant {
             Invariant::TopicLifecycle => "topic-lifecycle",
             Invariant::GroupsListed => "groups-listed",
             Invariant::MetadataAgrees => "metadata-agrees",
+            Invariant::FetchLimits => "fetch-limits",
         }
     }
 }
