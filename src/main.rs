@@ -103,6 +103,11 @@ enum Command {
     /// Every Kafka API: the versions the decoder reads, whether the reference
     /// broker answers it, whether sessions send it (a markdown table).
     Apis,
+    /// Test builds only (`--features planted-bugs`): the bugs that can be
+    /// planted in the reference server, one line each: name, the targets
+    /// that should catch it, what it breaks (tab-separated).
+    #[cfg(feature = "planted-bugs")]
+    PlantedBugs,
     /// Protocol-state coverage of a corpus: run every input through a
     /// target and count the distinct (api, version, error code) tuples of
     /// the responses, with a table of the error codes never answered.
@@ -404,6 +409,13 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::Attack(args) => attack(args),
         Command::Apis => {
             print!("{}", kafka_fuzz::harness::api_coverage::api_coverage_table());
+            Ok(ExitCode::SUCCESS)
+        }
+        #[cfg(feature = "planted-bugs")]
+        Command::PlantedBugs => {
+            for bug in kafka_fuzz::server::planted::PlantedBug::ALL {
+                println!("{}\t{}\t{}", bug.name(), bug.targets().join(","), bug.what());
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Targets => {

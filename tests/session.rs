@@ -986,3 +986,32 @@ fn a_server_that_ignores_a_fetchs_byte_limits_is_caught() {
         "{violation}\n{transcript}"
     );
 }
+
+/// The inputs libFuzzer first found for each planted broker bug
+/// (`scripts/planted-bench.sh --keep tests/fixtures`): each breaks a
+/// guarantee with its bug planted and none without, so the oracles keep
+/// catching what they are for.
+#[cfg(feature = "planted-bugs")]
+mod planted {
+    use kafka_fuzz::server::planted::{PlantedBug, plant};
+
+    use super::*;
+
+    #[test]
+    fn each_planted_broker_bug_is_caught_by_the_input_found_for_it() {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/planted-session");
+        let bugs = PlantedBug::ALL.iter().filter(|bug| bug.targets().contains(&"session"));
+        for &bug in bugs {
+            let input = fixtures.join(bug.name()).join("first-crash");
+            let data = std::fs::read(&input).unwrap_or_else(|error| panic!("{}: {error}", input.display()));
+            plant(None);
+            let clean = play_session(&mut ReferenceServer::default(), &data, None);
+            assert_eq!(clean, Ok(()), "{} breaks a guarantee with no bug planted", input.display());
+            // As the fuzz binary runs: the bug planted before the server starts.
+            plant(Some(bug));
+            let caught = play_session(&mut ReferenceServer::default(), &data, None);
+            plant(None);
+            assert!(caught.is_err(), "{}: {} not caught", input.display(), bug.name());
+        }
+    }
+}

@@ -78,12 +78,12 @@ fn the_same_seed_gives_the_same_trace() {
 
 #[cfg(feature = "planted-bugs")]
 mod planted {
-    use kafka_fuzz::server::cluster::planted::{PlantedClusterBug, plant};
+    use kafka_fuzz::server::planted::{PlantedBug, plant};
 
     use super::*;
 
     /// The first invariant broken over up to `seeds` schedules with `bug`.
-    fn first_violation(bug: PlantedClusterBug, seeds: u64) -> Option<(u64, String)> {
+    fn first_violation(bug: PlantedBug, seeds: u64) -> Option<(u64, String)> {
         plant(Some(bug));
         let found = (0..seeds).find_map(|seed| {
             let outcome = run_schedule(&schedule(seed));
@@ -94,7 +94,7 @@ mod planted {
     }
 
     /// `bug` is caught within `seeds` schedules, by one of `invariants`.
-    fn caught(bug: PlantedClusterBug, seeds: u64, invariants: &[&str]) {
+    fn caught(bug: PlantedBug, seeds: u64, invariants: &[&str]) {
         let (seed, violation) = first_violation(bug, seeds).unwrap_or_else(|| panic!("{bug:?} not caught"));
         eprintln!("{bug:?}: seed {seed}: {violation}");
         assert!(
@@ -108,7 +108,7 @@ mod planted {
     #[test]
     fn a_high_watermark_past_the_isr_loses_acknowledged_records() {
         caught(
-            PlantedClusterBug::HighWatermarkIgnoresIsr,
+            PlantedBug::HighWatermarkIgnoresIsr,
             200,
             &["acknowledged-durable", "replicas-agree"],
         );
@@ -117,7 +117,7 @@ mod planted {
     #[test]
     fn an_unclean_election_is_caught() {
         caught(
-            PlantedClusterBug::UncleanElection,
+            PlantedBug::UncleanElection,
             200,
             &["acknowledged-durable", "replicas-agree"],
         );
@@ -125,10 +125,6 @@ mod planted {
 
     #[test]
     fn a_follower_that_does_not_truncate_is_caught() {
-        caught(
-            PlantedClusterBug::NoTruncation,
-            300,
-            &["replicas-agree", "metadata-converges"],
-        );
+        caught(PlantedBug::NoTruncation, 300, &["replicas-agree", "metadata-converges"]);
     }
 }

@@ -125,7 +125,11 @@ fn enforce(result: Result<(), Violation>) {
 
 thread_local! {
     // One server per thread, reset per input: building it is not free.
-    static REFERENCE: RefCell<ReferenceServer> = RefCell::new(ReferenceServer::default());
+    static REFERENCE: RefCell<ReferenceServer> = RefCell::new({
+        #[cfg(feature = "planted-bugs")]
+        crate::server::planted::plant_from_environment();
+        ReferenceServer::default()
+    });
 }
 
 fn on_reference(f: impl FnOnce(&mut ReferenceServer)) {
@@ -358,7 +362,7 @@ fn on_reference_cluster(f: impl FnOnce(&mut SimCluster<ReferenceCluster>)) {
             Some(cluster) => cluster,
             None => {
                 #[cfg(feature = "planted-bugs")]
-                crate::server::cluster::planted::plant_from_environment();
+                crate::server::planted::plant_from_environment();
                 match bootstrapped_reference_cluster() {
                     Ok(cluster) => cell.insert(cluster),
                     Err(violation) => panic!("the reference cluster does not bootstrap: {violation}"),

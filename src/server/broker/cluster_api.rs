@@ -345,7 +345,12 @@ impl Broker {
             // The count is checked before anything is placed for it.
             self.topics
                 .check_new(&topic.name, partitions, self.config.max_partitions_per_topic)?;
-            let placed = self.place_replicas(partitions, factor).unwrap_or_default();
+            let placed = self
+                .place_replicas(
+                    partitions - i32::from(planted!(CreateTopicsOnePartitionShort) && partitions > 1),
+                    factor,
+                )
+                .unwrap_or_default();
             (partitions, placed)
         } else {
             if topic.num_partitions != -1 || topic.replication_factor != -1 {

@@ -51,6 +51,11 @@ impl Broker {
             let Some(retention_ms) = topic.config.retention_ms() else {
                 continue;
             };
+            let retention_ms = if planted!(RetentionInMicroseconds) {
+                retention_ms / 1000
+            } else {
+                retention_ms
+            };
             let cutoff_ms = now_ms.saturating_sub(retention_ms);
             for partition in &mut topic.partitions {
                 partition.log.expire_before(cutoff_ms);
@@ -81,7 +86,7 @@ impl Broker {
             offset if offset < 0 || offset > log.high_watermark() => return Err(ResponseError::OffsetOutOfRange),
             offset => offset,
         };
-        log.advance_log_start(offset);
+        log.advance_log_start(offset + i64::from(planted!(DeleteRecordsOnePast)));
         Ok(log.log_start_offset())
     }
 }

@@ -70,8 +70,10 @@ impl Broker {
                 match read {
                     Ok((log, records)) => {
                         if !records.is_empty() {
-                            min_one = false;
-                            remaining = remaining.saturating_sub(records.len());
+                            min_one = planted!(FetchMinOneEveryPartition);
+                            if !planted!(FetchMaxBytesPerPartition) {
+                                remaining = remaining.saturating_sub(records.len());
+                            }
                             total += records.len();
                         }
                         fill_partition(&mut data, log, records, version, request.isolation_level);
@@ -95,7 +97,11 @@ impl Broker {
         if expired || enough || any_error || request.max_wait_ms <= 0 {
             return Answer::Now(response.into());
         }
-        let deadline_ms = self.now_ms().saturating_add(i64::from(request.max_wait_ms));
+        let deadline_ms = if planted!(LongPollNeverExpires) {
+            i64::MAX
+        } else {
+            self.now_ms().saturating_add(i64::from(request.max_wait_ms))
+        };
         Answer::Wait {
             waiting: Waiting::Fetch(request),
             deadline_ms,
@@ -151,7 +157,7 @@ impl Broker {
 
 fn fill_partition(data: &mut PartitionData, log: &PartitionLog, records: Bytes, version: i16, isolation_level: i8) {
     data.high_watermark = log.high_watermark();
-    data.last_stable_offset = log.high_watermark();
+    data.last_stable_offset = log.high_watermark() + i64::from(planted!(LastStableOffsetPastHighWatermark));
     if version >= 5 {
         data.log_start_offset = log.log_start_offset();
     }

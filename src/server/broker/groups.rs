@@ -718,6 +718,13 @@ impl Groups {
                 if group.pending.shift_remove(&found).is_some() {
                     return Ok(());
                 }
+                if planted!(LeaveKeepsTheMember) {
+                    return group
+                        .members
+                        .get(&found)
+                        .map(drop)
+                        .ok_or(ResponseError::UnknownMemberId);
+                }
                 group
                     .members
                     .shift_remove(&found)
@@ -761,7 +768,7 @@ impl Groups {
             return Err(ResponseError::RebalanceInProgress);
         }
         let member = group.members.get_mut(member_id).ok_or(ResponseError::UnknownMemberId)?;
-        if generation != group.generation {
+        if generation != group.generation && !planted!(CommitIgnoresGeneration) {
             return Err(ResponseError::IllegalGeneration);
         }
         member.last_heartbeat_ms = now_ms;
@@ -771,7 +778,11 @@ impl Groups {
     /// Stores an offset for a group that passed `check_commit`.
     pub fn commit(&mut self, group_id: &StrBytes, topic: StrBytes, partition: i32, offset: CommittedOffset) {
         if let Some(group) = self.groups.get_mut(group_id) {
-            group.offsets.insert((topic, partition), offset);
+            if planted!(CommitKeepsTheFirst) {
+                group.offsets.entry((topic, partition)).or_insert(offset);
+            } else {
+                group.offsets.insert((topic, partition), offset);
+            }
         }
     }
 

@@ -147,6 +147,11 @@ impl PartitionLog {
             match self.producers.check(producer) {
                 SequenceCheck::Append => {}
                 SequenceCheck::Duplicate { base_offset } => {
+                    let base_offset = if planted!(DuplicateAnsweredAtLogEnd) {
+                        self.log_end_offset
+                    } else {
+                        base_offset
+                    };
                     return Ok(Appended {
                         base_offset,
                         duplicate: true,
@@ -272,7 +277,11 @@ impl PartitionLog {
             }
         }
         self.log_start_offset = offset;
-        self.high_watermark = self.high_watermark.max(offset);
+        self.high_watermark = if planted!(HighWatermarkDropsToLogStart) {
+            offset
+        } else {
+            self.high_watermark.max(offset)
+        };
         self.rebuild_max_timestamp();
         if let Some(journal) = &mut self.journal {
             journal.push(LogChange::StartAt(offset));
@@ -327,7 +336,9 @@ impl PartitionLog {
         if offset < self.log_start_offset || offset > self.log_end_offset {
             return Err(OffsetOutOfRange);
         }
-        let first = self.batches.partition_point(|batch| batch.last_offset < offset);
+        let first = self.batches.partition_point(|batch| {
+            batch.last_offset < offset || planted!(ReadSkipsTheBatchEndingAtOffset) && batch.last_offset == offset
+        });
         let mut size = 0;
         let mut end = first;
         for batch in &self.batches[first..] {
@@ -369,7 +380,9 @@ impl PartitionLog {
                 .iter()
                 .take_while(|batch| batch.base_offset < self.high_watermark)
                 .flat_map(|batch| (batch.base_offset..).zip(batch.timestamps.iter()))
-                .find(|&(_, &record_timestamp)| record_timestamp >= timestamp)
+                .find(|&(_, &record_timestamp)| {
+                    record_timestamp >= timestamp + i64::from(planted!(ListOffsetsAfterTimestamp))
+                })
                 .map_or(NONE, |(offset, &record_timestamp)| (offset, record_timestamp)),
         }
     }

@@ -296,10 +296,7 @@ impl Broker {
                         }
                         if assignment.leader == id {
                             assignment.leader = assignment.elect(|replica| !fenced.contains(&replica));
-                            #[cfg(feature = "planted-bugs")]
-                            if crate::server::cluster::planted::is_planted(
-                                crate::server::cluster::planted::PlantedClusterBug::UncleanElection,
-                            ) {
+                            if planted!(UncleanElection) {
                                 let unclean = assignment.replicas.iter().rev().find(|r| !fenced.contains(r));
                                 if let Some(&unclean) = unclean {
                                     assignment.leader = unclean;

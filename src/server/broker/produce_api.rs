@@ -220,10 +220,7 @@ impl Broker {
             .topics
             .partition_mut(name, index)
             .ok_or_else(|| (ResponseError::UnknownTopicOrPartition, format!("no partition {index}")))?;
-        #[cfg(feature = "planted-bugs")]
-        let node = if crate::server::cluster::planted::is_planted(
-            crate::server::cluster::planted::PlantedClusterBug::FollowerAcceptsProduce,
-        ) {
+        let node = if planted!(FollowerAcceptsProduce) {
             partition.assignment.leader
         } else {
             node

@@ -96,6 +96,13 @@ impl ProducerStates {
         {
             return SequenceCheck::Duplicate { base_offset };
         }
+        let forgotten = entry
+            .batches
+            .front()
+            .is_some_and(|&(first, _, _)| batch.first_sequence < first);
+        if planted!(OldRetryWrittenAgain) && forgotten {
+            return SequenceCheck::Append;
+        }
         match entry.batches.back() {
             Some(&(_, previous, _)) if batch.first_sequence != next_sequence(previous, 1) => {
                 SequenceCheck::Reject(ResponseError::OutOfOrderSequenceNumber)

@@ -232,13 +232,7 @@ impl Broker {
             if answer.error != 0 {
                 continue;
             }
-            let diverging = answer.diverging;
-            #[cfg(feature = "planted-bugs")]
-            let diverging = diverging.filter(|_| {
-                !crate::server::cluster::planted::is_planted(
-                    crate::server::cluster::planted::PlantedClusterBug::NoTruncation,
-                )
-            });
+            let diverging = answer.diverging.filter(|_| !planted!(NoTruncation));
             if let Some((epoch, end)) = diverging {
                 let own_end = log
                     .end_offset_for_epoch(epoch)
@@ -340,10 +334,7 @@ pub(super) fn advance_high_watermark(partition: &mut Partition, node: i32) {
         return;
     }
     let end = partition.log.log_end_offset();
-    #[cfg(feature = "planted-bugs")]
-    if crate::server::cluster::planted::is_planted(
-        crate::server::cluster::planted::PlantedClusterBug::HighWatermarkIgnoresIsr,
-    ) {
+    if planted!(HighWatermarkIgnoresIsr) {
         partition.log.set_high_watermark(end);
         return;
     }

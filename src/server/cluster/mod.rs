@@ -8,8 +8,6 @@
 pub mod disk;
 mod node;
 pub mod peer;
-#[cfg(feature = "planted-bugs")]
-pub mod planted;
 mod quorum;
 pub mod wal;
 

@@ -593,9 +593,7 @@ impl<D: Disk> ClusterNode<D> {
                 break;
             }
         }
-        let always = self.config.flush == FlushPolicy::Always;
-        #[cfg(feature = "planted-bugs")]
-        let always = always && !super::planted::is_planted(super::planted::PlantedClusterBug::AckBeforeFlush);
+        let always = self.config.flush == FlushPolicy::Always && !planted!(AckBeforeFlush);
         self.flush_if(always || self.flush_before_output)?;
         Ok(std::mem::take(&mut self.outputs))
     }
