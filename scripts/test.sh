@@ -32,8 +32,8 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --locked 2>&1 | tee "$log"
 
-step "cargo test --features planted-bugs --test triage --test simulation --test cluster_target (triage end to end on four planted bugs; the cluster invariants and the cluster target each catch planted cluster bugs)"
-cargo test --locked --features planted-bugs --test triage --test simulation --test cluster_target 2>&1 | tee -a "$log"
+step "cargo test --features planted-bugs --test triage --test simulation --test cluster_target --test session (triage end to end on four planted bugs; the cluster invariants, the cluster target and the session target each catch the bugs planted for them)"
+cargo test --locked --features planted-bugs --test triage --test simulation --test cluster_target --test session 2>&1 | tee -a "$log"
 
 step "cargo test --release --test simulation --test cluster_target (1000 seeded fault schedules on the reference cluster; 2000 random cluster scripts)"
 KAFKA_FUZZ_CLUSTER_RUNS=2000 cargo test --locked --release --test simulation --test cluster_target -- --nocapture 2>&1 | tee -a "$log"
