@@ -7,7 +7,7 @@ use std::path::Path;
 
 use bytes::{Bytes, BytesMut};
 use kafka_fuzz::harness::input::{
-    Acks, ArbitraryBytes, ByteLimit, ClockStep, ConfigChange, GenerationChoice, GroupChoice, Malformation,
+    Acks, ArbitraryBytes, ByteLimit, ClockStep, ConfigChange, GenerationChoice, GroupChoice, HostileInt, Malformation,
     OffsetChoice, Operation, PartitionChoice, PartitionSet, ProduceMode, Production, SessionScript, SessionStep,
     SessionTimeout, TimestampChoice, VersionChoice, seeded_bytes,
 };
@@ -33,8 +33,12 @@ fn topic_a(partition: u8) -> PartitionChoice {
 }
 
 fn produce(records: u8, mode: ProduceMode) -> Operation {
+    produce_to(topic_a(0), records, mode)
+}
+
+fn produce_to(to: PartitionChoice, records: u8, mode: ProduceMode) -> Operation {
     Operation::Produce(Production {
-        to: topic_a(0),
+        to,
         acks: Acks::All,
         records: records - 1,
         codec: 0,
@@ -753,6 +757,29 @@ fn a_damaged_request_the_server_parks_keeps_its_connection_busy() {
 }
 
 #[test]
+fn a_damaged_request_may_wait_past_the_drain() {
+    // The api key corrupted to 1: the DeleteTopics frame now reads as a
+    // Fetch whose max wait is whatever bytes stand there, hours past the
+    // final drain. Its deadline is unknown, so liveness does not judge it.
+    let damaged = Operation::Malformed {
+        request: Box::new(Operation::DeleteTopic {
+            topic: PartitionChoice { topic: 1, partition: 3 },
+            by_id: true,
+            version: VersionChoice(59),
+        }),
+        malformation: Malformation::CorruptInt {
+            at: 0,
+            value: HostileInt::I16(1),
+        },
+    };
+    regression_runs_clean(
+        "damaged-request-waits-past-the-drain",
+        &[(1, damaged)],
+        &["-> pending", "the clock moves 1800000 ms"],
+    );
+}
+
+#[test]
 fn a_retry_is_answered_where_an_unacknowledged_copy_went() {
     // The first copy goes with acks=0 (a new producer may start at any
     // sequence); the retry, acks=all, is a duplicate of it at offset 0.
@@ -914,17 +941,6 @@ fn a_repeat_step_builds_a_producer_history_longer_than_the_broker_remembers() {
 /// topic-a/0 (bit 0), topic-a/1 (bit 1) and topic-b/0 (bit 4).
 const THREE_PARTITIONS: PartitionSet = PartitionSet(0b1_0011);
 
-fn produce_to(to: PartitionChoice, records: u8) -> Operation {
-    Operation::Produce(Production {
-        to,
-        acks: Acks::All,
-        records: records - 1,
-        codec: 0,
-        mode: ProduceMode::Plain,
-        version: VersionChoice(6),
-    })
-}
-
 fn fetch_many(limit: ByteLimit, version: VersionChoice) -> Operation {
     Operation::FetchMany {
         partitions: THREE_PARTITIONS,
@@ -940,9 +956,9 @@ fn fetch_many(limit: ByteLimit, version: VersionChoice) -> Operation {
 fn three_partitions_fetched() -> SessionScript {
     let topic_b = PartitionChoice { topic: 1, partition: 0 };
     script(&[
-        (0, produce_to(topic_a(0), 3)),
-        (0, produce_to(topic_a(1), 2)),
-        (1, produce_to(topic_b, 4)),
+        (0, produce_to(topic_a(0), 3, ProduceMode::Plain)),
+        (0, produce_to(topic_a(1), 2, ProduceMode::Plain)),
+        (1, produce_to(topic_b, 4, ProduceMode::Plain)),
         (2, fetch_many(ByteLimit::Default, VersionChoice(8))),
         (2, fetch_many(ByteLimit::Small, VersionChoice(8))),
         (2, fetch_many(ByteLimit::Medium, VersionChoice(3))),
@@ -1006,7 +1022,12 @@ mod planted {
             let data = std::fs::read(&input).unwrap_or_else(|error| panic!("{}: {error}", input.display()));
             plant(None);
             let clean = play_session(&mut ReferenceServer::default(), &data, None);
-            assert_eq!(clean, Ok(()), "{} breaks a guarantee with no bug planted", input.display());
+            assert_eq!(
+                clean,
+                Ok(()),
+                "{} breaks a guarantee with no bug planted",
+                input.display()
+            );
             // As the fuzz binary runs: the bug planted before the server starts.
             plant(Some(bug));
             let caught = play_session(&mut ReferenceServer::default(), &data, None);
