@@ -19,9 +19,10 @@ use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{
-    ApiKey, BrokerId, CreateTopicsRequest, CreateTopicsResponse, DeleteGroupsRequest, DeleteGroupsResponse,
-    DeleteRecordsRequest, DeleteRecordsResponse, DeleteTopicsRequest, DeleteTopicsResponse, FetchRequest,
-    FetchResponse, MetadataRequest, MetadataResponse, RequestHeader, ResponseHeader,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId, CreateTopicsRequest, CreateTopicsResponse,
+    DeleteGroupsRequest, DeleteGroupsResponse, DeleteRecordsRequest, DeleteRecordsResponse, DeleteTopicsRequest,
+    DeleteTopicsResponse, FetchRequest, FetchResponse, InitProducerIdRequest, InitProducerIdResponse, MetadataRequest,
+    MetadataResponse, RequestHeader, ResponseHeader,
 };
 use kafka_protocol::protocol::{Decodable, Encodable};
 
@@ -245,6 +246,10 @@ enum Fault {
     FetchDropsTheLastPartition,
     /// A Fetch ignores its byte limits and answers everything.
     FetchIgnoresItsLimits,
+    /// InitProducerId always answers producer id 7.
+    ReusesAProducerId,
+    /// ApiVersions leaves out Fetch, which is still answered.
+    ApiVersionsLeavesOutFetch,
 }
 
 /// A request frame (no size prefix) read with kafka-protocol.
@@ -369,6 +374,24 @@ impl Faulty {
                     partition.partition_max_bytes = i32::MAX;
                 }
                 Some(self.inner.handle(write_request(&header, &request)))
+            }
+            (Fault::ReusesAProducerId, ApiKey::InitProducerId) => {
+                let (header, _) = read_request::<InitProducerIdRequest>(frame);
+                let Exchange::Response(answer) = self.inner.handle(frame.clone()) else {
+                    panic!("InitProducerId is answered");
+                };
+                let mut response = read_response::<InitProducerIdResponse>(&header, &answer);
+                response.producer_id = 7.into();
+                Some(Exchange::Response(write_response(&header, &response)))
+            }
+            (Fault::ApiVersionsLeavesOutFetch, ApiKey::ApiVersions) => {
+                let (header, _) = read_request::<ApiVersionsRequest>(frame);
+                let Exchange::Response(answer) = self.inner.handle(frame.clone()) else {
+                    panic!("ApiVersions is answered");
+                };
+                let mut response = read_response::<ApiVersionsResponse>(&header, &answer);
+                response.api_keys.retain(|api| api.api_key != ApiKey::Fetch as i16);
+                Some(Exchange::Response(write_response(&header, &response)))
             }
             (Fault::CreatesAnExistingTopic, ApiKey::CreateTopics) => {
                 let (header, request) = read_request::<CreateTopicsRequest>(frame);
@@ -610,6 +633,7 @@ fn a_producers_long_history_runs_clean_and_reads_as_a_transcript() {
 fn an_admins_day_runs_clean_and_reads_as_a_transcript() {
     let transcript = play_written_seed("written-admin-life");
     for expected in [
+        "-> NONE 29 APIs listed",
         "-> topic-a/0 below 2: NONE low watermark 2",
         "-> topic-a/0 at 0: OffsetOutOfRange",
         "-> NONE: [group-1]",
@@ -1035,4 +1059,40 @@ mod planted {
             assert!(caught.is_err(), "{}: {} not caught", input.display(), bug.name());
         }
     }
+}
+
+#[test]
+fn a_server_that_hands_out_a_producer_id_twice_is_caught() {
+    let init = |transactional| Operation::InitProducerId {
+        transactional,
+        version: ANY_VERSION,
+    };
+    let script = script(&[(0, init(false)), (1, init(false)), (2, init(true)), (2, init(true))]);
+    let (result, transcript) = play(&mut ReferenceServer::default(), &script);
+    assert!(result.is_ok(), "{result:?}\n{transcript}");
+    let (violation, transcript) = violation_on(Fault::ReusesAProducerId, &script);
+    assert!(
+        violation.detail.starts_with(
+            "producer-ids at operation #1: InitProducerId for a producer without a transactional id: expected a producer id never handed out before, got producer 7"
+        ),
+        "{violation}\n{transcript}"
+    );
+}
+
+#[test]
+fn a_server_that_answers_what_api_versions_leaves_out_is_caught() {
+    let script = script(&[
+        (0, Operation::ApiVersions { version: ANY_VERSION }),
+        (1, fetch_earliest(VersionChoice(8))),
+    ]);
+    let (result, transcript) = play(&mut ReferenceServer::default(), &script);
+    assert!(result.is_ok(), "{result:?}\n{transcript}");
+    assert!(transcript.contains("-> NONE"), "{transcript}");
+    let (violation, transcript) = violation_on(Fault::ApiVersionsLeavesOutFetch, &script);
+    assert!(
+        violation
+            .detail
+            .starts_with("versions-listed at operation #1: Fetch v12, not listed by ApiVersions: expected a refusal"),
+        "{violation}\n{transcript}"
+    );
 }

@@ -136,6 +136,8 @@ pub(super) fn written_sessions() -> [(&'static str, SessionScript); 3] {
     ];
     let topic_b = |partition| PartitionChoice { topic: 1, partition };
     let admin_life = [
+        // What the server says it answers, which every request then meets.
+        (2, Operation::ApiVersions { version: any }),
         (0, produce(Acks::All, ProduceMode::Plain, 0)),
         (0, produce(Acks::All, ProduceMode::Plain, 1)),
         (

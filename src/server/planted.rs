@@ -84,6 +84,10 @@ planted_bugs! {
         "ListOffsets by timestamp finds the first record after it, not at or after it.",
     LongPollNeverExpires "long-poll-never-expires" ["session"]
         "A fetch that waits for records ignores its max wait: without records it is never answered.",
+    TransactionalEpochNotBumped "transactional-epoch-not-bumped" ["session"]
+        "InitProducerId for a transactional id it knows answers the same epoch again: the producer it replaces is not fenced.",
+    ApiVersionsFetchMaxOneShort "api-versions-fetch-max-one-short" ["session"]
+        "ApiVersions lists Fetch's newest version one lower than the broker answers.",
 }
 
 /// The environment variable that plants one bug in a fuzz binary's

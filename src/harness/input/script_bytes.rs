@@ -217,7 +217,7 @@ impl ArbitraryBytes for GenerationChoice {
 
 impl ArbitraryBytes for Operation {
     fn write_bytes(&self, out: &mut Vec<u8>) {
-        const COUNT: u64 = 26;
+        const COUNT: u64 = 27;
         match self {
             Operation::Produce(production) => fields!(variant(out, 0, COUNT), production),
             Operation::Fetch {
@@ -315,6 +315,7 @@ impl ArbitraryBytes for Operation {
                 partition_max_bytes,
                 version
             ),
+            Operation::ApiVersions { version } => fields!(variant(out, 26, COUNT), version),
         }
     }
 }

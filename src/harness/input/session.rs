@@ -419,6 +419,10 @@ pub enum Operation {
         partition_max_bytes: ByteLimit,
         version: VersionChoice,
     },
+    /// Which APIs and versions the server answers: it is then held to it.
+    ApiVersions {
+        version: VersionChoice,
+    },
 }
 
 /// Partitions of the session's topics, a bit each (`PartitionChoice`'s
@@ -511,6 +515,7 @@ pub const SESSION_APIS: &[ApiKey] = &[
     ApiKey::ListGroups,
     ApiKey::DeleteGroups,
     ApiKey::OffsetDelete,
+    ApiKey::ApiVersions,
 ];
 
 impl Operation {
@@ -538,6 +543,7 @@ impl Operation {
             Operation::ListGroups { .. } => ApiKey::ListGroups,
             Operation::DeleteGroup { .. } => ApiKey::DeleteGroups,
             Operation::OffsetDelete { .. } => ApiKey::OffsetDelete,
+            Operation::ApiVersions { .. } => ApiKey::ApiVersions,
             Operation::Malformed { request, .. } => return request.api(),
             Operation::Disconnect | Operation::AdvanceClock { .. } | Operation::Repeat { .. } => return None,
         })

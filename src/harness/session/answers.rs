@@ -122,6 +122,22 @@ impl<S: ServerUnderTest + ?Sized> Session<'_, S> {
                 }
                 Ok(None)
             }
+            (Purpose::ApiVersions, ResponseKind::ApiVersions(response)) => {
+                self.note(|| {
+                    format!(
+                        "   -> {} {} APIs listed",
+                        error_name(response.error_code),
+                        response.api_keys.len()
+                    )
+                });
+                if response.error_code == 0 {
+                    let listed = response.api_keys.iter();
+                    self.model
+                        .versions
+                        .listed(listed.map(|api| (api.api_key, api.min_version, api.max_version)));
+                }
+                Ok(None)
+            }
             (Purpose::InitProducerId { transactional }, ResponseKind::InitProducerId(response)) => {
                 self.note(|| {
                     format!(
@@ -132,6 +148,13 @@ impl<S: ServerUnderTest + ?Sized> Session<'_, S> {
                     )
                 });
                 if response.error_code == 0 {
+                    let transactional_id = transactional.then(|| self.clients[client].transactional_id.clone());
+                    self.model.producer_ids.handed_out(
+                        at,
+                        transactional_id.as_ref(),
+                        response.producer_id.0,
+                        response.producer_epoch,
+                    )?;
                     let state = &mut self.clients[client];
                     state.producer = Some((response.producer_id.0, response.producer_epoch));
                     state.transactional = transactional;

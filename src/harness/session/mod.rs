@@ -33,9 +33,9 @@ use kafka_protocol::messages::offset_fetch_request::{
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
-    ApiKey, CreateTopicsRequest, FetchRequest, FetchResponse, HeartbeatRequest, InitProducerIdRequest,
-    JoinGroupRequest, LeaveGroupRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetFetchRequest,
-    ProduceRequest, RequestKind, ResponseKind, SyncGroupRequest,
+    ApiKey, ApiVersionsRequest, CreateTopicsRequest, FetchRequest, FetchResponse, HeartbeatRequest,
+    InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest, ListOffsetsRequest, MetadataRequest,
+    OffsetCommitRequest, OffsetFetchRequest, ProduceRequest, RequestKind, ResponseKind, SyncGroupRequest,
 };
 use kafka_protocol::protocol::{Message, StrBytes};
 use uuid::Uuid;
@@ -216,6 +216,7 @@ enum Purpose {
         timestamp: i64,
     },
     Metadata,
+    ApiVersions,
     CreateTopic {
         partitions: i32,
     },
@@ -696,6 +697,14 @@ impl<'a, S: ServerUnderTest + ?Sized> Session<'a, S> {
         if let Purpose::Malformed = planned.purpose {
             self.note(|| format!("   -> {}", describe_exchange(&exchange)));
             return Ok(None);
+        }
+        let refused = matches!(exchange, Exchange::Closed { .. });
+        // Kafka closes the connection of an acks=0 produce that fails for
+        // any reason: such a close says nothing of its version.
+        if !(refused && planned.api == ApiKey::Produce) {
+            self.model
+                .versions
+                .answered(self.at(), planned.api, planned.version, refused)?;
         }
         let Exchange::Response(answer) = exchange else {
             self.note(|| format!("   -> {}", describe_exchange(&exchange)));

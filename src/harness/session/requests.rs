@@ -40,6 +40,18 @@ impl<S: ServerUnderTest + ?Sized> Session<'_, S> {
                 }
                 planned
             }
+            Operation::ApiVersions { version } => {
+                let version = version_of::<ApiVersionsRequest>(version);
+                let body = ApiVersionsRequest::default()
+                    .with_client_software_name(name("kafka-fuzz"))
+                    .with_client_software_version(name(env!("CARGO_PKG_VERSION")));
+                Planned {
+                    api: ApiKey::ApiVersions,
+                    version,
+                    body: body.into(),
+                    purpose: Purpose::ApiVersions,
+                }
+            }
             Operation::FetchMany {
                 partitions,
                 offset,

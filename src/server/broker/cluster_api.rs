@@ -36,7 +36,12 @@ pub(super) fn supported_versions(sasl: bool) -> Vec<ApiVersion> {
             ApiVersion::default()
                 .with_api_key(api.key as i16)
                 .with_min_version(api.versions.min)
-                .with_max_version(api.versions.max)
+                .with_max_version(
+                    api.versions.max
+                        - i16::from(
+                            planted!(ApiVersionsFetchMaxOneShort) && api.key == kafka_protocol::messages::ApiKey::Fetch,
+                        ),
+                )
         })
         .collect()
 }

@@ -350,7 +350,9 @@ impl Broker {
             return failed(ResponseError::ProducerFenced);
         }
         let (id, epoch) = match current {
-            Some((id, epoch)) if epoch < i16::MAX - 1 => (id, epoch + 1),
+            Some((id, epoch)) if epoch < i16::MAX - 1 => {
+                (id, epoch + i16::from(!planted!(TransactionalEpochNotBumped)))
+            }
             _ => (self.producer_ids.next(), 0),
         };
         self.producer_ids.transactional.insert(transactional_id.0, (id, epoch));

@@ -7,8 +7,10 @@
 //! It checks what every answer must be consistent with: what earlier
 //! answers acknowledged, and what cannot go backwards.
 
+mod api_versions;
 mod groups;
 mod log;
+mod producer_ids;
 mod replication;
 mod topics;
 
@@ -17,8 +19,10 @@ use std::fmt;
 use bytes::Bytes;
 use kafka_protocol::protocol::StrBytes;
 
+pub use api_versions::VersionsModel;
 pub use groups::GroupModel;
 pub use log::{FetchedPartition, LogModel, ProducedBatch, ProducedRecord, ProducerSequence};
+pub use producer_ids::ProducerIdModel;
 pub use replication::{FinalCount, FinalLog, ReplicationModel};
 pub use topics::{ShownTopic, TopicModel};
 
@@ -95,6 +99,12 @@ pub enum Invariant {
     /// of the first partition with records may pass them), and leaves a
     /// partition with records empty only where the limits explain it.
     FetchLimits,
+    /// InitProducerId never hands out a producer id twice, except to the
+    /// same transactional id, whose epoch then moves forward.
+    ProducerIds,
+    /// What ApiVersions lists is what the server answers: a listed API at
+    /// a listed version is answered, another refused.
+    VersionsListed,
 }
 
 impl Invariant {
@@ -122,6 +132,8 @@ impl Invariant {
             Invariant::GroupsListed => "groups-listed",
             Invariant::MetadataAgrees => "metadata-agrees",
             Invariant::FetchLimits => "fetch-limits",
+            Invariant::ProducerIds => "producer-ids",
+            Invariant::VersionsListed => "versions-listed",
         }
     }
 }
@@ -189,6 +201,8 @@ pub struct Model {
     pub log: LogModel,
     pub groups: GroupModel,
     pub topics: TopicModel,
+    pub producer_ids: ProducerIdModel,
+    pub versions: VersionsModel,
 }
 
 impl Model {
