@@ -97,6 +97,8 @@ impl<S: ServerUnderTest + ?Sized> Session<'_, S> {
         }
         let mut first = None;
         let mut answered: Vec<AnsweredPartition> = Vec::new();
+        // No partition before this one gave records: KIP-74 owes it a batch.
+        let mut owed_a_batch = true;
         for topic in &response.responses {
             let topic_name = if version >= 13 {
                 self.topic_ids
@@ -114,15 +116,11 @@ impl<S: ServerUnderTest + ?Sized> Session<'_, S> {
                     self.note(|| format!("   -> partition {} that was not asked for", partition.partition_index));
                     continue;
                 };
-                let owed_a_batch = answered.iter().all(|partition| partition.bytes == 0);
                 let outcome = self.read_fetched_partition(client, version, (&tp, offset), partition, owed_a_batch)?;
                 if outcome.is_some() {
-                    answered.push(AnsweredPartition::of(
-                        tp.clone(),
-                        offset,
-                        partition,
-                        fetch.read_committed,
-                    ));
+                    let read = AnsweredPartition::of(tp.clone(), offset, partition, fetch.read_committed);
+                    owed_a_batch &= read.bytes == 0;
+                    answered.push(read);
                 }
                 if tp == fetch.partitions[0].0 {
                     first = outcome;

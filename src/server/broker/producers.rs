@@ -96,11 +96,12 @@ impl ProducerStates {
         {
             return SequenceCheck::Duplicate { base_offset };
         }
-        let forgotten = entry
-            .batches
-            .front()
-            .is_some_and(|&(first, _, _)| batch.first_sequence < first);
-        if planted!(OldRetryWrittenAgain) && forgotten {
+        if planted!(OldRetryWrittenAgain)
+            && entry
+                .batches
+                .front()
+                .is_some_and(|&(first, _, _)| batch.first_sequence < first)
+        {
             return SequenceCheck::Append;
         }
         match entry.batches.back() {
