@@ -57,6 +57,8 @@ for line in "${bugs[@]}"; do
   elif [[ $targets == cluster && $cluster -eq 0 ]]; then
     continue
   fi
+  # Bugs of the TCP server under concurrency: storm's, proven by tests/storm.rs.
+  [[ $targets == storm ]] && continue
   IFS=, read -ra target_list <<<"$targets"
   for target in "${target_list[@]}"; do
     runs=$((runs + 1))

@@ -15,6 +15,14 @@ for component in rustfmt clippy; do
   grep -q "^$component" <<<"$installed" || rustup component add "$component"
 done
 
+step "set-up: gdb (storm's stall findings dump every thread's stack with it)"
+if ! command -v gdb >/dev/null && ! command -v eu-stack >/dev/null; then
+  sudo=""
+  [[ $(id -u) -eq 0 ]] || sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends gdb
+fi
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -32,8 +40,8 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --locked 2>&1 | tee "$log"
 
-step "cargo test --features planted-bugs --test triage --test simulation --test cluster_target --test session (triage end to end on four planted bugs; the cluster invariants, the cluster target and the session target each catch the bugs planted for them)"
-cargo test --locked --features planted-bugs --test triage --test simulation --test cluster_target --test session 2>&1 | tee -a "$log"
+step "cargo test --features planted-bugs --test triage --test simulation --test cluster_target --test session --test storm (triage end to end on four planted bugs; the cluster invariants, the cluster target, the session target and storm each catch the bugs planted for them)"
+cargo test --locked --features planted-bugs --test triage --test simulation --test cluster_target --test session --test storm 2>&1 | tee -a "$log"
 
 step "cargo test --release --test simulation --test cluster_target (1000 seeded fault schedules on the reference cluster; 2000 random cluster scripts)"
 KAFKA_FUZZ_CLUSTER_RUNS=2000 cargo test --locked --release --test simulation --test cluster_target -- --nocapture 2>&1 | tee -a "$log"

@@ -12,4 +12,5 @@ pub mod capture;
 pub mod corpus;
 pub mod harness;
 pub mod server;
+pub mod storm;
 pub mod triage;

@@ -100,6 +100,12 @@ enum Command {
     /// saved as session files for `replay --addr`. Exits 2 when a fault
     /// was found.
     Attack(AttackArgs),
+    /// Many concurrent clients and real faults (SIGKILL and restart,
+    /// SIGSTOP/SIGCONT) against servers over TCP, started from a command
+    /// (the reference cluster by default) or attached to: every operation
+    /// in a history checked against Kafka's replicated guarantees, stalls
+    /// caught with every thread's stack, a report. Exits 2 on a finding.
+    Storm(StormArgs),
     /// Every Kafka API: the versions the decoder reads, whether the reference
     /// broker answers it, whether sessions send it (a markdown table).
     Apis,
@@ -170,6 +176,17 @@ struct AttackArgs {
     /// Where session files, report.md and report.json go.
     #[arg(long, default_value = "attack-findings")]
     out: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct StormArgs {
+    #[command(flatten)]
+    options: kafka_fuzz::storm::StormOptions,
+    /// Run again what a run in DIR did: its options and seed (from
+    /// DIR/options.json), so the same workload and fault schedule; the
+    /// new run writes to --out.
+    #[arg(long, value_name = "DIR")]
+    replay: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -330,6 +347,29 @@ fn parse_sasl_user(value: &str) -> Result<(String, String), String> {
     }
 }
 
+fn storm(args: StormArgs) -> anyhow::Result<ExitCode> {
+    let options = match &args.replay {
+        None => args.options,
+        Some(dir) => {
+            let path = dir.join("options.json");
+            let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let recorded: kafka_fuzz::storm::StormOptions =
+                serde_json::from_str(&text).with_context(|| format!("{} is not a storm's options", path.display()))?;
+            kafka_fuzz::storm::StormOptions {
+                out: args.options.out,
+                ..recorded
+            }
+        }
+    };
+    let own_binary = std::env::current_exe().context("cannot find the kafka-fuzz executable")?;
+    let outcome = kafka_fuzz::storm::run(&options, &own_binary)?;
+    Ok(if outcome.found() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
 fn main() -> anyhow::Result<ExitCode> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -407,6 +447,7 @@ fn main() -> anyhow::Result<ExitCode> {
         }
         Command::Triage(args) => triage(args),
         Command::Attack(args) => attack(args),
+        Command::Storm(args) => storm(args),
         Command::Apis => {
             print!("{}", kafka_fuzz::harness::api_coverage::api_coverage_table());
             Ok(ExitCode::SUCCESS)
@@ -436,7 +477,11 @@ fn main() -> anyhow::Result<ExitCode> {
         }
         Command::ImportPcap(args) => import_pcap(args),
         Command::Serve(args) => {
-            tokio::runtime::Builder::new_multi_thread()
+            let mut runtime = tokio::runtime::Builder::new_multi_thread();
+            // A planted bug is per thread: every worker gets it.
+            #[cfg(feature = "planted-bugs")]
+            runtime.on_thread_start(kafka_fuzz::server::planted::plant_from_environment);
+            runtime
                 .enable_all()
                 .build()
                 .context("cannot start the async runtime")?

@@ -4,7 +4,6 @@
 //! a restart are a crash and a recovery).
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener as StdListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,7 +13,7 @@ use kafka_fuzz::server::broker::{BrokerConfig, Endpoint, SystemClock};
 use kafka_fuzz::server::cluster::disk::FileDisk;
 use kafka_fuzz::server::cluster::{ClusterNode, FlushPolicy, NodeConfig};
 use kafka_fuzz::server::net::ConnectionLimits;
-use kafka_fuzz::server::node_net::{NodeAddresses, serve_node};
+use kafka_fuzz::server::node_net::{NodeAddresses, free_loopback_ports, serve_node};
 use tokio::net::TcpListener;
 
 /// A cluster member on the command line: `ID=CLIENT_ADDR/PEER_ADDR`.
@@ -105,19 +104,6 @@ pub async fn run_node(options: NodeOptions, shutdown: impl std::future::Future<O
     Ok(())
 }
 
-/// Free loopback ports, found by binding port 0 (released before the nodes
-/// bind them: a race only with other programs picking ports just then).
-fn free_ports(count: usize) -> anyhow::Result<Vec<SocketAddr>> {
-    let listeners = (0..count)
-        .map(|_| StdListener::bind("127.0.0.1:0"))
-        .collect::<Result<Vec<_>, _>>()
-        .context("cannot find free loopback ports")?;
-    listeners
-        .iter()
-        .map(|listener| listener.local_addr().context("no local address"))
-        .collect()
-}
-
 struct Member {
     id: i32,
     args: Vec<String>,
@@ -146,7 +132,7 @@ pub async fn run_cluster(
     if !(1..=9).contains(&count) {
         bail!("--cluster {count}: between 1 and 9 nodes");
     }
-    let ports = free_ports(2 * count as usize)?;
+    let ports = free_loopback_ports(2 * count as usize).context("cannot find free loopback ports")?;
     let peers: Vec<String> = (1..=count)
         .map(|id| {
             let at = 2 * (id - 1) as usize;

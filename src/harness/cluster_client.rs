@@ -1,4 +1,4 @@
-//! A Kafka client on a simulated cluster, behaving as real clients do: it
+//! A Kafka client of a cluster, behaving as real clients do: it
 //! asks any node for metadata, sends to the partition's leader with the
 //! leader epoch it knows, and on NOT_LEADER_OR_FOLLOWER, a fenced epoch, a
 //! lost connection or a timeout refreshes its metadata and retries. An
@@ -6,20 +6,23 @@
 //! failovers until it is acknowledged, and starts over with a new producer
 //! id when it gives a batch up; a plain one retries only what an error says
 //! was not written. What it was told comes out as `ClientEvent`s: the
-//! model's input and the timeline's lines.
+//! model's input and the timeline's lines. It does no I/O itself: a
+//! `ClientTransport` carries its frames, the simulated network in the
+//! `cluster` target, TCP connections in `storm`.
 
 use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;
 use kafka_protocol::ResponseError;
+use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    CreateTopicsRequest, ElectLeadersRequest, FetchRequest, InitProducerIdRequest, MetadataRequest, ProduceRequest,
-    TopicName,
+    CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, ElectLeadersRequest, FetchRequest,
+    InitProducerIdRequest, MetadataRequest, ProduceRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{Record, TimestampType};
@@ -35,6 +38,8 @@ const METADATA_VERSION: i16 = 9;
 const PRODUCE_VERSION: i16 = 9;
 const FETCH_VERSION: i16 = 12;
 const CREATE_TOPICS_VERSION: i16 = 5;
+const DELETE_TOPICS_VERSION: i16 = 4;
+const CREATE_PARTITIONS_VERSION: i16 = 3;
 const ELECT_LEADERS_VERSION: i16 = 2;
 /// ElectLeaders' `election_type` of a preferred-leader election.
 const PREFERRED_ELECTION: i8 = 0;
@@ -48,27 +53,99 @@ const DELIVERY_TIMEOUT_MS: i64 = 20_000;
 /// A client's `retry.backoff.ms`.
 const RETRY_BACKOFF_MS: i64 = 100;
 /// How much one fetch may carry.
-const FETCH_MAX_BYTES: i32 = 64 * 1024;
+pub const FETCH_MAX_BYTES: i32 = 64 * 1024;
+
+/// What carries a `ClusterClient`'s frames: connections to nodes by id,
+/// and the time.
+pub trait ClientTransport {
+    /// Milliseconds since the epoch (the simulation's, or the wall clock's).
+    fn now_ms(&self) -> i64;
+    /// The nodes a client may ask first (before any metadata answer).
+    fn node_ids(&self) -> Vec<NodeId>;
+    /// Opens a connection to `node`.
+    fn connect(&mut self, node: NodeId) -> u64;
+    fn connection_node(&self, connection: u64) -> Option<NodeId>;
+    /// A request frame, size prefix included.
+    fn client_send(&mut self, connection: u64, frame: Bytes);
+    /// The answers a connection received (a transport over real sockets
+    /// may wait a little for one).
+    fn client_receive(&mut self, connection: u64) -> Vec<Bytes>;
+    fn is_closed(&self, connection: u64) -> bool;
+    /// The client drops a connection (and whatever it waited for).
+    fn disconnect(&mut self, connection: u64);
+    /// The brokers a metadata answer listed: id, host, port. A transport
+    /// that connects by address learns them here.
+    fn brokers_seen(&mut self, brokers: &[(NodeId, String, i32)]);
+}
+
+impl<C: ClusterUnderTest> ClientTransport for SimCluster<C> {
+    fn now_ms(&self) -> i64 {
+        SimCluster::now_ms(self)
+    }
+    fn node_ids(&self) -> Vec<NodeId> {
+        SimCluster::node_ids(self)
+    }
+    fn connect(&mut self, node: NodeId) -> u64 {
+        SimCluster::connect(self, node)
+    }
+    fn connection_node(&self, connection: u64) -> Option<NodeId> {
+        SimCluster::connection_node(self, connection)
+    }
+    fn client_send(&mut self, connection: u64, frame: Bytes) {
+        SimCluster::client_send(self, connection, frame);
+    }
+    fn client_receive(&mut self, connection: u64) -> Vec<Bytes> {
+        SimCluster::client_receive(self, connection)
+    }
+    fn is_closed(&self, connection: u64) -> bool {
+        SimCluster::is_closed(self, connection)
+    }
+    fn disconnect(&mut self, connection: u64) {
+        SimCluster::disconnect(self, connection);
+    }
+    /// Simulated connections go to a node by id.
+    fn brokers_seen(&mut self, _brokers: &[(NodeId, String, i32)]) {}
+}
 
 /// What a client is asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientTask {
-    /// One record; acks -1 (all) or 1.
-    Produce { topic: StrBytes, partition: i32, acks: i16 },
+    /// One record; acks -1 (all), 1, or 0 (no answer: done once sent).
+    Produce {
+        topic: StrBytes,
+        partition: i32,
+        acks: i16,
+    },
+    /// One fetch from `offset`, at most `max_bytes` (the whole response's
+    /// and the partition's limit).
     Fetch {
         topic: StrBytes,
         partition: i32,
         offset: i64,
+        max_bytes: i32,
     },
     CreateTopic {
         topic: StrBytes,
         partitions: i32,
         replicas: i16,
     },
+    DeleteTopic {
+        topic: StrBytes,
+    },
+    /// Grows a topic to `count` partitions.
+    CreatePartitions {
+        topic: StrBytes,
+        count: i32,
+    },
     /// Metadata of every topic, from one node or any.
-    Metadata { node: Option<NodeId> },
+    Metadata {
+        node: Option<NodeId>,
+    },
     /// A preferred-leader election of one partition.
-    ElectLeader { topic: StrBytes, partition: i32 },
+    ElectLeader {
+        topic: StrBytes,
+        partition: i32,
+    },
 }
 
 impl std::fmt::Display for ClientTask {
@@ -79,13 +156,16 @@ impl std::fmt::Display for ClientTask {
                 topic,
                 partition,
                 offset,
-            } => write!(f, "fetch {topic}/{partition} from {offset}"),
+                max_bytes,
+            } => write!(f, "fetch {topic}/{partition} from {offset} (max {max_bytes} bytes)"),
             Self::CreateTopic {
                 topic,
                 partitions,
                 replicas,
             } => write!(f, "create {topic} ({partitions} partitions, {replicas} replicas)"),
             Self::ElectLeader { topic, partition } => write!(f, "elect the preferred leader of {topic}/{partition}"),
+            Self::DeleteTopic { topic } => write!(f, "delete {topic}"),
+            Self::CreatePartitions { topic, count } => write!(f, "grow {topic} to {count} partitions"),
             Self::Metadata { node: None } => f.write_str("refresh metadata"),
             Self::Metadata { node: Some(node) } => write!(f, "ask n{node} for metadata"),
         }
@@ -112,6 +192,8 @@ pub struct Fetched {
     pub topic: StrBytes,
     pub partition: i32,
     pub fetch_offset: i64,
+    /// The leader epoch the client fetched with (-1: none known).
+    pub leader_epoch: i32,
     pub high_watermark: i64,
     pub records: Vec<(i64, Option<Bytes>)>,
 }
@@ -169,6 +251,8 @@ struct InFlight {
     correlation_id: i32,
     request: Request,
     sent_ms: i64,
+    /// The leader epoch a produce or fetch was sent with.
+    leader_epoch: i32,
 }
 
 #[derive(Debug, Clone)]
@@ -245,6 +329,12 @@ impl ClusterClient {
         self.in_flight.is_none() && (self.tasks.is_empty() || self.draining)
     }
 
+    /// Whether a request waits for its answer (else the client waits for
+    /// its retry backoff, or for work).
+    pub fn has_in_flight(&self) -> bool {
+        self.in_flight.is_some()
+    }
+
     /// What it works on or waits for, for a liveness finding.
     pub fn waiting_for(&self) -> Option<String> {
         let pending = self.tasks.front()?;
@@ -282,34 +372,34 @@ impl ClusterClient {
     }
 
     /// Drops every connection (and the answer it waited for).
-    pub fn disconnect<C: ClusterUnderTest>(&mut self, cluster: &mut SimCluster<C>) {
+    pub fn disconnect(&mut self, net: &mut impl ClientTransport) {
         for (_, connection) in std::mem::take(&mut self.connections) {
-            cluster.disconnect(connection);
+            net.disconnect(connection);
         }
     }
 
     /// Reads the answer it waits for, if it came; then, when nothing is in
     /// flight, sends the next request its first task needs.
-    pub fn poll<C: ClusterUnderTest>(&mut self, cluster: &mut SimCluster<C>, events: &mut Vec<ClientEvent>) {
-        self.now_ms = cluster.now_ms();
-        self.receive(cluster, events);
-        if self.in_flight.is_none() && cluster.now_ms() >= self.retry_at_ms {
-            self.send_next(cluster, events);
+    pub fn poll(&mut self, net: &mut impl ClientTransport, events: &mut Vec<ClientEvent>) {
+        self.now_ms = net.now_ms();
+        self.receive(net, events);
+        if self.in_flight.is_none() && net.now_ms() >= self.retry_at_ms {
+            self.send_next(net, events);
         }
     }
 
-    fn receive<C: ClusterUnderTest>(&mut self, cluster: &mut SimCluster<C>, events: &mut Vec<ClientEvent>) {
+    fn receive(&mut self, net: &mut impl ClientTransport, events: &mut Vec<ClientEvent>) {
         let Some(in_flight) = self.in_flight else {
             return;
         };
-        let now = cluster.now_ms();
-        let frames = cluster.client_receive(in_flight.connection);
+        let now = net.now_ms();
+        let frames = net.client_receive(in_flight.connection);
         let Some(frame) = frames.first() else {
             let timed_out = now - in_flight.sent_ms > REQUEST_TIMEOUT_MS;
-            if cluster.is_closed(in_flight.connection) || timed_out {
+            if net.is_closed(in_flight.connection) || timed_out {
                 self.in_flight = None;
                 if timed_out {
-                    cluster.disconnect(in_flight.connection);
+                    net.disconnect(in_flight.connection);
                 }
                 self.connections.retain(|_, &mut c| c != in_flight.connection);
                 if timed_out {
@@ -318,7 +408,7 @@ impl ClusterClient {
                             "{}'s {:?} request on c{}",
                             self.name, in_flight.request, in_flight.connection
                         ),
-                        node: cluster.connection_node(in_flight.connection).unwrap_or(-1),
+                        node: net.connection_node(in_flight.connection).unwrap_or(-1),
                         sent_ms: in_flight.sent_ms,
                     });
                 }
@@ -332,11 +422,11 @@ impl ClusterClient {
             return;
         };
         self.in_flight = None;
-        let node = cluster.connection_node(in_flight.connection).unwrap_or(-1);
+        let node = net.connection_node(in_flight.connection).unwrap_or(-1);
         let answered = match in_flight.request {
-            Request::Metadata => self.metadata_answer(node, in_flight.correlation_id, frame, events),
+            Request::Metadata => self.metadata_answer(net, node, in_flight.correlation_id, frame, events),
             Request::InitProducerId => self.producer_id_answer(in_flight.correlation_id, frame, events),
-            Request::Task => self.task_answer(node, in_flight.correlation_id, frame, now, events),
+            Request::Task => self.task_answer(node, &in_flight, frame, now, events),
         };
         if let Err(error) = answered {
             events.push(ClientEvent::BadResponse(format!("{} from n{node}: {error}", self.name)));
@@ -411,12 +501,19 @@ impl ClusterClient {
 
     fn metadata_answer(
         &mut self,
+        net: &mut impl ClientTransport,
         node: NodeId,
         correlation_id: i32,
         frame: &Bytes,
         events: &mut Vec<ClientEvent>,
     ) -> Result<(), ClientError> {
         let answer = Client::response::<MetadataRequest>(METADATA_VERSION, correlation_id, frame)?;
+        let brokers: Vec<(NodeId, String, i32)> = answer
+            .brokers
+            .iter()
+            .map(|broker| (broker.node_id.0, broker.host.to_string(), broker.port))
+            .collect();
+        net.brokers_seen(&brokers);
         let mut seen = Vec::new();
         for topic in &answer.topics {
             let Some(name) = topic.name.as_ref().map(|n| n.0.clone()) else {
@@ -506,7 +603,7 @@ impl ClusterClient {
     fn task_answer(
         &mut self,
         node: NodeId,
-        correlation_id: i32,
+        in_flight: &InFlight,
         frame: &Bytes,
         now: i64,
         events: &mut Vec<ClientEvent>,
@@ -514,6 +611,7 @@ impl ClusterClient {
         let Some(pending) = self.tasks.front().cloned() else {
             return Ok(());
         };
+        let correlation_id = in_flight.correlation_id;
         match &pending.task {
             ClientTask::Produce { topic, partition, acks } => {
                 let answer = Client::response::<ProduceRequest>(PRODUCE_VERSION, correlation_id, frame)?;
@@ -571,6 +669,7 @@ impl ClusterClient {
                 topic,
                 partition,
                 offset,
+                ..
             } => {
                 let answer = Client::response::<FetchRequest>(FETCH_VERSION, correlation_id, frame)?;
                 let result = answer
@@ -602,6 +701,7 @@ impl ClusterClient {
                             topic: topic.clone(),
                             partition: *partition,
                             fetch_offset: *offset,
+                            leader_epoch: in_flight.leader_epoch,
                             high_watermark: result.high_watermark,
                             records,
                         }));
@@ -637,19 +737,40 @@ impl ClusterClient {
                     .map_or(answer.error_code, |p| p.error_code);
                 self.metadata_changed(code, "elected", events);
             }
+            ClientTask::DeleteTopic { topic } => {
+                let answer = Client::response::<DeleteTopicsRequest>(DELETE_TOPICS_VERSION, correlation_id, frame)?;
+                let code = answer
+                    .responses
+                    .iter()
+                    .find(|t| t.name.as_ref().is_some_and(|name| name.0 == *topic))
+                    .map(|t| t.error_code)
+                    .ok_or_else(|| ClientError::BadResponse(format!("no answer for topic {topic}")))?;
+                self.metadata_changed(code, "deleted", events);
+            }
+            ClientTask::CreatePartitions { topic, .. } => {
+                let answer =
+                    Client::response::<CreatePartitionsRequest>(CREATE_PARTITIONS_VERSION, correlation_id, frame)?;
+                let code = answer
+                    .results
+                    .iter()
+                    .find(|t| t.name.0 == *topic)
+                    .map(|t| t.error_code)
+                    .ok_or_else(|| ClientError::BadResponse(format!("no answer for topic {topic}")))?;
+                self.metadata_changed(code, "grown", events);
+            }
             ClientTask::Metadata { .. } => {}
         }
         Ok(())
     }
 
-    fn send_next<C: ClusterUnderTest>(&mut self, cluster: &mut SimCluster<C>, events: &mut Vec<ClientEvent>) {
+    fn send_next(&mut self, net: &mut impl ClientTransport, events: &mut Vec<ClientEvent>) {
         if self.draining {
             return;
         }
         let Some(pending) = self.tasks.front_mut() else {
             return;
         };
-        let nodes = cluster.node_ids();
+        let nodes = net.node_ids();
         let any_node = nodes[(self.requests as usize) % nodes.len()];
         let task = pending.task.clone();
         pending.started_ms.get_or_insert(self.now_ms);
@@ -667,7 +788,7 @@ impl ClusterClient {
             ClientTask::Metadata { node: Some(node) } => node,
             _ => any_node,
         };
-        let (node, request, frame) =
+        let (node, request, frame, leader_epoch) =
             if matches!(task, ClientTask::Metadata { .. }) || (needs_leader.is_some() && leader.is_none()) {
                 let topics = needs_leader
                     .as_ref()
@@ -677,7 +798,7 @@ impl ClusterClient {
                     .with_topics(topics)
                     .with_allow_auto_topic_creation(auto_create);
                 pending.attempts += 1;
-                (node, Request::Metadata, self.client.request(METADATA_VERSION, body))
+                (node, Request::Metadata, self.client.request(METADATA_VERSION, body), -1)
             } else if matches!(task, ClientTask::Produce { .. }) && self.idempotent && self.producer.is_none() {
                 let body = InitProducerIdRequest::default()
                     .with_transactional_id(None)
@@ -689,6 +810,7 @@ impl ClusterClient {
                     any_node,
                     Request::InitProducerId,
                     self.client.request(INIT_PRODUCER_ID_VERSION, body),
+                    -1,
                 )
             } else {
                 pending.attempts += 1;
@@ -724,7 +846,7 @@ impl ClusterClient {
                             timestamp_type: TimestampType::Creation,
                             offset: 0,
                             sequence,
-                            timestamp: cluster.now_ms(),
+                            timestamp: net.now_ms(),
                             key: None,
                             value: pending.value.clone(),
                             headers: Default::default(),
@@ -750,11 +872,12 @@ impl ClusterClient {
                         topic,
                         partition,
                         offset,
+                        max_bytes,
                     } => {
                         let body = FetchRequest::default()
                             .with_max_wait_ms(0)
                             .with_min_bytes(1)
-                            .with_max_bytes(FETCH_MAX_BYTES)
+                            .with_max_bytes(*max_bytes)
                             .with_topics(vec![
                                 FetchTopic::default()
                                     .with_topic(TopicName(topic.clone()))
@@ -763,7 +886,7 @@ impl ClusterClient {
                                             .with_partition(*partition)
                                             .with_current_leader_epoch(leader_epoch)
                                             .with_fetch_offset(*offset)
-                                            .with_partition_max_bytes(FETCH_MAX_BYTES),
+                                            .with_partition_max_bytes(*max_bytes),
                                     ]),
                             ]);
                         self.client.request(FETCH_VERSION, body)
@@ -793,14 +916,25 @@ impl ClusterClient {
                             .with_timeout_ms(5_000);
                         self.client.request(ELECT_LEADERS_VERSION, body)
                     }
+                    ClientTask::DeleteTopic { topic } => {
+                        let body = DeleteTopicsRequest::default()
+                            .with_topic_names(vec![TopicName(topic.clone())])
+                            .with_timeout_ms(5_000);
+                        self.client.request(DELETE_TOPICS_VERSION, body)
+                    }
+                    ClientTask::CreatePartitions { topic, count } => {
+                        let grown = CreatePartitionsTopic::default()
+                            .with_name(TopicName(topic.clone()))
+                            .with_count(*count);
+                        let body = CreatePartitionsRequest::default()
+                            .with_topics(vec![grown])
+                            .with_timeout_ms(5_000);
+                        self.client.request(CREATE_PARTITIONS_VERSION, body)
+                    }
                     ClientTask::Metadata { .. } => return,
                 };
-                let node = if matches!(task, ClientTask::CreateTopic { .. } | ClientTask::ElectLeader { .. }) {
-                    any_node
-                } else {
-                    leader
-                };
-                (node, Request::Task, frame)
+                let node = if needs_leader.is_some() { leader } else { any_node };
+                (node, Request::Task, frame, leader_epoch)
             };
         self.requests += 1;
         let Ok((correlation_id, frame)) = frame else {
@@ -808,19 +942,26 @@ impl ClusterClient {
             return;
         };
         let connection = match self.connections.get(&node) {
-            Some(&connection) if !cluster.is_closed(connection) => connection,
+            Some(&connection) if !net.is_closed(connection) => connection,
             _ => {
-                let connection = cluster.connect(node);
+                let connection = net.connect(node);
                 self.connections.insert(node, connection);
                 connection
             }
         };
-        cluster.client_send(connection, frame);
+        net.client_send(connection, frame);
+        if request == Request::Task && matches!(task, ClientTask::Produce { acks: 0, .. }) {
+            // acks=0: the broker answers nothing; the record may or may not
+            // be written, and no one was told.
+            self.finish(events, "sent with acks=0".to_owned());
+            return;
+        }
         self.in_flight = Some(InFlight {
             connection,
             correlation_id,
             request,
-            sent_ms: cluster.now_ms(),
+            sent_ms: net.now_ms(),
+            leader_epoch,
         });
     }
 }

@@ -16,7 +16,7 @@ use std::io::Write;
 
 use kafka_protocol::protocol::StrBytes;
 
-use super::cluster_client::{ClientEvent, ClientTask, ClusterClient, LeaderSeen, REQUEST_TIMEOUT_MS};
+use super::cluster_client::{ClientEvent, ClientTask, ClusterClient, FETCH_MAX_BYTES, LeaderSeen, REQUEST_TIMEOUT_MS};
 use super::input::{CLUSTER_CLIENTS, CLUSTER_TOPICS, ClusterScript, ClusterStep};
 use super::oracle::model::{At, FinalCount, FinalLog, Invariant, ReplicationModel, violation};
 use super::oracle::{Oracle, Violation};
@@ -142,6 +142,7 @@ impl<'a, C: ClusterUnderTest> ClusterSession<'a, C> {
                     topic: topic.clone(),
                     partition: *partition,
                     offset: 0,
+                    max_bytes: FETCH_MAX_BYTES,
                 });
             }
             self.settle(LIVENESS_BOUND_MS, |session| session.checker.is_idle())?;
@@ -203,7 +204,7 @@ impl<'a, C: ClusterUnderTest> ClusterSession<'a, C> {
         }
         let leaders = self.converge()?;
         let logs = self.read_back(&leaders)?;
-        let count = self.model.check_final(self.at, &logs)?;
+        let count = self.model.check_final(self.at, &logs, SIM_START_MS)?;
         self.cluster.system().check_replicas().map_err(|differ| {
             violation(
                 Invariant::ReplicasAgree,
@@ -302,6 +303,7 @@ impl<'a, C: ClusterUnderTest> ClusterSession<'a, C> {
                     topic: StrBytes::from_static_str(target.topic()),
                     partition: target.partition(),
                     offset: i64::from(offset % 32),
+                    max_bytes: FETCH_MAX_BYTES,
                 });
             }
             ClusterStep::CreateTopic {
@@ -369,7 +371,7 @@ impl<'a, C: ClusterUnderTest> ClusterSession<'a, C> {
             match event {
                 ClientEvent::Acknowledged(ack) => self.model.acknowledged(self.at, ack)?,
                 ClientEvent::Fetched(fetched) => self.model.fetched(self.at, fetched)?,
-                ClientEvent::Leaders { leaders, .. } => self.model.leaders(self.at, leaders)?,
+                ClientEvent::Leaders { leaders, .. } => self.model.leaders(self.at, 0, leaders)?,
                 ClientEvent::BadResponse(what) => {
                     return Err(Violation::new(
                         Oracle::ResponseDecodes,
@@ -636,6 +638,7 @@ impl<'a, C: ClusterUnderTest> ClusterSession<'a, C> {
                 topic: topic.clone(),
                 partition,
                 offset,
+                max_bytes: FETCH_MAX_BYTES,
             });
             if !self.settle(LIVENESS_BOUND_MS, |session| session.checker.is_idle())? {
                 return Err(self.stuck("reading the logs back"));

@@ -186,6 +186,9 @@ async fn answer(frame: Bytes, shared: &Shared, sasl: &mut SaslState) -> Result<O
         tokio::pin!(changed);
         changed.as_mut().enable();
         let reply = {
+            #[cfg(feature = "planted-bugs")]
+            let (mut broker, _audit) = planted_locks(shared, &next);
+            #[cfg(not(feature = "planted-bugs"))]
             let mut broker = shared.broker();
             match next {
                 Next::Receive(frame) => broker.receive_authenticated(sasl, frame),
@@ -209,6 +212,50 @@ async fn answer(frame: Bytes, shared: &Shared, sasl: &mut SaslState) -> Result<O
         }
         next = Next::Resume(waiting);
     }
+}
+
+/// The planted lock-order deadlock: a second lock, taken after the broker's
+/// around produces and before it around fetches.
+#[cfg(feature = "planted-bugs")]
+static AUDIT: Mutex<()> = Mutex::new(());
+
+#[cfg(feature = "planted-bugs")]
+fn planted_locks<'a>(shared: &'a Shared, next: &Next) -> (MutexGuard<'a, Broker>, Option<MutexGuard<'static, ()>>) {
+    let audit = || AUDIT.lock().unwrap_or_else(PoisonError::into_inner);
+    let api_key = match next {
+        Next::Receive(frame) if frame.len() >= 2 => i16::from_be_bytes([frame[0], frame[1]]),
+        _ => -1,
+    };
+    if !planted!(LockOrderDeadlock) || !matches!(api_key, 0 | 1) {
+        return (shared.broker(), None);
+    }
+    if api_key == 0 {
+        planted_produce_locks(shared, audit)
+    } else {
+        planted_fetch_locks(shared, audit)
+    }
+}
+
+#[cfg(feature = "planted-bugs")]
+#[inline(never)]
+fn planted_produce_locks<'a>(
+    shared: &'a Shared,
+    audit: impl Fn() -> MutexGuard<'static, ()>,
+) -> (MutexGuard<'a, Broker>, Option<MutexGuard<'static, ()>>) {
+    let broker = shared.broker();
+    std::thread::yield_now();
+    (broker, Some(audit()))
+}
+
+#[cfg(feature = "planted-bugs")]
+#[inline(never)]
+fn planted_fetch_locks<'a>(
+    shared: &'a Shared,
+    audit: impl Fn() -> MutexGuard<'static, ()>,
+) -> (MutexGuard<'a, Broker>, Option<MutexGuard<'static, ()>>) {
+    let audit = audit();
+    std::thread::yield_now();
+    (shared.broker(), Some(audit))
 }
 
 /// What `answer` does next with the broker.

@@ -262,3 +262,12 @@ async fn dial_peer(me: i32, address: SocketAddr, mut messages: mpsc::UnboundedRe
         }
     }
 }
+
+/// Free loopback ports, found by binding port 0 (released before the nodes
+/// bind them: a race only with other programs picking ports just then).
+pub fn free_loopback_ports(count: usize) -> std::io::Result<Vec<std::net::SocketAddr>> {
+    let listeners = (0..count)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<Vec<_>, _>>()?;
+    listeners.iter().map(std::net::TcpListener::local_addr).collect()
+}

@@ -78,6 +78,11 @@ planted_bugs! {
         "LeaveGroup answers success and keeps the member in the group.",
     CreateTopicsOnePartitionShort "create-topics-one-partition-short" ["session"]
         "CreateTopics creates one partition fewer than asked for (at least one).",
+    // The TCP server, under concurrent clients (`kafka-fuzz storm`).
+    ReadSkipsEveryThousandth "read-skips-every-thousandth" ["storm"]
+        "A read from an offset that is a multiple of 1000 starts one past it: that record is never served.",
+    LockOrderDeadlock "lock-order-deadlock" ["storm"]
+        "The TCP server takes a second lock around produces after the broker's and around fetches before it.",
     RetentionInMicroseconds "retention-in-microseconds" ["session"]
         "retention.ms is read as microseconds: records expire a thousand times too early.",
     ListOffsetsAfterTimestamp "list-offsets-after-timestamp" ["session"]

@@ -8,7 +8,7 @@
 pub mod classify;
 pub mod known;
 pub mod minimize;
-mod progress;
+pub mod progress;
 mod promote;
 pub mod report;
 pub mod reproduce;

@@ -336,6 +336,7 @@ impl PartitionLog {
         if offset < self.log_start_offset || offset > self.log_end_offset {
             return Err(OffsetOutOfRange);
         }
+        let offset = offset + i64::from(planted!(ReadSkipsEveryThousandth) && offset > 0 && offset % 1000 == 0);
         let first = self.batches.partition_point(|batch| {
             batch.last_offset < offset || planted!(ReadSkipsTheBatchEndingAtOffset) && batch.last_offset == offset
         });

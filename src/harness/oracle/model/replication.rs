@@ -27,8 +27,10 @@ pub struct ReplicationModel {
     /// What a fetch served below its high watermark, by partition and
     /// offset, with the node that served it first.
     committed: BTreeMap<Partition, BTreeMap<i64, (Option<Bytes>, NodeId)>>,
-    /// The last leader epoch each node's metadata gave each partition.
-    epochs: BTreeMap<(NodeId, Partition), i32>,
+    /// The last leader epoch each node's metadata gave each partition, as
+    /// each observer saw it (one client of concurrent ones: only its own
+    /// answers come in an order that means something).
+    epochs: BTreeMap<(usize, NodeId, Partition), i32>,
     /// The leader of each partition's leader epoch, and the node that said.
     leaders: BTreeMap<(Partition, i32), (NodeId, NodeId)>,
 }
@@ -50,6 +52,47 @@ pub struct FinalCount {
 
 fn key(topic: &StrBytes, partition: i32) -> Partition {
     (topic.clone(), partition)
+}
+
+/// A fetch below the high watermark serves the records from its offset on,
+/// each offset once, none skipped (the "4353 of 5000 consumed" class): the
+/// logs hold no gaps (no compaction, no transactions), and KIP-74 answers
+/// at least one batch whatever the limits.
+fn paging_complete(at: At, fetched: &Fetched) -> Result<(), Violation> {
+    let name = format!("{}/{}", fetched.topic, fetched.partition);
+    let mut expected = fetched.fetch_offset;
+    for &(offset, _) in fetched
+        .records
+        .iter()
+        .filter(|(offset, _)| *offset >= fetched.fetch_offset)
+    {
+        if offset != expected {
+            return Err(violation(
+                Invariant::PagingComplete,
+                at,
+                &format!(
+                    "{name}: n{} answered a fetch from {}, high watermark {}",
+                    fetched.node, fetched.fetch_offset, fetched.high_watermark
+                ),
+                format!("offset {expected} next"),
+                format!("offset {offset}"),
+            ));
+        }
+        expected += 1;
+    }
+    if expected == fetched.fetch_offset && fetched.fetch_offset < fetched.high_watermark {
+        return Err(violation(
+            Invariant::PagingComplete,
+            at,
+            &format!(
+                "{name}: n{} answered a fetch from {} below its high watermark {}",
+                fetched.node, fetched.fetch_offset, fetched.high_watermark
+            ),
+            "at least one record",
+            "none",
+        ));
+    }
+    Ok(())
 }
 
 impl ReplicationModel {
@@ -91,6 +134,14 @@ impl ReplicationModel {
         }
         self.acknowledged.push(ack.clone());
         Ok(())
+    }
+
+    /// A topic was deleted (or may have been): nothing of it is expected
+    /// any more.
+    pub fn forget_topic(&mut self, topic: &StrBytes) {
+        self.durable.retain(|(t, _), _| t != topic);
+        self.committed.retain(|(t, _), _| t != topic);
+        self.acknowledged.retain(|ack| ack.topic != *topic);
     }
 
     /// One past the last offset of `partition` acknowledged with acks=all:
@@ -136,14 +187,19 @@ impl ReplicationModel {
                 }
             }
         }
-        let Some(&(last, _)) = fetched.records.last() else {
-            return Ok(());
-        };
+        // The acks=all records first, so that a finding names the record.
+        let last = fetched
+            .records
+            .last()
+            .map_or(fetched.fetch_offset - 1, |&(last, _)| last);
         let served: BTreeMap<i64, &Option<Bytes>> = fetched.records.iter().map(|(o, v)| (*o, v)).collect();
-        for (offset, value) in self.durable.get(&tp).into_iter().flatten() {
-            if *offset < fetched.fetch_offset || *offset > last {
-                continue;
-            }
+        let in_range = self
+            .durable
+            .get(&tp)
+            .filter(|_| last >= fetched.fetch_offset)
+            .into_iter()
+            .flat_map(|log| log.range(fetched.fetch_offset..=last));
+        for (offset, value) in in_range {
             let got = served.get(offset).copied().cloned().flatten();
             if got.as_ref() != Some(value) {
                 return Err(violation(
@@ -155,16 +211,18 @@ impl ReplicationModel {
                 ));
             }
         }
-        Ok(())
+        paging_complete(at, fetched)
     }
 
-    /// Metadata answers: one node's leader epochs never go back, and one
-    /// leader epoch has one leader whichever node tells it.
-    pub fn leaders(&mut self, at: At, seen: &[LeaderSeen]) -> Result<(), Violation> {
+    /// Metadata answers `observer` got: one node's leader epochs never go
+    /// back, and one leader epoch has one leader whichever node tells it.
+    pub fn leaders(&mut self, at: At, observer: usize, seen: &[LeaderSeen]) -> Result<(), Violation> {
         for leader in seen.iter().filter(|leader| leader.leader >= 0) {
             let tp = key(&leader.topic, leader.partition);
             let name = format!("{}/{}", leader.topic, leader.partition);
-            if let Some(last) = self.epochs.insert((leader.node, tp.clone()), leader.leader_epoch)
+            if let Some(last) = self
+                .epochs
+                .insert((observer, leader.node, tp.clone()), leader.leader_epoch)
                 && last > leader.leader_epoch
             {
                 return Err(violation(
@@ -198,7 +256,14 @@ impl ReplicationModel {
     /// The logs as read once every fault healed: every record acknowledged
     /// with acks=all at its offset, no record written twice, and the acks=1
     /// records lost counted.
-    pub fn check_final(&self, at: At, logs: &BTreeMap<Partition, FinalLog>) -> Result<FinalCount, Violation> {
+    /// `origin_ms`: the clock's reading when the run began, so that times in
+    /// messages count from it.
+    pub fn check_final(
+        &self,
+        at: At,
+        logs: &BTreeMap<Partition, FinalLog>,
+        origin_ms: i64,
+    ) -> Result<FinalCount, Violation> {
         let mut count = FinalCount::default();
         for (tp, log) in logs {
             let mut offsets: BTreeMap<&Bytes, i64> = BTreeMap::new();
@@ -226,13 +291,15 @@ impl ReplicationModel {
                 ));
             }
         }
-        let empty = FinalLog::new();
+        let by_offset: BTreeMap<&Partition, BTreeMap<i64, &Option<Bytes>>> = logs
+            .iter()
+            .map(|(tp, log)| (tp, log.iter().map(|(offset, value)| (*offset, value)).collect()))
+            .collect();
         for ack in &self.acknowledged {
-            let log = logs.get(&key(&ack.topic, ack.partition)).unwrap_or(&empty);
-            let found = log
-                .iter()
-                .find(|(offset, _)| *offset == ack.offset)
-                .and_then(|(_, value)| value.clone());
+            let found = by_offset
+                .get(&key(&ack.topic, ack.partition))
+                .and_then(|log| log.get(&ack.offset))
+                .and_then(|value| (*value).clone());
             let kept = found.as_ref() == Some(&ack.value);
             if ack.acks == -1 {
                 count.acknowledged_acks_all += 1;
@@ -251,7 +318,7 @@ impl ReplicationModel {
                             ack.topic,
                             ack.partition,
                             ack.offset,
-                            ack.at_ms - crate::server::sim::SIM_START_MS
+                            ack.at_ms - origin_ms
                         ),
                         show_bytes(&Some(ack.value.clone())),
                         show_bytes(&found),
@@ -285,6 +352,7 @@ mod tests {
             topic: StrBytes::from_static_str("t"),
             partition: 0,
             fetch_offset: records.first().map_or(0, |r| r.0),
+            leader_epoch: -1,
             high_watermark,
             records: records
                 .iter()
@@ -310,6 +378,27 @@ mod tests {
     }
 
     #[test]
+    fn a_fetch_below_the_high_watermark_serves_every_offset_from_its_own() {
+        let mut model = ReplicationModel::default();
+        model.fetched(At(0), &fetched(1, 5, &[(0, "a"), (1, "b")])).unwrap();
+        let mut skipped = fetched(1, 5, &[(3, "d")]);
+        skipped.fetch_offset = 2;
+        assert_eq!(invariant(model.fetched(At(1), &skipped)), "paging-complete");
+        let mut empty = fetched(1, 5, &[]);
+        empty.fetch_offset = 2;
+        assert_eq!(invariant(model.fetched(At(2), &empty)), "paging-complete");
+        empty.fetch_offset = 5;
+        model
+            .fetched(At(3), &empty)
+            .expect("nothing to serve at the high watermark");
+        let mut batch_before = fetched(1, 5, &[(1, "b"), (2, "c")]);
+        batch_before.fetch_offset = 2;
+        model
+            .fetched(At(4), &batch_before)
+            .expect("a batch may begin before the fetch offset");
+    }
+
+    #[test]
     fn acks_all_must_survive_and_acks_one_losses_are_counted() {
         let mut model = ReplicationModel::default();
         model.acknowledged(At(0), &ack(0, "kept", -1)).unwrap();
@@ -324,18 +413,18 @@ mod tests {
                 .collect();
             BTreeMap::from([(tp, log)])
         };
-        let count = model.check_final(At(3), &log(&[(0, "kept"), (1, "new")])).unwrap();
+        let count = model.check_final(At(3), &log(&[(0, "kept"), (1, "new")]), 0).unwrap();
         assert_eq!((count.acknowledged_acks_all, count.lost_acks_one), (1, 1));
         assert_eq!(
-            invariant(model.check_final(At(3), &log(&[(0, "new")]))),
+            invariant(model.check_final(At(3), &log(&[(0, "new")]), 0)),
             "acknowledged-durable"
         );
-        let twice = model.check_final(At(3), &log(&[(0, "kept"), (1, "kept")])).unwrap();
+        let twice = model.check_final(At(3), &log(&[(0, "kept"), (1, "kept")]), 0).unwrap();
         assert_eq!(twice.duplicated_plain, 1, "a plain producer's retry may duplicate");
         let mut idempotent = ack(2, "once", -1);
         idempotent.idempotent = true;
         model.acknowledged(At(4), &idempotent).unwrap();
-        let twice = model.check_final(At(5), &log(&[(0, "kept"), (2, "once"), (3, "once")]));
+        let twice = model.check_final(At(5), &log(&[(0, "kept"), (2, "once"), (3, "once")]), 0);
         assert_eq!(invariant(twice), "idempotent-once");
     }
 
@@ -349,13 +438,13 @@ mod tests {
             leader,
             leader_epoch,
         };
-        model.leaders(At(0), &[seen(1, 1, 3), seen(2, 1, 2)]).unwrap();
+        model.leaders(At(0), 0, &[seen(1, 1, 3), seen(2, 1, 2)]).unwrap();
         assert_eq!(
-            invariant(model.leaders(At(1), &[seen(1, 1, 2)])),
+            invariant(model.leaders(At(1), 0, &[seen(1, 1, 2)])),
             "leader-epochs-increase"
         );
         assert_eq!(
-            invariant(model.leaders(At(2), &[seen(3, 2, 3)])),
+            invariant(model.leaders(At(2), 0, &[seen(3, 2, 3)])),
             "one-leader-per-epoch"
         );
     }

@@ -1,0 +1,210 @@
+//! `kafka-fuzz storm` as a user runs it: against the reference cluster with
+//! kills and pauses (nothing found, every acks=all record read back), bad
+//! command lines refused with what is wrong, and, with the planted-bugs
+//! feature, a deadlocking server reported as a stall with both threads'
+//! stacks and a server that loses records reported with the record.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use kafka_fuzz::storm::history::{HistoryEvent, read_history};
+
+fn storm(out: &Path, args: &[&str]) -> Output {
+    let _ = std::fs::remove_dir_all(out);
+    Command::new(env!("CARGO_BIN_EXE_kafka-fuzz"))
+        .arg("storm")
+        .args(["--out", &out.display().to_string()])
+        .args(args)
+        .output()
+        .expect("kafka-fuzz runs")
+}
+
+fn out_dir(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("kafka-fuzz-storm-{}-{name}", std::process::id()))
+}
+
+fn report(out: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(out.join("report.json")).expect("report.json");
+    serde_json::from_str(&text).expect("report.json is JSON")
+}
+
+/// No process storm started outlives it: none has the run's directory on
+/// its command line.
+fn assert_no_process_left(out: &Path) {
+    let needle = out.display().to_string();
+    let left: Vec<String> = std::fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter_map(|entry| std::fs::read(entry.path().join("cmdline")).ok())
+        .map(|cmdline| String::from_utf8_lossy(&cmdline).replace('\0', " "))
+        .filter(|cmdline| cmdline.contains(&needle) && !cmdline.contains("storm --out"))
+        .collect();
+    assert!(left.is_empty(), "processes left running: {left:?}");
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn the_reference_cluster_holds_under_kills_and_pauses() {
+    let out = out_dir("reference");
+    let output = storm(
+        &out,
+        &[
+            "--clients",
+            "16",
+            "--time",
+            "15",
+            "--seed",
+            "7",
+            "--faults",
+            "kill,pause",
+            "--fault-interval",
+            "1",
+        ],
+    );
+    assert!(output.status.success(), "storm found something: {}", stderr(&output));
+    let report = report(&out);
+    assert_eq!(report["findings"].as_array().map(Vec::len), Some(0));
+    assert!(
+        report["faults"].as_array().is_some_and(|f| !f.is_empty()),
+        "no fault injected"
+    );
+    let read = &report["final_read"];
+    assert!(read["acknowledged_acks_all"].as_u64() > Some(100), "{read}");
+    assert!(read["records_read"].as_u64() >= read["acknowledged_acks_all"].as_u64());
+    let history = read_history(&out.join("history.jsonl")).expect("the history reads back");
+    let operations = history
+        .iter()
+        .filter(|e| matches!(e, HistoryEvent::Operation { .. }))
+        .count();
+    assert!(operations > 1000, "{operations} operations");
+    assert!(
+        history
+            .iter()
+            .any(|e| matches!(e, HistoryEvent::Fault { kind, .. } if kind == "kill" || kind == "pause"))
+    );
+    for kind in ["produce", "fetch", "create-topic", "delete-topic"] {
+        assert!(
+            report["kinds"][kind]["succeeded"].as_u64() > Some(0),
+            "no {kind} succeeded"
+        );
+    }
+    assert!(
+        std::fs::read_to_string(out.join("report.md"))
+            .unwrap()
+            .contains("No finding")
+    );
+    assert_no_process_left(&out);
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn bad_command_lines_are_refused_with_what_is_wrong() {
+    let out = out_dir("bad");
+    let dies = storm(&out, &["--launch", "echo no such server >&2; exit 3", "--nodes", "1"]);
+    assert_eq!(dies.status.code(), Some(1));
+    let why = stderr(&dies);
+    assert!(
+        why.contains("exited at start") && why.contains("no such server"),
+        "{why}"
+    );
+    assert_no_process_left(&out);
+
+    let remote = storm(&out, &["--bootstrap", "10.1.2.3:9092", "--faults", "none"]);
+    assert!(
+        stderr(&remote).contains("not a loopback address"),
+        "{}",
+        stderr(&remote)
+    );
+
+    let attached = storm(&out, &["--bootstrap", "127.0.0.1:9", "--faults", "kill"]);
+    assert!(stderr(&attached).contains("owns no process"), "{}", stderr(&attached));
+
+    let unreachable = storm(&out, &["--bootstrap", "127.0.0.1:9", "--faults", "none", "--time", "1"]);
+    assert_eq!(unreachable.status.code(), Some(1));
+    assert!(
+        stderr(&unreachable).contains("accepts a connection"),
+        "{}",
+        stderr(&unreachable)
+    );
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[cfg(feature = "planted-bugs")]
+mod planted {
+    use super::*;
+
+    /// The one-node reference server with `bug` planted, for 16 clients.
+    fn storm_planted(bug: &str, out: &Path, seconds: &str) -> Output {
+        let launch = format!(
+            "KAFKA_FUZZ_PLANTED_BUG={bug} '{}' serve --listen 127.0.0.1:{{port}}",
+            env!("CARGO_BIN_EXE_kafka-fuzz")
+        );
+        storm(
+            out,
+            &[
+                "--launch",
+                &launch,
+                "--nodes",
+                "1",
+                "--faults",
+                "none",
+                "--clients",
+                "16",
+                "--time",
+                seconds,
+                "--stall",
+                "5",
+                "--seed",
+                "11",
+            ],
+        )
+    }
+
+    #[test]
+    fn a_lock_order_deadlock_is_a_stall_with_both_stacks() {
+        let out = out_dir("deadlock");
+        let output = storm_planted("lock-order-deadlock", &out, "60");
+        assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+        let report = report(&out);
+        let stall = &report["findings"][0];
+        assert_eq!(stall["kind"], "stall", "{report}");
+        assert!(stall["detail"].as_str().unwrap().contains("deadlock-like"), "{stall}");
+        let stacks = stall["processes"][0]["stacks"].as_str().unwrap();
+        assert!(
+            stacks.contains("planted_produce_locks") && stacks.contains("planted_fetch_locks"),
+            "{stacks}"
+        );
+        assert_no_process_left(&out);
+        let _ = std::fs::remove_dir_all(&out);
+    }
+
+    #[test]
+    fn a_record_never_served_is_reported_with_the_record() {
+        let out = out_dir("skip");
+        let output = storm_planted("read-skips-every-thousandth", &out, "15");
+        assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+        let report = report(&out);
+        let findings = report["findings"].as_array().unwrap();
+        let lost = findings
+            .iter()
+            .filter_map(|f| f["detail"].as_str())
+            .find(|detail| detail.starts_with("acknowledged-durable"))
+            .unwrap_or_else(|| panic!("no acknowledged record reported lost: {findings:?}"));
+        // The offset and the record: `offset 3000, acknowledged with acks=all, ... expected "c5-917"`.
+        assert!(
+            lost.contains("000, acknowledged with acks=all") && lost.contains("expected \"c"),
+            "{lost}"
+        );
+        assert!(
+            findings
+                .iter()
+                .any(|f| f["detail"].as_str().unwrap_or_default().starts_with("paging-complete")),
+            "{findings:?}"
+        );
+        assert_no_process_left(&out);
+        let _ = std::fs::remove_dir_all(&out);
+    }
+}
