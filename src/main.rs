@@ -315,6 +315,12 @@ struct ServeArgs {
     /// ID=CLIENT_HOST:PORT/PEER_HOST:PORT, comma-separated.
     #[arg(long, value_delimiter = ',', value_parser = serve_cluster::parse_peer, requires = "node_id")]
     peers: Vec<(i32, kafka_fuzz::server::node_net::NodeAddresses)>,
+    /// Listen on these addresses, CLIENT_HOST:PORT/PEER_HOST:PORT, instead
+    /// of this node's --peers entry, which is then only how clients and the
+    /// other nodes reach it (through a proxy, as `kafka-fuzz storm` puts
+    /// one in front of each node).
+    #[arg(long, value_parser = serve_cluster::parse_addresses, requires = "node_id")]
+    bind: Option<kafka_fuzz::server::node_net::NodeAddresses>,
     /// Start this many nodes as child processes on loopback ports, print
     /// their addresses and pids, restart any that dies (with --data-dir).
     #[arg(long, requires = "data_dir")]
@@ -781,6 +787,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let options = serve_cluster::NodeOptions {
             id,
             peers: args.peers,
+            bind: args.bind,
             data_dir,
             flush: args.flush,
             broker,

@@ -20,11 +20,17 @@ use tokio::net::TcpListener;
 pub fn parse_peer(text: &str) -> Result<(i32, NodeAddresses), String> {
     let bad = || format!("{text:?}: expected ID=CLIENT_HOST:PORT/PEER_HOST:PORT, e.g. 1=127.0.0.1:9092/127.0.0.1:9192");
     let (id, addresses) = text.split_once('=').ok_or_else(bad)?;
-    let (client, peer) = addresses.split_once('/').ok_or_else(bad)?;
     let id = id.trim().parse().map_err(|_| bad())?;
+    Ok((id, parse_addresses(addresses).map_err(|_| bad())?))
+}
+
+/// `CLIENT_HOST:PORT/PEER_HOST:PORT`.
+pub fn parse_addresses(text: &str) -> Result<NodeAddresses, String> {
+    let bad = || format!("{text:?}: expected CLIENT_HOST:PORT/PEER_HOST:PORT, e.g. 127.0.0.1:9092/127.0.0.1:9192");
+    let (client, peer) = text.split_once('/').ok_or_else(bad)?;
     let client = client.trim().parse().map_err(|_| bad())?;
     let peer = peer.trim().parse().map_err(|_| bad())?;
-    Ok((id, NodeAddresses { client, peer }))
+    Ok(NodeAddresses { client, peer })
 }
 
 /// `always`, or `interval:MS`.
@@ -52,6 +58,8 @@ fn flush_arg(policy: FlushPolicy) -> String {
 pub struct NodeOptions {
     pub id: i32,
     pub peers: Vec<(i32, NodeAddresses)>,
+    /// Where to listen, when not at this node's --peers entry.
+    pub bind: Option<NodeAddresses>,
     pub data_dir: PathBuf,
     pub flush: FlushPolicy,
     pub broker: BrokerConfig,
@@ -85,19 +93,20 @@ pub async fn run_node(options: NodeOptions, shutdown: impl std::future::Future<O
     };
     let mut config = NodeConfig::new(broker, nodes);
     config.flush = options.flush;
-    let clients = TcpListener::bind(own.client)
+    let bind = options.bind.unwrap_or(own);
+    let clients = TcpListener::bind(bind.client)
         .await
-        .with_context(|| format!("cannot listen on {}", own.client))?;
-    let peer_listener = TcpListener::bind(own.peer)
+        .with_context(|| format!("cannot listen on {}", bind.client))?;
+    let peer_listener = TcpListener::bind(bind.peer)
         .await
-        .with_context(|| format!("cannot listen for peers on {}", own.peer))?;
+        .with_context(|| format!("cannot listen for peers on {}", bind.peer))?;
     let disk = FileDisk::open(&options.data_dir)
         .with_context(|| format!("cannot open the data dir {}", options.data_dir.display()))?;
     let node = ClusterNode::open(config, disk, SystemClock)
         .with_context(|| format!("cannot recover node {} from {}", options.id, options.data_dir.display()))?;
     println!(
         "node {} listening on {} (peers on {})",
-        options.id, own.client, own.peer
+        options.id, bind.client, bind.peer
     );
     serve_node(node, clients, peer_listener, peers, options.limits, shutdown).await?;
     println!("node {} stopped", options.id);

@@ -47,7 +47,7 @@ fn stderr(output: &Output) -> String {
 }
 
 #[test]
-fn the_reference_cluster_holds_under_kills_and_pauses() {
+fn the_reference_cluster_holds_under_every_fault() {
     let out = out_dir("reference");
     let output = storm(
         &out,
@@ -59,7 +59,7 @@ fn the_reference_cluster_holds_under_kills_and_pauses() {
             "--seed",
             "7",
             "--faults",
-            "kill,pause",
+            "kill,pause,partition,delay,reset",
             "--fault-interval",
             "1",
         ],
@@ -91,11 +91,15 @@ fn the_reference_cluster_holds_under_kills_and_pauses() {
             "no {kind} succeeded"
         );
     }
+    let markdown = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(
-        std::fs::read_to_string(out.join("report.md"))
-            .unwrap()
-            .contains("No finding")
+        markdown.contains("No finding") && markdown.contains("(latency.svg)"),
+        "{markdown}"
     );
+    for plot in ["latency.svg", "throughput.svg"] {
+        let svg = std::fs::read_to_string(out.join(plot)).expect(plot);
+        assert!(svg.starts_with("<svg") && svg.contains("faults shaded"), "{plot}");
+    }
     assert_no_process_left(&out);
     let _ = std::fs::remove_dir_all(&out);
 }
@@ -109,6 +113,24 @@ fn bad_command_lines_are_refused_with_what_is_wrong() {
     assert!(
         why.contains("exited at start") && why.contains("no such server"),
         "{why}"
+    );
+    assert_no_process_left(&out);
+
+    // A server that advertises its own port, not the proxy's: network
+    // faults could not reach its clients.
+    let launch = format!(
+        "'{}' serve --listen 127.0.0.1:{{port}}",
+        env!("CARGO_BIN_EXE_kafka-fuzz")
+    );
+    let unproxied = storm(
+        &out,
+        &["--launch", &launch, "--nodes", "1", "--faults", "delay", "--time", "1"],
+    );
+    assert_eq!(unproxied.status.code(), Some(1));
+    assert!(
+        stderr(&unproxied).contains("{advertised_port}"),
+        "{}",
+        stderr(&unproxied)
     );
     assert_no_process_left(&out);
 

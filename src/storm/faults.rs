@@ -68,12 +68,22 @@ impl FaultSchedule {
             let kind = self.kinds[rng.gen_range(0..self.kinds.len())];
             let nodes = lock(servers).node_ids();
             let node = nodes[rng.gen_range(0..nodes.len())];
-            let hold = Duration::from_millis(rng.gen_range(1_000..6_000));
+            // A reset is over once done; the others last a while.
+            let hold = match kind {
+                FaultKind::Reset => Duration::ZERO,
+                _ => Duration::from_millis(rng.gen_range(1_000..6_000)),
+            };
             faults.active.store(true, Ordering::Relaxed);
             let started_ms = elapsed_ms();
             match kind {
                 FaultKind::Kill => lock(servers).kill(node)?,
                 FaultKind::Pause => lock(servers).pause(node)?,
+                FaultKind::Partition => lock(servers).isolate(node, true),
+                FaultKind::Delay => {
+                    let delay = Duration::from_millis(rng.gen_range(50..500));
+                    lock(servers).delay(node, delay);
+                }
+                FaultKind::Reset => lock(servers).reset(node),
                 FaultKind::None => {}
             }
             // Held even when the run stops meanwhile: healed just after.
@@ -81,7 +91,9 @@ impl FaultSchedule {
             match kind {
                 FaultKind::Kill => lock(servers).restart(node)?,
                 FaultKind::Pause => lock(servers).resume(node)?,
-                FaultKind::None => {}
+                FaultKind::Partition => lock(servers).isolate(node, false),
+                FaultKind::Delay => lock(servers).delay(node, Duration::ZERO),
+                FaultKind::Reset | FaultKind::None => {}
             }
             let ended_ms = elapsed_ms();
             faults.last_ended_ms.store(ended_ms, Ordering::Relaxed);

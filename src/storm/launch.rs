@@ -1,12 +1,16 @@
-//! The server processes storm starts from a command template, and the
-//! signals it sends them: SIGKILL then a restart on the same port and data
-//! directory, SIGSTOP and SIGCONT. Every process started is stopped when
-//! `LaunchedServers` is dropped, whatever ended the run.
+//! The server processes storm starts from a command template, the proxies
+//! in front of them, and the faults storm injects: SIGKILL then a restart
+//! on the same port and data directory, SIGSTOP and SIGCONT, a node cut off
+//! from the others, its links slowed, its connections reset. Every process
+//! started is stopped when `LaunchedServers` is dropped, whatever ended the
+//! run.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use std::os::unix::process::CommandExt;
@@ -15,6 +19,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
 use super::StormError;
+use super::proxy::{Link, ProxyRuntime};
 use crate::harness::target::NodeId;
 use crate::server::node_net::free_loopback_ports;
 
@@ -33,42 +38,98 @@ struct LaunchedNode {
 
 pub struct LaunchedServers {
     nodes: Vec<LaunchedNode>,
+    /// The proxy clients reach each node through, by node index.
+    client_links: Vec<Arc<Link>>,
+    /// The proxy node `from` reaches node `to` through.
+    peer_links: BTreeMap<(NodeId, NodeId), Arc<Link>>,
+    /// Dropped after the processes: the proxies stop with it.
+    _proxies: ProxyRuntime,
+}
+
+/// A node's ports: what it binds, and the proxies others reach it by.
+struct NodePorts {
+    client: u16,
+    peer: u16,
+    advertised: u16,
 }
 
 /// The command template with one node's values in place.
-pub fn expand(template: &str, node: NodeId, port: u16, peer_port: u16, peers: &str, data_dir: &Path) -> String {
+fn expand(template: &str, node: NodeId, ports: &NodePorts, peers: &str, data_dir: &Path) -> String {
     template
         .replace("{node}", &node.to_string())
-        .replace("{port}", &port.to_string())
-        .replace("{peer_port}", &peer_port.to_string())
+        .replace("{port}", &ports.client.to_string())
+        .replace("{peer_port}", &ports.peer.to_string())
+        .replace("{advertised_port}", &ports.advertised.to_string())
         .replace("{peers}", peers)
         .replace("{data_dir}", &data_dir.display().to_string())
+}
+
+fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
 }
 
 impl LaunchedServers {
     /// Starts `count` nodes from `template`, each with a data directory and
     /// a log under `out`, and waits until each accepts connections.
     pub fn start(template: &str, count: u16, out: &Path) -> Result<Self, StormError> {
-        let ports: Vec<u16> = free_loopback_ports(usize::from(count) * 2)
+        let n = usize::from(count);
+        let mut free = free_loopback_ports(3 * n + n * n.saturating_sub(1))
             .map_err(|e| StormError::Launch(format!("cannot find free loopback ports: {e}")))?
+            .into_iter()
+            .map(|address| address.port());
+        let mut next = || free.next().unwrap_or(0);
+        let ids: Vec<NodeId> = (1..=n).map(|i| NodeId::try_from(i).unwrap_or(NodeId::MAX)).collect();
+        let ports: Vec<NodePorts> = ids
             .iter()
-            .map(SocketAddr::port)
+            .map(|_| NodePorts {
+                client: next(),
+                peer: next(),
+                advertised: next(),
+            })
             .collect();
-        let (clients, peer_ports) = ports.split_at(usize::from(count));
-        let peers = (0..usize::from(count))
-            .map(|i| format!("{}=127.0.0.1:{}/127.0.0.1:{}", i + 1, clients[i], peer_ports[i]))
-            .collect::<Vec<_>>()
-            .join(",");
-        let mut servers = Self { nodes: Vec::new() };
-        for index in 0..usize::from(count) {
-            let id = NodeId::try_from(index + 1).unwrap_or(NodeId::MAX);
+        let proxies = ProxyRuntime::new()?;
+        let mut client_links = Vec::new();
+        for node in &ports {
+            client_links.push(proxies.start(loopback(node.advertised), loopback(node.client))?);
+        }
+        // Node `from` reaches node `to` through a proxy of its own.
+        let mut peer_links = BTreeMap::new();
+        let mut peer_proxy_port = BTreeMap::new();
+        for (from, _) in ids.iter().enumerate() {
+            for (to, target) in ports.iter().enumerate().filter(|&(to, _)| to != from) {
+                let port = next();
+                peer_links.insert(
+                    (ids[from], ids[to]),
+                    proxies.start(loopback(port), loopback(target.peer))?,
+                );
+                peer_proxy_port.insert((from, to), port);
+            }
+        }
+        let mut servers = Self {
+            nodes: Vec::new(),
+            client_links,
+            peer_links,
+            _proxies: proxies,
+        };
+        for (index, &id) in ids.iter().enumerate() {
             let data_dir = out.join("data").join(format!("node-{id}"));
             std::fs::create_dir_all(&data_dir)
                 .map_err(|e| StormError::Launch(format!("cannot create {}: {e}", data_dir.display())))?;
+            // How this node reaches each node: its own entry is how the
+            // others reach it.
+            let peers = ids
+                .iter()
+                .enumerate()
+                .map(|(to, to_id)| {
+                    let peer = peer_proxy_port.get(&(index, to)).copied().unwrap_or(ports[to].peer);
+                    format!("{to_id}=127.0.0.1:{}/127.0.0.1:{peer}", ports[to].advertised)
+                })
+                .collect::<Vec<_>>()
+                .join(",");
             servers.nodes.push(LaunchedNode {
                 id,
-                client: SocketAddr::from(([127, 0, 0, 1], clients[index])),
-                command: expand(template, id, clients[index], peer_ports[index], &peers, &data_dir),
+                client: loopback(ports[index].client),
+                command: expand(template, id, &ports[index], &peers, &data_dir),
                 log: out.join(format!("node-{id}.log")),
                 child: None,
                 paused: false,
@@ -144,9 +205,42 @@ impl LaunchedServers {
         }
     }
 
-    /// Every node's client address.
-    pub fn addresses(&self) -> Vec<SocketAddr> {
-        self.nodes.iter().map(|n| n.client).collect()
+    /// Every node's address as clients reach it: its proxy.
+    pub fn addresses(&self) -> Result<Vec<SocketAddr>, StormError> {
+        self.client_links.iter().map(|link| link.address()).collect()
+    }
+
+    /// Cuts `node` off from the other nodes (both ways), or heals it.
+    pub fn isolate(&self, node: NodeId, cut: bool) {
+        for ((from, to), link) in &self.peer_links {
+            if *from == node || *to == node {
+                link.block(cut);
+            }
+        }
+    }
+
+    /// Slows every link to and from `node` (zero: no delay).
+    pub fn delay(&self, node: NodeId, delay: Duration) {
+        for ((from, to), link) in &self.peer_links {
+            if *from == node || *to == node {
+                link.delay(delay);
+            }
+        }
+        if let Ok(index) = self.index(node) {
+            self.client_links[index].delay(delay);
+        }
+    }
+
+    /// Closes every open connection to and from `node`, clients' included.
+    pub fn reset(&self, node: NodeId) {
+        for ((from, to), link) in &self.peer_links {
+            if *from == node || *to == node {
+                link.reset();
+            }
+        }
+        if let Ok(index) = self.index(node) {
+            self.client_links[index].reset();
+        }
     }
 
     pub fn node_ids(&self) -> Vec<NodeId> {

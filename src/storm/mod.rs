@@ -9,6 +9,8 @@ pub mod faults;
 pub mod history;
 pub mod launch;
 pub mod options;
+pub mod plots;
+pub mod proxy;
 pub mod report;
 pub mod transport;
 pub mod watchdog;
@@ -75,7 +77,8 @@ enum Message {
 /// The reference cluster's node command, run from `binary`.
 pub fn reference_launch(binary: &Path) -> String {
     format!(
-        "'{}' serve --node-id {{node}} --peers {{peers}} --data-dir {{data_dir}}",
+        "'{}' serve --node-id {{node}} --peers {{peers}} --bind 127.0.0.1:{{port}}/127.0.0.1:{{peer_port}} \
+         --data-dir {{data_dir}}",
         binary.display()
     )
 }
@@ -234,7 +237,7 @@ pub fn run(options: &StormOptions, own_binary: &Path) -> Result<StormOutcome, St
         status.show(&format!("storm: starting {count} nodes: {template}"), true);
         let servers = LaunchedServers::start(&template, count, out)?;
         let addresses = NodeAddresses::new(
-            servers.node_ids().into_iter().zip(servers.addresses()),
+            servers.node_ids().into_iter().zip(servers.addresses()?),
             options.allow_remote,
         );
         let description = if options.launch.is_some() {
@@ -273,6 +276,29 @@ pub fn run(options: &StormOptions, own_binary: &Path) -> Result<StormOutcome, St
         (None, NodeAddresses::new(bootstrap, options.allow_remote), description)
     };
     let topics = create_topics(options, &addresses, seed)?;
+    if let Some(servers) = &servers {
+        let proxied = servers.lock().unwrap_or_else(|p| p.into_inner()).addresses()?;
+        let advertised: Vec<_> = addresses.ids().into_iter().filter_map(|id| addresses.get(id)).collect();
+        let network_faults: Vec<&str> = options
+            .fault_kinds()
+            .into_iter()
+            .filter(|kind| kind.needs_proxy())
+            .map(FaultKind::name)
+            .collect();
+        if !network_faults.is_empty() && advertised.iter().any(|address| !proxied.contains(address)) {
+            return Err(StormError::Options(format!(
+                "--faults {}: the servers advertise {} to clients, not the proxies storm put in front of them \
+                 ({}): make the launch command advertise {{advertised_port}}, or leave these faults out",
+                network_faults.join(","),
+                advertised
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                proxied.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            )));
+        }
+    }
     let nodes = addresses.ids().len();
     status.show(
         &format!(
@@ -420,6 +446,7 @@ pub fn run(options: &StormOptions, own_binary: &Path) -> Result<StormOutcome, St
         servers_peak_rss_mb: peak_rss_mb,
     };
     report.write(out)?;
+    tally.plot(out, &report.faults, seconds)?;
     status.show(
         &format!(
             "storm: {} operations in {seconds:.0} s ({:.0}/s), {} faults, {} finding(s); report in {}",

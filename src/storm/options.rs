@@ -17,15 +17,31 @@ pub enum FaultKind {
     Kill,
     /// SIGSTOP one node, then SIGCONT: a long pause (a GC, a VM stall).
     Pause,
+    /// Cut one node off from the others (both ways; its clients still
+    /// reach it), then heal.
+    Partition,
+    /// Slow every link to and from one node by 50-500 ms a chunk.
+    Delay,
+    /// Close every open connection to and from one node, clients' too.
+    Reset,
     /// No faults.
     None,
 }
 
 impl FaultKind {
+    /// Whether it acts through the proxies (the servers must advertise
+    /// them).
+    pub fn needs_proxy(self) -> bool {
+        matches!(self, Self::Partition | Self::Delay | Self::Reset)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Self::Kill => "kill",
             Self::Pause => "pause",
+            Self::Partition => "partition",
+            Self::Delay => "delay",
+            Self::Reset => "reset",
             Self::None => "none",
         }
     }
@@ -38,10 +54,13 @@ pub struct StormOptions {
     #[arg(long, value_delimiter = ',', conflicts_with_all = ["launch", "nodes"])]
     pub bootstrap: Vec<SocketAddr>,
     /// Start the servers from this command (run by `sh -c`), once per node,
-    /// with {node} (1..N), {port} (its client port), {peer_port}, {peers}
-    /// (every node as ID=127.0.0.1:PORT/127.0.0.1:PEER_PORT, comma-separated)
-    /// and {data_dir} replaced [default: the reference cluster, `kafka-fuzz
-    /// serve --node-id {node} --peers {peers} --data-dir {data_dir}`].
+    /// with {node} (1..N), {port} and {peer_port} (the ports it listens
+    /// on), {advertised_port} (the proxy clients reach it through: advertise
+    /// it), {peers} (how this node reaches every node, itself as the others
+    /// do: ID=127.0.0.1:PORT/127.0.0.1:PEER_PORT, comma-separated) and
+    /// {data_dir} replaced [default: the reference cluster, `kafka-fuzz serve
+    /// --node-id {node} --peers {peers} --bind 127.0.0.1:{port}/127.0.0.1:{peer_port}
+    /// --data-dir {data_dir}`].
     #[arg(long)]
     pub launch: Option<String>,
     /// Nodes to start [default: 3].
@@ -58,7 +77,7 @@ pub struct StormOptions {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Faults to inject, comma-separated (with processes storm started).
-    #[arg(long, value_delimiter = ',', default_value = "kill,pause")]
+    #[arg(long, value_delimiter = ',', default_value = "kill,pause,partition,delay,reset")]
     pub faults: Vec<FaultKind>,
     /// Seconds between the end of one fault and the start of the next.
     #[arg(long, default_value_t = 5.0)]

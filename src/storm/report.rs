@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::StormError;
 use super::history::HistoryEvent;
+use super::plots::{self, Point};
 use super::watchdog::ProcessSample;
 use crate::harness::oracle::model::FinalCount;
 
@@ -87,6 +88,7 @@ pub struct StormReport {
 #[derive(Debug, Default)]
 pub struct Tally {
     latencies: BTreeMap<String, Vec<u64>>,
+    points: Vec<Point>,
     succeeded: BTreeMap<String, u64>,
     per_second: Vec<u64>,
 }
@@ -110,10 +112,13 @@ impl Tally {
         else {
             return;
         };
-        self.latencies
-            .entry(kind.clone())
-            .or_default()
-            .push(completed_ms.saturating_sub(*invoked_ms));
+        let latency_ms = completed_ms.saturating_sub(*invoked_ms);
+        self.latencies.entry(kind.clone()).or_default().push(latency_ms);
+        self.points.push(Point {
+            completed_ms: *completed_ms,
+            latency_ms,
+            kind: plots::kind_index(kind),
+        });
         let success = outcome.starts_with("offset ")
             || outcome.contains(" records, high watermark ")
             || matches!(
@@ -153,6 +158,12 @@ impl Tally {
 
     pub fn throughput(&self) -> Vec<u64> {
         self.per_second.clone()
+    }
+
+    /// `latency.svg` and `throughput.svg` in `out`.
+    pub fn plot(&self, out: &Path, faults: &[HistoryEvent], seconds: f64) -> Result<(), StormError> {
+        plots::latency(&out.join("latency.svg"), &self.points, faults, seconds)?;
+        plots::throughput(&out.join("throughput.svg"), &self.per_second, faults)
     }
 }
 
@@ -285,10 +296,12 @@ impl StormReport {
                 );
             }
         }
-        let _ = writeln!(md, "\n## Throughput (operations a second)\n");
+        let _ = writeln!(md, "\n## Over time\n");
+        let _ = writeln!(md, "![latency of each operation](latency.svg)\n");
+        let _ = writeln!(md, "![operations each second](throughput.svg)\n");
         let _ = writeln!(
             md,
-            "{}",
+            "Operations each second: {}",
             self.throughput.iter().map(u64::to_string).collect::<Vec<_>>().join(" ")
         );
         md
