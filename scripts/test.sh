@@ -15,12 +15,15 @@ for component in rustfmt clippy; do
   grep -q "^$component" <<<"$installed" || rustup component add "$component"
 done
 
-step "set-up: gdb (storm's stall findings dump every thread's stack with it)"
-if ! command -v gdb >/dev/null && ! command -v eu-stack >/dev/null; then
+step "set-up: gdb and faketime (storm: every thread's stack of a stalled server; clock faults)"
+missing=()
+command -v gdb >/dev/null || command -v eu-stack >/dev/null || missing+=(gdb)
+command -v faketime >/dev/null || missing+=(faketime)
+if [[ ${#missing[@]} -gt 0 ]]; then
   sudo=""
   [[ $(id -u) -eq 0 ]] || sudo=sudo
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends gdb
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
 step "cargo fmt --check"

@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use kafka_fuzz::storm::clock::SkewedClock;
 use kafka_fuzz::storm::history::{HistoryEvent, read_history};
 
 fn storm(out: &Path, args: &[&str]) -> Output {
@@ -59,7 +60,7 @@ fn the_reference_cluster_holds_under_every_fault() {
             "--seed",
             "7",
             "--faults",
-            "kill,pause,partition,delay,reset",
+            "kill,pause,partition,delay,reset,clock",
             "--fault-interval",
             "1",
         ],
@@ -102,6 +103,36 @@ fn the_reference_cluster_holds_under_every_fault() {
     }
     assert_no_process_left(&out);
     let _ = std::fs::remove_dir_all(&out);
+}
+
+/// A process started with a node's clock environment reads the wall clock
+/// the fault set, and the true time again once it is set back.
+#[test]
+fn a_skewed_clock_moves_the_wall_clock_of_the_process() {
+    let library = kafka_fuzz::storm::clock::library().expect("libfaketime (scripts/test.sh installs faketime)");
+    let dir = out_dir("clock");
+    std::fs::create_dir_all(&dir).unwrap();
+    let clock = SkewedClock::new(library, &dir, 1).unwrap();
+    let now = |clock: &SkewedClock| -> i64 {
+        let output = Command::new("date")
+            .arg("+%s")
+            .envs(clock.environment())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).trim().parse().unwrap()
+    };
+    let truth = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    };
+    assert!((now(&clock) - truth()).abs() <= 2);
+    clock.set(-3600).unwrap();
+    assert!((now(&clock) - (truth() - 3600)).abs() <= 2, "an hour back");
+    clock.set(0).unwrap();
+    assert!((now(&clock) - truth()).abs() <= 2);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

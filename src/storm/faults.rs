@@ -75,6 +75,7 @@ impl FaultSchedule {
             };
             faults.active.store(true, Ordering::Relaxed);
             let started_ms = elapsed_ms();
+            let mut detail = String::new();
             match kind {
                 FaultKind::Kill => lock(servers).kill(node)?,
                 FaultKind::Pause => lock(servers).pause(node)?,
@@ -82,8 +83,14 @@ impl FaultSchedule {
                 FaultKind::Delay => {
                     let delay = Duration::from_millis(rng.gen_range(50..500));
                     lock(servers).delay(node, delay);
+                    detail = format!("{} ms a chunk", delay.as_millis());
                 }
                 FaultKind::Reset => lock(servers).reset(node),
+                FaultKind::Clock => {
+                    let seconds = rng.gen_range(10..600) * if rng.gen_bool(0.5) { 1 } else { -1 };
+                    lock(servers).skew(node, seconds)?;
+                    detail = format!("{seconds:+} s");
+                }
                 FaultKind::None => {}
             }
             // Held even when the run stops meanwhile: healed just after.
@@ -93,6 +100,7 @@ impl FaultSchedule {
                 FaultKind::Pause => lock(servers).resume(node)?,
                 FaultKind::Partition => lock(servers).isolate(node, false),
                 FaultKind::Delay => lock(servers).delay(node, Duration::ZERO),
+                FaultKind::Clock => lock(servers).skew(node, 0)?,
                 FaultKind::Reset | FaultKind::None => {}
             }
             let ended_ms = elapsed_ms();
@@ -101,6 +109,7 @@ impl FaultSchedule {
             record(HistoryEvent::Fault {
                 kind: kind.name().to_owned(),
                 node,
+                detail,
                 started_ms,
                 ended_ms,
             });

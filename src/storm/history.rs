@@ -75,6 +75,8 @@ pub enum HistoryEvent {
     Fault {
         kind: String,
         node: NodeId,
+        /// How much: a clock's offset, a link's delay.
+        detail: String,
         started_ms: u64,
         ended_ms: u64,
     },

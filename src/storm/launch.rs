@@ -19,6 +19,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
 use super::StormError;
+use super::clock::{self, SkewedClock};
 use super::proxy::{Link, ProxyRuntime};
 use crate::harness::target::NodeId;
 use crate::server::node_net::free_loopback_ports;
@@ -34,6 +35,8 @@ struct LaunchedNode {
     log: PathBuf,
     child: Option<Child>,
     paused: bool,
+    /// Its wall clock, when clock faults are on.
+    clock: Option<SkewedClock>,
 }
 
 pub struct LaunchedServers {
@@ -70,8 +73,10 @@ fn loopback(port: u16) -> SocketAddr {
 
 impl LaunchedServers {
     /// Starts `count` nodes from `template`, each with a data directory and
-    /// a log under `out`, and waits until each accepts connections.
-    pub fn start(template: &str, count: u16, out: &Path) -> Result<Self, StormError> {
+    /// a log under `out` (and a clock storm can move, if `skewable`), and
+    /// waits until each accepts connections.
+    pub fn start(template: &str, count: u16, out: &Path, skewable: bool) -> Result<Self, StormError> {
+        let faketime = skewable.then(clock::library).transpose()?;
         let n = usize::from(count);
         let mut free = free_loopback_ports(3 * n + n * n.saturating_sub(1))
             .map_err(|e| StormError::Launch(format!("cannot find free loopback ports: {e}")))?
@@ -133,6 +138,10 @@ impl LaunchedServers {
                 log: out.join(format!("node-{id}.log")),
                 child: None,
                 paused: false,
+                clock: faketime
+                    .clone()
+                    .map(|library| SkewedClock::new(library, out, id))
+                    .transpose()?,
             });
         }
         for index in 0..servers.nodes.len() {
@@ -154,7 +163,11 @@ impl LaunchedServers {
         let err = log
             .try_clone()
             .map_err(|e| StormError::Launch(format!("cannot write {}: {e}", node.log.display())))?;
-        let child = Command::new("sh")
+        let mut command = Command::new("sh");
+        if let Some(clock) = &node.clock {
+            command.envs(clock.environment());
+        }
+        let child = command
             .arg("-c")
             .arg(&node.command)
             // Its own process group: signals reach the server whatever shell
@@ -228,6 +241,17 @@ impl LaunchedServers {
         }
         if let Ok(index) = self.index(node) {
             self.client_links[index].delay(delay);
+        }
+    }
+
+    /// Moves `node`'s wall clock `seconds` from the true time (0: back).
+    pub fn skew(&self, node: NodeId, seconds: i64) -> Result<(), StormError> {
+        let index = self.index(node)?;
+        match &self.nodes[index].clock {
+            Some(clock) => clock.set(seconds),
+            None => Err(StormError::Launch(format!(
+                "node {node} was started without a clock to move"
+            ))),
         }
     }
 

@@ -5,6 +5,7 @@
 //! into a stall with its stacks, and a report.
 
 pub mod checker;
+pub mod clock;
 pub mod faults;
 pub mod history;
 pub mod launch;
@@ -235,7 +236,8 @@ pub fn run(options: &StormOptions, own_binary: &Path) -> Result<StormOutcome, St
         let template = options.launch.clone().unwrap_or_else(|| reference_launch(own_binary));
         let count = options.node_count();
         status.show(&format!("storm: starting {count} nodes: {template}"), true);
-        let servers = LaunchedServers::start(&template, count, out)?;
+        let skewable = options.fault_kinds().contains(&FaultKind::Clock);
+        let servers = LaunchedServers::start(&template, count, out, skewable)?;
         let addresses = NodeAddresses::new(
             servers.node_ids().into_iter().zip(servers.addresses()?),
             options.allow_remote,

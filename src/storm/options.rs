@@ -24,6 +24,9 @@ pub enum FaultKind {
     Delay,
     /// Close every open connection to and from one node, clients' too.
     Reset,
+    /// Move one node's wall clock up to ten minutes ahead or back (through
+    /// libfaketime), then back to the true time.
+    Clock,
     /// No faults.
     None,
 }
@@ -42,6 +45,7 @@ impl FaultKind {
             Self::Partition => "partition",
             Self::Delay => "delay",
             Self::Reset => "reset",
+            Self::Clock => "clock",
             Self::None => "none",
         }
     }
@@ -77,7 +81,11 @@ pub struct StormOptions {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Faults to inject, comma-separated (with processes storm started).
-    #[arg(long, value_delimiter = ',', default_value = "kill,pause,partition,delay,reset")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "kill,pause,partition,delay,reset,clock"
+    )]
     pub faults: Vec<FaultKind>,
     /// Seconds between the end of one fault and the start of the next.
     #[arg(long, default_value_t = 5.0)]

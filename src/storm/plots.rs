@@ -47,6 +47,7 @@ fn intervals(faults: &[HistoryEvent]) -> Vec<(f64, f64, String)> {
                 node,
                 started_ms,
                 ended_ms,
+                ..
             } => Some((
                 *started_ms as f64 / 1000.0,
                 (*ended_ms).max(started_ms + 100) as f64 / 1000.0,

@@ -254,19 +254,23 @@ impl StormReport {
         if self.faults.is_empty() {
             let _ = writeln!(md, "None.");
         } else {
-            let _ = writeln!(md, "| fault | node | from s | to s |\n|---|---:|---:|---:|");
+            let _ = writeln!(
+                md,
+                "| fault | node | how much | from s | to s |\n|---|---:|---|---:|---:|"
+            );
         }
         for fault in &self.faults {
             if let HistoryEvent::Fault {
                 kind,
                 node,
+                detail,
                 started_ms,
                 ended_ms,
             } = fault
             {
                 let _ = writeln!(
                     md,
-                    "| {kind} | {node} | {:.1} | {:.1} |",
+                    "| {kind} | {node} | {detail} | {:.1} | {:.1} |",
                     *started_ms as f64 / 1000.0,
                     *ended_ms as f64 / 1000.0
                 );
