@@ -12,12 +12,13 @@ pub mod launch;
 pub mod options;
 pub mod plots;
 pub mod proxy;
+pub mod readback;
 pub mod report;
 pub mod transport;
 pub mod watchdog;
 pub mod workload;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
@@ -26,8 +27,7 @@ use std::time::{Duration, Instant};
 
 use kafka_protocol::protocol::StrBytes;
 
-use crate::harness::cluster_client::{ClientEvent, ClientTask, ClusterClient};
-use crate::harness::oracle::model::FinalLog;
+use crate::harness::cluster_client::{ClientEvent, ClientTask};
 use crate::harness::target::NodeId;
 use crate::triage::progress::StatusLine;
 use checker::StormChecker;
@@ -36,8 +36,8 @@ use history::{HistoryEvent, HistoryWriter};
 use launch::LaunchedServers;
 pub use options::{FaultKind, StormOptions};
 use report::{FinalCounts, Finding, StormReport, Tally};
-use transport::{NodeAddresses, TcpTransport, wall_clock_ms};
-use workload::{Completed, RunState, Topics, Workload, client_thread, play};
+use transport::{NodeAddresses, wall_clock_ms};
+use workload::{Completed, RunState, Workload, client_thread, create_topics};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StormError {
@@ -51,11 +51,6 @@ pub enum StormError {
     Setup(String),
 }
 
-/// How long the final read waits for the logs to cover every acks=all
-/// acknowledgement (a new leader's high watermark may lag).
-const FINAL_READ_TIMEOUT: Duration = Duration::from_secs(60);
-/// The client index of storm's own setup and final read.
-const STORM_CLIENT: usize = usize::MAX;
 /// Findings kept for the report; more are counted (all are in the history).
 const MAX_FINDINGS: usize = 20;
 
@@ -86,134 +81,6 @@ pub fn reference_launch(binary: &Path) -> String {
 
 fn elapsed_ms(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
-}
-
-/// Plays one task as storm's own client, retrying it until `deadline`
-/// unless `done` says the answers are enough.
-fn until_done(
-    client: &mut ClusterClient,
-    net: &mut TcpTransport,
-    task: &ClientTask,
-    state: &RunState,
-    deadline: Instant,
-    mut done: impl FnMut(&[ClientEvent], &str) -> bool,
-) -> Result<Vec<ClientEvent>, String> {
-    loop {
-        let (events, outcome) = play(client, net, task, state);
-        let outcome = outcome.unwrap_or_default();
-        if done(&events, &outcome) {
-            return Ok(events);
-        }
-        if Instant::now() > deadline {
-            return Err(format!("{task}: {outcome}"));
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// Creates the workload's topics; the replication factor is the number of
-/// brokers, up to three.
-fn create_topics(options: &StormOptions, addresses: &NodeAddresses, seed: u64) -> Result<Topics, StormError> {
-    let state = RunState::default();
-    let mut client = ClusterClient::new("storm", false);
-    let mut net = TcpTransport::new(addresses.clone());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let metadata = ClientTask::Metadata { node: None };
-    until_done(&mut client, &mut net, &metadata, &state, deadline, |_, outcome| {
-        outcome == "done"
-    })
-    .map_err(StormError::Setup)?;
-    addresses.forget_bootstrap();
-    let brokers = addresses.ids().len();
-    let replicas = i16::try_from(brokers.clamp(1, 3)).unwrap_or(3);
-    let names: Vec<StrBytes> = (0..options.topics)
-        .map(|i| StrBytes::from_string(format!("storm-{seed:x}-{i}")))
-        .collect();
-    for topic in &names {
-        let create = ClientTask::CreateTopic {
-            topic: topic.clone(),
-            partitions: options.partitions,
-            replicas,
-        };
-        until_done(&mut client, &mut net, &create, &state, deadline, |_, outcome| {
-            outcome == "created" || outcome == "TOPIC_ALREADY_EXISTS"
-        })
-        .map_err(StormError::Setup)?;
-    }
-    Ok(Topics {
-        names,
-        partitions: options.partitions,
-        replicas,
-    })
-}
-
-/// Reads every partition of the topics not deleted, from its start to its
-/// high watermark, each fetch checked like the clients'.
-fn final_read(
-    addresses: &NodeAddresses,
-    checker: &mut StormChecker,
-    deleted: &BTreeSet<StrBytes>,
-) -> Result<BTreeMap<(StrBytes, i32), FinalLog>, String> {
-    let state = RunState::default();
-    let mut client = ClusterClient::new("storm-final", false);
-    let mut net = TcpTransport::new(addresses.clone());
-    let deadline = Instant::now() + FINAL_READ_TIMEOUT;
-    let events = until_done(
-        &mut client,
-        &mut net,
-        &ClientTask::Metadata { node: None },
-        &state,
-        deadline,
-        |_, outcome| outcome == "done",
-    )?;
-    let partitions: BTreeSet<(StrBytes, i32)> = events
-        .iter()
-        .filter_map(|event| match event {
-            ClientEvent::Leaders { leaders, .. } => Some(leaders),
-            _ => None,
-        })
-        .flatten()
-        .map(|seen| (seen.topic.clone(), seen.partition))
-        .filter(|(topic, _)| !deleted.contains(topic))
-        .collect();
-    let mut logs = BTreeMap::new();
-    for (topic, partition) in partitions {
-        let durable_end = checker.durable_end(&topic, partition);
-        let mut log: FinalLog = Vec::new();
-        let mut offset = 0;
-        loop {
-            let fetch = ClientTask::Fetch {
-                topic: topic.clone(),
-                partition,
-                offset,
-                max_bytes: 1 << 20,
-            };
-            let events = until_done(&mut client, &mut net, &fetch, &state, deadline, |events, _| {
-                events.iter().any(|e| matches!(e, ClientEvent::Fetched(_)))
-            })?;
-            checker
-                .operation(STORM_CLIENT, &events)
-                .map_err(|violation| violation.detail)?;
-            let Some(fetched) = events.iter().find_map(|e| match e {
-                ClientEvent::Fetched(fetched) => Some(fetched),
-                _ => None,
-            }) else {
-                continue;
-            };
-            let before = log.len();
-            log.extend(fetched.records.iter().filter(|(o, _)| *o >= offset).cloned());
-            offset = log.last().map_or(offset, |(last, _)| last + 1);
-            if log.len() == before && offset >= fetched.high_watermark {
-                if fetched.high_watermark >= durable_end || Instant::now() > deadline {
-                    break;
-                }
-                // A new leader's high watermark may lag what acks=all was told.
-                std::thread::sleep(Duration::from_millis(200));
-            }
-        }
-        logs.insert((topic, partition), log);
-    }
-    Ok(logs)
 }
 
 /// Runs a storm; `own_binary` is the kafka-fuzz executable, for the
@@ -398,11 +265,12 @@ pub fn run(options: &StormOptions, own_binary: &Path) -> Result<StormOutcome, St
     let final_counts = if state.abandon.load(Ordering::Relaxed) {
         None
     } else {
-        status.show(
-            "storm: every fault healed; reading every partition from its start",
-            true,
-        );
-        match final_read(&addresses, &mut run.checker, &run.deleted) {
+        status.show("storm: every fault healed; waiting for metadata to converge", true);
+        if let Err(disagreement) = readback::metadata_converged(&addresses, &run.deleted) {
+            run.finding("violation", disagreement, None, Vec::new());
+        }
+        status.show("storm: reading every partition from its start", true);
+        match readback::final_read(&addresses, &mut run.checker, &run.deleted) {
             Ok(logs) => match run.checker.check_final(&logs, origin_ms) {
                 Ok(count) => {
                     let records = logs.values().map(Vec::len).sum();

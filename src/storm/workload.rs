@@ -14,6 +14,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::history::{HistoryEvent, Told};
 use super::transport::{NodeAddresses, TcpTransport};
+use super::{StormError, StormOptions};
 use crate::harness::cluster_client::{ClientEvent, ClientTask, ClusterClient};
 
 /// Partitions an admin client may grow a workload topic to, past its start.
@@ -352,4 +353,63 @@ pub fn client_thread(
             break;
         }
     }
+}
+
+/// Plays one task as storm's own client, retrying it until `deadline`
+/// unless `done` says the answers are enough.
+pub fn until_done(
+    client: &mut ClusterClient,
+    net: &mut TcpTransport,
+    task: &ClientTask,
+    state: &RunState,
+    deadline: Instant,
+    mut done: impl FnMut(&[ClientEvent], &str) -> bool,
+) -> Result<Vec<ClientEvent>, String> {
+    loop {
+        let (events, outcome) = play(client, net, task, state);
+        let outcome = outcome.unwrap_or_default();
+        if done(&events, &outcome) {
+            return Ok(events);
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{task}: {outcome}"));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Creates the workload's topics; the replication factor is the number of
+/// brokers, up to three.
+pub fn create_topics(options: &StormOptions, addresses: &NodeAddresses, seed: u64) -> Result<Topics, StormError> {
+    let state = RunState::default();
+    let mut client = ClusterClient::new("storm", false);
+    let mut net = TcpTransport::new(addresses.clone());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let metadata = ClientTask::Metadata { node: None };
+    until_done(&mut client, &mut net, &metadata, &state, deadline, |_, outcome| {
+        outcome == "done"
+    })
+    .map_err(StormError::Setup)?;
+    addresses.forget_bootstrap();
+    let brokers = addresses.ids().len();
+    let replicas = i16::try_from(brokers.clamp(1, 3)).unwrap_or(3);
+    let names: Vec<StrBytes> = (0..options.topics)
+        .map(|i| StrBytes::from_string(format!("storm-{seed:x}-{i}")))
+        .collect();
+    for topic in &names {
+        let create = ClientTask::CreateTopic {
+            topic: topic.clone(),
+            partitions: options.partitions,
+            replicas,
+        };
+        until_done(&mut client, &mut net, &create, &state, deadline, |_, outcome| {
+            outcome == "created" || outcome == "TOPIC_ALREADY_EXISTS"
+        })
+        .map_err(StormError::Setup)?;
+    }
+    Ok(Topics {
+        names,
+        partitions: options.partitions,
+        replicas,
+    })
 }
