@@ -135,6 +135,49 @@ fn a_skewed_clock_moves_the_wall_clock_of_the_process() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The producers' (clients 0 to 2) first operations, as the history gives
+/// them: what they write depends on the seed alone, not on answers.
+fn first_tasks(out: &Path, per_client: usize) -> Vec<(usize, String)> {
+    let mut tasks: Vec<(usize, String)> = Vec::new();
+    for event in read_history(&out.join("history.jsonl")).unwrap() {
+        if let HistoryEvent::Operation { client, task, .. } = event
+            && client < 3
+            && tasks.iter().filter(|(c, _)| *c == client).count() < per_client
+        {
+            tasks.push((client, task));
+        }
+    }
+    tasks.sort();
+    tasks
+}
+
+#[test]
+fn a_replay_runs_the_same_workload_from_the_recorded_options() {
+    let first = out_dir("replay-1");
+    let args = [
+        "--clients",
+        "4",
+        "--time",
+        "3",
+        "--faults",
+        "none",
+        "--seed",
+        "99",
+        "--nodes",
+        "1",
+    ];
+    assert!(storm(&first, &args).status.success());
+    let again = out_dir("replay-2");
+    let replayed = storm(&again, &["--replay", &first.display().to_string()]);
+    assert!(replayed.status.success(), "{}", stderr(&replayed));
+    assert_eq!(report(&again)["seed"], 99);
+    assert_eq!(report(&again)["clients"], 4);
+    assert_eq!(first_tasks(&first, 5), first_tasks(&again, 5));
+    assert_no_process_left(&again);
+    let _ = std::fs::remove_dir_all(&first);
+    let _ = std::fs::remove_dir_all(&again);
+}
+
 #[test]
 fn bad_command_lines_are_refused_with_what_is_wrong() {
     let out = out_dir("bad");

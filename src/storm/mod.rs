@@ -18,7 +18,7 @@ pub mod transport;
 pub mod watchdog;
 pub mod workload;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
@@ -237,6 +237,8 @@ pub fn run(options: &StormOptions, own_binary: &Path) -> Result<StormOutcome, St
         findings_not_kept: 0,
         deleted: BTreeSet::new(),
         peak_rss_mb: 0,
+        server_cpu: BTreeMap::new(),
+        server_cpu_seconds: 0.0,
         status: &status,
     };
     run.until_done(&receiver)?;
@@ -294,6 +296,7 @@ pub fn run(options: &StormOptions, own_binary: &Path) -> Result<StormOutcome, St
         findings,
         findings_not_kept,
         peak_rss_mb,
+        server_cpu_seconds,
         checker,
         ..
     } = run;
@@ -314,6 +317,7 @@ pub fn run(options: &StormOptions, own_binary: &Path) -> Result<StormOutcome, St
         final_read: final_counts,
         storm_cpu_percent,
         servers_peak_rss_mb: peak_rss_mb,
+        servers_cpu_percent: server_cpu_seconds / seconds * 100.0,
     };
     report.write(out)?;
     tally.plot(out, &report.faults, seconds)?;
@@ -347,6 +351,10 @@ struct RunLoop<'a> {
     findings_not_kept: usize,
     deleted: BTreeSet<StrBytes>,
     peak_rss_mb: u64,
+    /// CPU seconds each server process used when last looked at, and the
+    /// servers' total so far (a killed process's last look counts).
+    server_cpu: BTreeMap<u32, f64>,
+    server_cpu_seconds: f64,
     status: &'a StatusLine,
 }
 
@@ -436,6 +444,10 @@ impl RunLoop<'_> {
         let pids = self.pids();
         for &(_, pid) in &pids {
             self.peak_rss_mb = self.peak_rss_mb.max(watchdog::rss_mb(pid).unwrap_or(0));
+            if let Some(now) = watchdog::cpu_seconds(pid) {
+                let before = self.server_cpu.insert(pid, now).unwrap_or(0.0);
+                self.server_cpu_seconds += (now - before).max(0.0);
+            }
         }
         if self.peak_rss_mb > self.options.rss_limit_mb && !self.findings.iter().any(|f| f.kind == "leak") {
             let detail = format!(

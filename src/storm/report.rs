@@ -82,6 +82,9 @@ pub struct StormReport {
     /// servers' peak resident memory.
     pub storm_cpu_percent: f64,
     pub servers_peak_rss_mb: u64,
+    /// The server processes' CPU over the run (all of them; storm started
+    /// them), in percent of one core.
+    pub servers_cpu_percent: f64,
 }
 
 /// Latency statistics of operations, by kind.
@@ -198,8 +201,13 @@ impl StormReport {
         );
         let _ = writeln!(
             md,
-            "{} operations, {:.0} a second; storm's own CPU {:.0} % of a core; the servers' peak resident memory {} MiB.\n",
-            self.operations, self.operations_per_second, self.storm_cpu_percent, self.servers_peak_rss_mb
+            "{} operations, {:.0} a second; storm's own CPU {:.0} % of a core, the servers' {:.0} %; \
+             the servers' peak resident memory {} MiB.\n",
+            self.operations,
+            self.operations_per_second,
+            self.storm_cpu_percent,
+            self.servers_cpu_percent,
+            self.servers_peak_rss_mb
         );
         let _ = writeln!(md, "## Findings\n");
         if self.findings.is_empty() {

@@ -29,7 +29,7 @@ pub struct ProcessSample {
 }
 
 /// CPU seconds a process used so far (user and system).
-fn cpu_seconds(pid: u32) -> Option<f64> {
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
     let stat = Process::new(i32::try_from(pid).ok()?).ok()?.stat().ok()?;
     let ticks = procfs::ticks_per_second() as f64;
     Some((stat.utime + stat.stime) as f64 / ticks)
