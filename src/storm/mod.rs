@@ -83,6 +83,92 @@ fn elapsed_ms(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
+/// Items shown in a message: comma-separated.
+fn listed<T: std::fmt::Display>(items: &[T]) -> String {
+    items.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}
+
+/// The servers a run talks to.
+struct Servers {
+    /// Started from the launch command, with their proxies: storm's.
+    owned: Option<Arc<Mutex<LaunchedServers>>>,
+    addresses: NodeAddresses,
+    /// What the report calls them.
+    description: String,
+}
+
+/// The servers: started from the launch command, or attached to at
+/// `--bootstrap`.
+fn start_or_attach(options: &StormOptions, own_binary: &Path, status: &StatusLine) -> Result<Servers, StormError> {
+    if options.bootstrap.is_empty() {
+        let template = options.launch.clone().unwrap_or_else(|| reference_launch(own_binary));
+        let count = options.node_count();
+        status.show(&format!("storm: starting {count} nodes: {template}"), true);
+        let skewable = options.fault_kinds().contains(&FaultKind::Clock);
+        let servers = LaunchedServers::start(&template, count, &options.out, skewable)?;
+        let addresses = NodeAddresses::new(
+            servers.node_ids().into_iter().zip(servers.addresses()?),
+            options.allow_remote,
+        );
+        let description = if options.launch.is_some() {
+            template
+        } else {
+            "the reference cluster".to_owned()
+        };
+        return Ok(Servers {
+            owned: Some(Arc::new(Mutex::new(servers))),
+            addresses,
+            description,
+        });
+    }
+    let reachable = options
+        .bootstrap
+        .iter()
+        .any(|addr| std::net::TcpStream::connect_timeout(addr, Duration::from_secs(2)).is_ok());
+    if !reachable {
+        return Err(StormError::Setup(format!(
+            "no --bootstrap address accepts a connection: {}",
+            listed(&options.bootstrap)
+        )));
+    }
+    let bootstrap = options
+        .bootstrap
+        .iter()
+        .enumerate()
+        .map(|(i, addr)| (NodeAddresses::bootstrap_id(i), *addr));
+    Ok(Servers {
+        owned: None,
+        addresses: NodeAddresses::new(bootstrap, options.allow_remote),
+        description: listed(&options.bootstrap),
+    })
+}
+
+/// Network faults act through the proxies: refused when the servers
+/// advertise other addresses, which clients would then go to directly.
+fn clients_go_through(
+    options: &StormOptions,
+    addresses: &NodeAddresses,
+    proxied: &[std::net::SocketAddr],
+) -> Result<(), StormError> {
+    let advertised: Vec<_> = addresses.ids().into_iter().filter_map(|id| addresses.get(id)).collect();
+    let network_faults: Vec<&str> = options
+        .fault_kinds()
+        .into_iter()
+        .filter(|kind| kind.needs_proxy())
+        .map(FaultKind::name)
+        .collect();
+    if network_faults.is_empty() || advertised.iter().all(|address| proxied.contains(address)) {
+        return Ok(());
+    }
+    Err(StormError::Options(format!(
+        "--faults {}: the servers advertise {} to clients, not the proxies storm put in front of them \
+         ({}): make the launch command advertise {{advertised_port}}, or leave these faults out",
+        network_faults.join(","),
+        listed(&advertised),
+        listed(proxied)
+    )))
+}
+
 /// Runs a storm; `own_binary` is the kafka-fuzz executable, for the
 /// reference cluster's default launch command.
 pub fn run(options: &StormOptions, own_binary: &Path) -> Result<StormOutcome, StormError> {
@@ -99,85 +185,21 @@ pub fn run(options: &StormOptions, own_binary: &Path) -> Result<StormOutcome, St
         .map_err(|e| StormError::Io(format!("cannot write {}: {e}", out.join("options.json").display())))?;
     let status = StatusLine::new();
 
-    let (servers, addresses, description) = if options.bootstrap.is_empty() {
-        let template = options.launch.clone().unwrap_or_else(|| reference_launch(own_binary));
-        let count = options.node_count();
-        status.show(&format!("storm: starting {count} nodes: {template}"), true);
-        let skewable = options.fault_kinds().contains(&FaultKind::Clock);
-        let servers = LaunchedServers::start(&template, count, out, skewable)?;
-        let addresses = NodeAddresses::new(
-            servers.node_ids().into_iter().zip(servers.addresses()?),
-            options.allow_remote,
-        );
-        let description = if options.launch.is_some() {
-            template
-        } else {
-            "the reference cluster".to_owned()
-        };
-        (Some(Arc::new(Mutex::new(servers))), addresses, description)
-    } else {
-        let bootstrap = options
-            .bootstrap
-            .iter()
-            .enumerate()
-            .map(|(i, addr)| (NodeAddresses::bootstrap_id(i), *addr));
-        let reachable = options
-            .bootstrap
-            .iter()
-            .any(|addr| std::net::TcpStream::connect_timeout(addr, Duration::from_secs(2)).is_ok());
-        if !reachable {
-            return Err(StormError::Setup(format!(
-                "no --bootstrap address accepts a connection: {}",
-                options
-                    .bootstrap
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
-        let description = options
-            .bootstrap
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
-        (None, NodeAddresses::new(bootstrap, options.allow_remote), description)
-    };
+    let Servers {
+        owned: servers,
+        addresses,
+        description,
+    } = start_or_attach(options, own_binary, &status)?;
     let topics = create_topics(options, &addresses, seed)?;
     if let Some(servers) = &servers {
         let proxied = servers.lock().unwrap_or_else(|p| p.into_inner()).addresses()?;
-        let advertised: Vec<_> = addresses.ids().into_iter().filter_map(|id| addresses.get(id)).collect();
-        let network_faults: Vec<&str> = options
-            .fault_kinds()
-            .into_iter()
-            .filter(|kind| kind.needs_proxy())
-            .map(FaultKind::name)
-            .collect();
-        if !network_faults.is_empty() && advertised.iter().any(|address| !proxied.contains(address)) {
-            return Err(StormError::Options(format!(
-                "--faults {}: the servers advertise {} to clients, not the proxies storm put in front of them \
-                 ({}): make the launch command advertise {{advertised_port}}, or leave these faults out",
-                network_faults.join(","),
-                advertised
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                proxied.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
-            )));
-        }
+        clients_go_through(options, &addresses, &proxied)?;
     }
     let nodes = addresses.ids().len();
     status.show(
         &format!(
             "storm: {nodes} node(s), topics {} ({} partitions, {} replicas), {} clients, {} s, seed {seed}",
-            topics
-                .names
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", "),
+            listed(&topics.names),
             topics.partitions,
             topics.replicas,
             options.clients,

@@ -58,12 +58,8 @@ fn intervals(faults: &[HistoryEvent]) -> Vec<(f64, f64, String)> {
         .collect()
 }
 
-fn shade<DB: DrawingBackend>(
-    chart: &mut ChartContext<
-        '_,
-        DB,
-        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
-    >,
+fn shade<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>,
     faults: &[(f64, f64, String)],
     top: f64,
     bottom: f64,
@@ -105,15 +101,7 @@ pub fn latency(path: &Path, points: &[Point], faults: &[HistoryEvent], seconds: 
         .y_desc("ms")
         .draw()
         .map_err(|e| error(path, e))?;
-    let faults = intervals(faults);
-    for (from, to, _) in &faults {
-        chart
-            .draw_series(std::iter::once(Rectangle::new(
-                [(*from, 0.5), (*to, top)],
-                RGBAColor(255, 165, 0, 0.25).filled(),
-            )))
-            .map_err(|e| error(path, e))?;
-    }
+    shade(&mut chart, &intervals(faults), top, 0.5).map_err(|e| error(path, e))?;
     for (kind, name) in KINDS.iter().enumerate() {
         let colour = COLOURS[kind];
         chart

@@ -59,40 +59,32 @@ fn key(topic: &StrBytes, partition: i32) -> Partition {
 /// logs hold no gaps (no compaction, no transactions), and KIP-74 answers
 /// at least one batch whatever the limits.
 fn paging_complete(at: At, fetched: &Fetched) -> Result<(), Violation> {
-    let name = format!("{}/{}", fetched.topic, fetched.partition);
-    let mut expected = fetched.fetch_offset;
-    for &(offset, _) in fetched
+    let from = fetched.fetch_offset;
+    let served = fetched
         .records
         .iter()
-        .filter(|(offset, _)| *offset >= fetched.fetch_offset)
-    {
-        if offset != expected {
-            return Err(violation(
-                Invariant::PagingComplete,
-                at,
-                &format!(
-                    "{name}: n{} answered a fetch from {}, high watermark {}",
-                    fetched.node, fetched.fetch_offset, fetched.high_watermark
-                ),
-                format!("offset {expected} next"),
-                format!("offset {offset}"),
-            ));
+        .map(|&(offset, _)| offset)
+        .filter(|&offset| offset >= from);
+    let problem = match served.zip(from..).find(|(offset, expected)| offset != expected) {
+        Some((offset, expected)) => Some((format!("offset {expected} next"), format!("offset {offset}"))),
+        None if from < fetched.high_watermark && !fetched.records.iter().any(|&(offset, _)| offset >= from) => {
+            Some(("at least one record".to_owned(), "none".to_owned()))
         }
-        expected += 1;
-    }
-    if expected == fetched.fetch_offset && fetched.fetch_offset < fetched.high_watermark {
-        return Err(violation(
+        None => None,
+    };
+    match problem {
+        None => Ok(()),
+        Some((expected, actual)) => Err(violation(
             Invariant::PagingComplete,
             at,
             &format!(
-                "{name}: n{} answered a fetch from {} below its high watermark {}",
-                fetched.node, fetched.fetch_offset, fetched.high_watermark
+                "{}/{}: n{} answered a fetch from {from}, high watermark {}",
+                fetched.topic, fetched.partition, fetched.node, fetched.high_watermark
             ),
-            "at least one record",
-            "none",
-        ));
+            expected,
+            actual,
+        )),
     }
-    Ok(())
 }
 
 impl ReplicationModel {
