@@ -312,3 +312,117 @@ async fn serve_record_writes_seeds_and_says_so_when_it_stops() {
     assert_eq!(targets, ["differential", "dispatch", "frame_decode", "metadata"]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A cluster node over TCP (`serve --node-id`), alone in its quorum: one
+/// connection writing acks=0 produces as fast as it can must not bury
+/// another connection's requests (found by `kafka-fuzz storm`: the node read
+/// every connection ahead without bound, and a flood of acks=0 produces
+/// left other clients' requests waiting past their timeouts).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_connection_does_not_bury_a_cluster_nodes_other_clients() {
+    use std::collections::BTreeMap;
+
+    use kafka_fuzz::server::broker::Endpoint;
+    use kafka_fuzz::server::cluster::disk::FileDisk;
+    use kafka_fuzz::server::cluster::{ClusterNode, NodeConfig};
+    use kafka_fuzz::server::node_net::{NodeAddresses, serve_node};
+
+    let clients = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let peers_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let own = NodeAddresses {
+        client: clients.local_addr().unwrap(),
+        peer: peers_listener.local_addr().unwrap(),
+    };
+    let endpoint = Endpoint {
+        host: "127.0.0.1".to_owned(),
+        port: i32::from(own.client.port()),
+    };
+    let broker = BrokerConfig {
+        node_id: 1,
+        advertised_host: endpoint.host.clone(),
+        advertised_port: endpoint.port,
+        ..BrokerConfig::default()
+    };
+    let data = std::env::temp_dir().join(format!("kafka-fuzz-flood-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let node = ClusterNode::open(
+        NodeConfig::new(broker, BTreeMap::from([(1, endpoint)])),
+        FileDisk::open(&data).unwrap(),
+        SystemClock,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(serve_node(
+        node,
+        clients,
+        peers_listener,
+        BTreeMap::from([(1, own)]),
+        ConnectionLimits::default(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+
+    // The topic, once the lone node elected itself and created it.
+    let mut asker = TcpStream::connect(own.client).await.unwrap();
+    let mut client = Client::new("asker");
+    let ask = async |asker: &mut TcpStream, client: &mut Client| {
+        let body = metadata("flood").with_allow_auto_topic_creation(true);
+        let (id, frame) = client.request(9, body).unwrap();
+        asker.write_all(&frame).await.unwrap();
+        let answer = tokio::time::timeout(Duration::from_secs(5), read_response(asker)).await;
+        let answer = answer.expect("answered within 5 s").expect("an answer");
+        Client::response::<MetadataRequest>(9, id, &answer).unwrap()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while ask(&mut asker, &mut client).await.topics[0]
+        .partitions
+        .first()
+        .is_none_or(|p| p.leader_id.0 < 0)
+    {
+        assert!(tokio::time::Instant::now() < deadline, "the topic never got a leader");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let flooding = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let flood = {
+        let flooding = flooding.clone();
+        tokio::spawn(async move {
+            let mut stream = TcpStream::connect(own.client).await.unwrap();
+            let mut client = Client::new("flood");
+            let records = encode_entries(&[(None, Some(Bytes::from_static(b"x")))], None, 0, Codec::None).unwrap();
+            let mut sent = 0u64;
+            while flooding.load(Ordering::Relaxed) {
+                let body = ProduceRequest::default()
+                    .with_acks(0)
+                    .with_timeout_ms(1000)
+                    .with_topic_data(vec![
+                        TopicProduceData::default()
+                            .with_name(TopicName(StrBytes::from_static_str("flood")))
+                            .with_partition_data(vec![
+                                PartitionProduceData::default()
+                                    .with_index(0)
+                                    .with_records(Some(records.clone())),
+                            ]),
+                    ]);
+                let (_, frame) = client.request(9, body).unwrap();
+                if stream.write_all(&frame).await.is_err() {
+                    break;
+                }
+                sent += 1;
+            }
+            sent
+        })
+    };
+    // While it floods, every metadata request is answered within 5 s.
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        ask(&mut asker, &mut client).await;
+    }
+    flooding.store(false, Ordering::Relaxed);
+    let sent = flood.await.unwrap();
+    assert!(sent > 1000, "the flood sent only {sent} produces");
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+    let _ = std::fs::remove_dir_all(&data);
+}

@@ -86,7 +86,7 @@ fn the_reference_cluster_holds_under_every_fault() {
             .iter()
             .any(|e| matches!(e, HistoryEvent::Fault { kind, .. } if kind == "kill" || kind == "pause"))
     );
-    for kind in ["produce", "fetch", "create-topic", "delete-topic"] {
+    for kind in ["produce", "fetch", "create-topic", "delete-topic", "create-partitions"] {
         assert!(
             report["kinds"][kind]["succeeded"].as_u64() > Some(0),
             "no {kind} succeeded"

@@ -923,9 +923,11 @@ impl ClusterClient {
                         self.client.request(DELETE_TOPICS_VERSION, body)
                     }
                     ClientTask::CreatePartitions { topic, count } => {
+                        // No assignments (null): the controller places them.
                         let grown = CreatePartitionsTopic::default()
                             .with_name(TopicName(topic.clone()))
-                            .with_count(*count);
+                            .with_count(*count)
+                            .with_assignments(None);
                         let body = CreatePartitionsRequest::default()
                             .with_topics(vec![grown])
                             .with_timeout_ms(5_000);

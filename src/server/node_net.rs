@@ -9,12 +9,13 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::cluster::disk::Disk;
 use super::cluster::{ClusterNode, NodeError, Output};
@@ -23,6 +24,12 @@ use super::wire::FrameSplitter;
 
 /// How often the node's clock is read and the node ticked.
 const TICK: Duration = Duration::from_millis(10);
+/// Frames one client connection may have waiting for the node before the
+/// server stops reading it (TCP then holds the client back), as Kafka mutes
+/// a connection while its request is processed: one client writing as fast
+/// as it can (acks=0) must not bury everyone else's requests. Found by
+/// `kafka-fuzz storm`.
+const QUEUED_PER_CONNECTION: usize = 64;
 /// Largest message between nodes (a replica fetch answer is bounded by the
 /// fetch's `max_bytes`, far below).
 const MAX_PEER_FRAME: usize = 64 * 1024 * 1024;
@@ -42,6 +49,9 @@ enum Event {
     Frame {
         connection: u64,
         frame: Bytes,
+        /// Held until the node took the frame: a connection has at most
+        /// `QUEUED_PER_CONNECTION` frames waiting for the node.
+        _queued: OwnedSemaphorePermit,
     },
     Closed {
         connection: u64,
@@ -88,7 +98,7 @@ pub async fn serve_node<D: Disk + 'static>(
                     writers.insert(connection, writer);
                     Vec::new()
                 }
-                Event::Frame { connection, frame } => node.client_frame(connection, frame)?,
+                Event::Frame { connection, frame, _queued } => node.client_frame(connection, frame)?,
                 Event::Closed { connection } => {
                     writers.remove(&connection);
                     node.client_closed(connection);
@@ -170,10 +180,20 @@ async fn client_connection(
     let read = async {
         let mut splitter = FrameSplitter::new(limits.max_frame_size);
         let mut chunk = vec![0u8; 64 * 1024];
+        let queue = Arc::new(Semaphore::new(QUEUED_PER_CONNECTION));
         loop {
             while let Some(frame) = splitter.next_frame().map_err(|e| format!("bad frame: {e}"))? {
+                let queued = queue
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| "the node stopped".to_owned())?;
                 events
-                    .send(Event::Frame { connection, frame })
+                    .send(Event::Frame {
+                        connection,
+                        frame,
+                        _queued: queued,
+                    })
                     .map_err(|_| "the node stopped".to_owned())?;
             }
             let timeout = if splitter.buffered() == 0 {
