@@ -178,6 +178,49 @@ fn a_replay_runs_the_same_workload_from_the_recorded_options() {
     let _ = std::fs::remove_dir_all(&again);
 }
 
+/// The one-node reference server keeps its logs in memory: killed, it
+/// comes back empty. Storm reports the records it lost; with --volatile
+/// (a server meant to keep nothing across a kill, as Tansu's memory
+/// storage) it checks each incarnation on its own and finds nothing.
+#[test]
+fn a_memory_server_loses_records_on_a_kill_unless_it_is_volatile() {
+    let launch = format!(
+        "'{}' serve --listen 127.0.0.1:{{port}} --advertise 127.0.0.1:{{advertised_port}}",
+        env!("CARGO_BIN_EXE_kafka-fuzz")
+    );
+    let args = [
+        "--launch",
+        &launch,
+        "--nodes",
+        "1",
+        "--faults",
+        "kill",
+        "--fault-interval",
+        "2",
+        "--clients",
+        "16",
+        "--time",
+        "8",
+        "--seed",
+        "4",
+    ];
+    let out = out_dir("volatile");
+    let lost = storm(&out, &args);
+    assert_eq!(lost.status.code(), Some(2), "{}", stderr(&lost));
+    let findings = report(&out)["findings"].clone();
+    assert!(
+        findings.as_array().unwrap().iter().all(|f| {
+            let detail = f["detail"].as_str().unwrap_or_default();
+            detail.starts_with("committed-agree") || detail.starts_with("acknowledged-durable")
+        }),
+        "{findings}"
+    );
+    let volatile = storm(&out, &[&args[..], &["--volatile"]].concat());
+    assert!(volatile.status.success(), "{}", stderr(&volatile));
+    assert_no_process_left(&out);
+    let _ = std::fs::remove_dir_all(&out);
+}
+
 #[test]
 fn bad_command_lines_are_refused_with_what_is_wrong() {
     let out = out_dir("bad");

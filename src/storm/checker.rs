@@ -55,6 +55,13 @@ impl StormChecker {
         Ok(())
     }
 
+    /// Everything acknowledged and served so far is gone (a server that
+    /// keeps nothing across a kill): checks start again.
+    pub fn forget_all(&mut self) {
+        self.model = ReplicationModel::default();
+        self.clients.clear();
+    }
+
     /// A topic was deleted, or a deletion was asked for.
     pub fn deleted(&mut self, topic: &StrBytes) {
         self.model.forget_topic(topic);

@@ -23,6 +23,13 @@ pub struct FaultState {
     pub last_ended_ms: AtomicU64,
 }
 
+/// What the schedule tells the run: a fault about to start (before it
+/// acts), and each fault once it ended.
+pub enum FaultNotice {
+    Starting(FaultKind),
+    Ended(HistoryEvent),
+}
+
 pub struct FaultSchedule {
     pub kinds: Vec<FaultKind>,
     pub interval: Duration,
@@ -54,7 +61,7 @@ impl FaultSchedule {
         state: &RunState,
         faults: &FaultState,
         started: Instant,
-        mut record: impl FnMut(HistoryEvent),
+        mut record: impl FnMut(FaultNotice),
     ) -> Result<(), super::StormError> {
         if self.kinds.is_empty() {
             return Ok(());
@@ -74,6 +81,7 @@ impl FaultSchedule {
                 _ => Duration::from_millis(rng.gen_range(1_000..6_000)),
             };
             faults.active.store(true, Ordering::Relaxed);
+            record(FaultNotice::Starting(kind));
             let started_ms = elapsed_ms();
             let mut detail = String::new();
             match kind {
@@ -106,13 +114,13 @@ impl FaultSchedule {
             let ended_ms = elapsed_ms();
             faults.last_ended_ms.store(ended_ms, Ordering::Relaxed);
             faults.active.store(false, Ordering::Relaxed);
-            record(HistoryEvent::Fault {
+            record(FaultNotice::Ended(HistoryEvent::Fault {
                 kind: kind.name().to_owned(),
                 node,
                 detail,
                 started_ms,
                 ended_ms,
-            });
+            }));
         }
     }
 }

@@ -31,13 +31,13 @@ use crate::harness::cluster_client::{ClientEvent, ClientTask};
 use crate::harness::target::NodeId;
 use crate::triage::progress::StatusLine;
 use checker::StormChecker;
-use faults::{FaultSchedule, FaultState};
+use faults::{FaultNotice, FaultSchedule, FaultState};
 use history::{HistoryEvent, HistoryWriter};
 use launch::LaunchedServers;
 pub use options::{FaultKind, StormOptions};
 use report::{FinalCounts, Finding, StormReport, Tally};
 use transport::{NodeAddresses, wall_clock_ms};
-use workload::{Completed, RunState, Workload, client_thread, create_topics};
+use workload::{Completed, RunState, Topics, Workload, client_thread, create_topics};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StormError {
@@ -67,7 +67,7 @@ impl StormOutcome {
 
 enum Message {
     Completed(Box<Completed>),
-    Fault(HistoryEvent),
+    Fault(FaultNotice),
 }
 
 /// The reference cluster's node command, run from `binary`.
@@ -238,8 +238,8 @@ pub fn run(options: &StormOptions, own_binary: &Path) -> Result<StormOutcome, St
         };
         let (state, fault_state, sender) = (state.clone(), fault_state.clone(), sender.clone());
         std::thread::spawn(move || {
-            schedule.run(&servers, &state, &fault_state, started, |event| {
-                let _ = sender.send(Message::Fault(event));
+            schedule.run(&servers, &state, &fault_state, started, |notice| {
+                let _ = sender.send(Message::Fault(notice));
             })
         })
     });
@@ -261,6 +261,9 @@ pub fn run(options: &StormOptions, own_binary: &Path) -> Result<StormOutcome, St
         peak_rss_mb: 0,
         server_cpu: BTreeMap::new(),
         server_cpu_seconds: 0.0,
+        unchecked_until_ms: 0,
+        topics: &topics,
+        addresses: &addresses,
         status: &status,
     };
     run.until_done(&receiver)?;
@@ -377,6 +380,11 @@ struct RunLoop<'a> {
     /// servers' total so far (a killed process's last look counts).
     server_cpu: BTreeMap<u32, f64>,
     server_cpu_seconds: f64,
+    /// With `--volatile`: operations invoked before this (the end of the
+    /// last kill) may have been answered by the server that was killed.
+    unchecked_until_ms: u64,
+    topics: &'a Topics,
+    addresses: &'a NodeAddresses,
     status: &'a StatusLine,
 }
 
@@ -420,8 +428,25 @@ impl RunLoop<'_> {
 
     fn message(&mut self, message: Message) -> Result<(), StormError> {
         match message {
-            Message::Fault(event) => {
+            // A server that keeps nothing across a kill (--volatile) starts
+            // afresh: from the kill on, everything known is forgotten, and
+            // only operations invoked once it is back are checked.
+            Message::Fault(FaultNotice::Starting(FaultKind::Kill)) if self.options.volatile => {
+                self.checker.forget_all();
+                self.unchecked_until_ms = u64::MAX;
+            }
+            Message::Fault(FaultNotice::Starting(_)) => {}
+            Message::Fault(FaultNotice::Ended(event)) => {
                 self.history.write(&event)?;
+                if let HistoryEvent::Fault { kind, ended_ms, .. } = &event
+                    && self.options.volatile
+                    && kind == FaultKind::Kill.name()
+                {
+                    self.unchecked_until_ms = *ended_ms;
+                    if let Err(error) = workload::ensure_topics(self.topics, self.addresses) {
+                        self.finding("setup", error.to_string(), None, Vec::new());
+                    }
+                }
                 self.faults.push(event);
             }
             Message::Completed(done) => {
@@ -437,6 +462,13 @@ impl RunLoop<'_> {
                 });
                 if let Some(detail) = bad {
                     self.finding("bad-response", detail, Some(done.history.clone()), Vec::new());
+                }
+                let invoked_ms = match &done.history {
+                    HistoryEvent::Operation { invoked_ms, .. } => *invoked_ms,
+                    _ => 0,
+                };
+                if self.options.volatile && invoked_ms <= self.unchecked_until_ms {
+                    return Ok(());
                 }
                 if let Err(violation) = self.checker.operation(done.client, &done.events) {
                     self.finding("violation", violation.detail, Some(done.history), Vec::new());

@@ -104,6 +104,12 @@ pub struct StormOptions {
     /// Partitions of each of them.
     #[arg(long, default_value_t = 3)]
     pub partitions: i32,
+    /// The servers keep nothing across a kill (memory storage, as Tansu's
+    /// `memory://`): after each kill, only what they answer to operations
+    /// invoked once they are back is checked, and the final read expects
+    /// only what was acknowledged since the last kill.
+    #[arg(long)]
+    pub volatile: bool,
     /// Allow --bootstrap addresses that are not loopback.
     #[arg(long)]
     pub allow_remote: bool,

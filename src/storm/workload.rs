@@ -17,6 +17,10 @@ use super::transport::{NodeAddresses, TcpTransport};
 use super::{StormError, StormOptions};
 use crate::harness::cluster_client::{ClientEvent, ClientTask, ClusterClient};
 
+/// Between two acks=0 produces of one client: they complete when written,
+/// and unpaced one client would make most of a run's operations (a real
+/// producer is held back by its buffer and batching).
+const ACKS_ZERO_PACE: Duration = Duration::from_millis(1);
 /// Partitions an admin client may grow a workload topic to, past its start.
 const MAX_GROWTH: i32 = 3;
 
@@ -334,6 +338,9 @@ pub fn client_thread(
         state.last_completion_ms.fetch_max(completed_ms, Ordering::Relaxed);
         state.completed.fetch_add(1, Ordering::Relaxed);
         workload.observe(&events);
+        if matches!(task, ClientTask::Produce { acks: 0, .. }) {
+            std::thread::sleep(ACKS_ZERO_PACE);
+        }
         let history = HistoryEvent::Operation {
             client: index,
             kind: kind_of(&task).to_owned(),
@@ -393,23 +400,34 @@ pub fn create_topics(options: &StormOptions, addresses: &NodeAddresses, seed: u6
     addresses.forget_bootstrap();
     let brokers = addresses.ids().len();
     let replicas = i16::try_from(brokers.clamp(1, 3)).unwrap_or(3);
-    let names: Vec<StrBytes> = (0..options.topics)
-        .map(|i| StrBytes::from_string(format!("storm-{seed:x}-{i}")))
-        .collect();
-    for topic in &names {
+    let topics = Topics {
+        names: (0..options.topics)
+            .map(|i| StrBytes::from_string(format!("storm-{seed:x}-{i}")))
+            .collect(),
+        partitions: options.partitions,
+        replicas,
+    };
+    ensure_topics(&topics, addresses)?;
+    Ok(topics)
+}
+
+/// Creates the workload's topics where they do not exist (again, after a
+/// server that keeps nothing was killed).
+pub fn ensure_topics(topics: &Topics, addresses: &NodeAddresses) -> Result<(), StormError> {
+    let state = RunState::default();
+    let mut client = ClusterClient::new("storm", false);
+    let mut net = TcpTransport::new(addresses.clone());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for topic in &topics.names {
         let create = ClientTask::CreateTopic {
             topic: topic.clone(),
-            partitions: options.partitions,
-            replicas,
+            partitions: topics.partitions,
+            replicas: topics.replicas,
         };
         until_done(&mut client, &mut net, &create, &state, deadline, |_, outcome| {
             outcome == "created" || outcome == "TOPIC_ALREADY_EXISTS"
         })
         .map_err(StormError::Setup)?;
     }
-    Ok(Topics {
-        names,
-        partitions: options.partitions,
-        replicas,
-    })
+    Ok(())
 }
