@@ -163,6 +163,9 @@ pub struct ClusterNode<D: Disk> {
     was_controller: bool,
     /// When this incarnation's registration was last proposed.
     registered_at: i64,
+    /// The clock's reading at the last tick: a later reading below it is
+    /// the clock stepping back.
+    last_tick_now: i64,
     /// Replica fetches in flight, by leader, with when they were sent.
     fetching: BTreeMap<i32, i64>,
     connections: BTreeMap<u64, Connection>,
@@ -310,6 +313,7 @@ impl<D: Disk> ClusterNode<D> {
             fence_proposed: BTreeMap::new(),
             was_controller: false,
             registered_at: i64::MIN / 2,
+            last_tick_now: now,
             fetching: BTreeMap::new(),
             connections: BTreeMap::new(),
             checkpointed,
@@ -346,6 +350,7 @@ impl<D: Disk> ClusterNode<D> {
             fence_proposed: self.fence_proposed.clone(),
             was_controller: self.was_controller,
             registered_at: self.registered_at,
+            last_tick_now: self.last_tick_now,
             fetching: BTreeMap::new(),
             connections: BTreeMap::new(),
             checkpointed: self.checkpointed.clone(),
@@ -432,6 +437,7 @@ impl<D: Disk> ClusterNode<D> {
     /// controller's and leaders' duties, replica fetches, deadlines.
     pub fn tick(&mut self) -> Result<Vec<Output>, NodeError> {
         let now = self.broker.now_ms();
+        self.rebase_timers(now);
         let tick_ms = self.config.tick_ms.max(1);
         // A clock that jumped far ahead gives a bounded number of ticks.
         self.raft_ticked_at = self.raft_ticked_at.max(now - 100 * tick_ms);
@@ -471,6 +477,36 @@ impl<D: Disk> ClusterNode<D> {
             self.flush_before_output = true;
         }
         self.settle()
+    }
+
+    /// The wall clock stepped back (an NTP step, an operator): every timer
+    /// moves back with it, so none waits out the step. Without this a node
+    /// whose clock went ahead and came back sat without Raft ticks,
+    /// heartbeats or fetches for as long as it had been ahead, and its
+    /// partitions without a leader (found by `kafka-fuzz storm`'s clock
+    /// faults).
+    fn rebase_timers(&mut self, now: i64) {
+        let back = self.last_tick_now - now;
+        self.last_tick_now = now;
+        if back <= 0 {
+            return;
+        }
+        for at in [
+            &mut self.raft_ticked_at,
+            &mut self.heartbeat_at,
+            &mut self.registered_at,
+            &mut self.flushed_at,
+        ] {
+            *at = at.saturating_sub(back);
+        }
+        for at in self
+            .heard
+            .values_mut()
+            .chain(self.fence_proposed.values_mut())
+            .chain(self.fetching.values_mut())
+        {
+            *at = at.saturating_sub(back);
+        }
     }
 
     fn peers(&self) -> Vec<i32> {
