@@ -6,9 +6,10 @@
 #
 #   scripts/storm-tansu.sh [--time SECONDS] [--clients N] [--seed N] [--out DIR]
 #
-# Installs what it needs: Tansu with `cargo install --locked tansu`
-# (about 13 minutes the first time), gdb and faketime are not needed (no
-# clock faults: a memory server's clock is its own business). Memory
+# Installs what it needs: Tansu with `cargo install --locked tansu
+# --features dynostore` (its memory storage; about 13 minutes the first
+# time). No clock faults: they need nothing more, but a memory server's
+# clock only stamps records that die with it. Memory
 # storage keeps nothing across a kill, so storm runs with --volatile: each
 # incarnation is checked on its own. Exits as storm does: 0 with no
 # finding, 2 with one.
@@ -29,9 +30,13 @@ while [[ $# -gt 0 ]]; do
 done
 out=${out:-docs/campaigns/tansu-$version-storm}
 
-if ! command -v tansu >/dev/null || ! tansu --version 2>/dev/null | grep -q "$version"; then
-  echo "==> cargo install --locked tansu --version $version"
-  cargo install --locked tansu --version "$version"
+# The memory storage engine needs the `dynostore` feature (a default
+# install has no storage engine: `FeatureNotEnabled { feature: "dynostore" }`).
+stamp=${CARGO_HOME:-$HOME/.cargo}/tansu-$version-dynostore
+if ! command -v tansu >/dev/null || ! tansu --version 2>/dev/null | grep -q "$version" || [[ ! -e $stamp ]]; then
+  echo "==> cargo install --locked tansu --version $version --features dynostore"
+  cargo install --locked --force tansu --version "$version" --features dynostore
+  touch "$stamp"
 fi
 echo "==> cargo build --release (kafka-fuzz)"
 cargo build --release --locked --bin kafka-fuzz
