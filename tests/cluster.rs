@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use kafka_fuzz::harness::client::Client;
 use kafka_fuzz::harness::input::encode_record_batch;
-use kafka_fuzz::server::broker::{Assignment, BrokerConfig, Endpoint, ManualClock, PartitionLog};
+use kafka_fuzz::server::broker::{Assignment, BrokerConfig, Clock, Endpoint, ManualClock, PartitionLog};
 use kafka_fuzz::server::cluster::disk::Disk;
-use kafka_fuzz::server::cluster::{ClusterNode, FlushPolicy, NodeConfig};
+use kafka_fuzz::server::cluster::{ClusterNode, FlushPolicy, NodeConfig, Output, PeerMessage};
 use kafka_fuzz::server::sim::{SimCluster, SimClusterConfig, SimDisk};
 use kafka_fuzz::server::wire::Codec;
 use kafka_protocol::ResponseError;
@@ -616,4 +616,47 @@ fn a_restart_recovers_the_log_start_from_the_write_ahead_log() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(start(&restarted), 3);
     assert_eq!(log_end_of(&restarted), 4);
+}
+
+/// A node whose wall clock went ahead and came back keeps ticking: its
+/// timers move back with the clock instead of waiting out the step (found
+/// by `kafka-fuzz storm`'s clock faults: the node sent no heartbeat, no
+/// Raft message, for as long as its clock had been ahead).
+#[test]
+fn a_clock_stepping_back_does_not_stop_a_node() {
+    let endpoint = |port| Endpoint {
+        host: "sim".to_owned(),
+        port,
+    };
+    let nodes = BTreeMap::from([(1, endpoint(9091)), (2, endpoint(9092))]);
+    let clock = ManualClock::new(1_700_000_000_000);
+    let mut node = ClusterNode::open(
+        NodeConfig::new(BrokerConfig::default(), nodes),
+        SimDisk::new(),
+        clock.clone(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut heartbeats_within = |ms: i64| {
+        let mut sent = 0;
+        for _ in 0..ms / 50 {
+            clock.advance(50);
+            for output in node.tick().unwrap() {
+                if let Output::Send { to: 2, bytes } = output
+                    && matches!(PeerMessage::decode(1, &bytes), Ok(PeerMessage::Heartbeat))
+                {
+                    sent += 1;
+                }
+            }
+        }
+        sent
+    };
+    assert!(heartbeats_within(2_000) > 0, "a node sends its peer heartbeats");
+    let now = clock.now_ms();
+    clock.set(now + 300_000);
+    heartbeats_within(50);
+    clock.set(now);
+    assert!(
+        heartbeats_within(2_000) > 0,
+        "no heartbeat for 2 s after the clock came back"
+    );
 }

@@ -39,6 +39,14 @@ impl ManualClock {
     }
 }
 
+impl ManualClock {
+    /// Sets the clock, back as well as forward: a wall clock stepped by NTP
+    /// or an operator.
+    pub fn set(&self, now_ms: i64) {
+        self.0.store(now_ms, Ordering::Relaxed);
+    }
+}
+
 impl Clock for ManualClock {
     fn now_ms(&self) -> i64 {
         self.0.load(Ordering::Relaxed)
