@@ -692,7 +692,12 @@ impl ClusterClient {
                                 batch
                                     .records
                                     .into_iter()
-                                    .map(move |record| (base + i64::from(record.offset_delta), record.value))
+                                    // Values copied: a slice would keep the whole
+                                    // answer (up to a fetch's max_bytes) alive.
+                                    .map(move |record| {
+                                        let value = record.value.as_deref().map(Bytes::copy_from_slice);
+                                        (base + i64::from(record.offset_delta), value)
+                                    })
                             })
                             .collect();
                         let outcome = format!("{} records, high watermark {}", records.len(), result.high_watermark);

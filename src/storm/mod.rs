@@ -21,7 +21,7 @@ pub mod workload;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -51,6 +51,8 @@ pub enum StormError {
     Setup(String),
 }
 
+/// Completed operations waiting for the checker at most.
+const CHECKER_BACKLOG: usize = 4096;
 /// Findings kept for the report; more are counted (all are in the history).
 const MAX_FINDINGS: usize = 20;
 
@@ -213,7 +215,9 @@ pub fn run(options: &StormOptions, own_binary: &Path) -> Result<StormOutcome, St
     let cpu_before = watchdog::own_cpu_seconds();
     let state = Arc::new(RunState::default());
     let fault_state = Arc::new(FaultState::default());
-    let (sender, receiver) = channel::<Message>();
+    // Bounded: clients wait when the checker falls behind, rather than
+    // their answers piling up in memory.
+    let (sender, receiver) = sync_channel::<Message>(CHECKER_BACKLOG);
     let mut threads = Vec::new();
     for index in 0..usize::from(options.clients) {
         let workload = Workload::new(index, seed, topics.clone());
