@@ -19,6 +19,7 @@ use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::metadata_response::MetadataResponseBroker;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, ElectLeadersRequest, FetchRequest,
@@ -73,9 +74,9 @@ pub trait ClientTransport {
     fn is_closed(&self, connection: u64) -> bool;
     /// The client drops a connection (and whatever it waited for).
     fn disconnect(&mut self, connection: u64);
-    /// The brokers a metadata answer listed: id, host, port. A transport
-    /// that connects by address learns them here.
-    fn brokers_seen(&mut self, brokers: &[(NodeId, String, i32)]);
+    /// The brokers a metadata answer listed. A transport that connects by
+    /// address learns them here.
+    fn brokers_seen(&mut self, brokers: &[MetadataResponseBroker]);
 }
 
 impl<C: ClusterUnderTest> ClientTransport for SimCluster<C> {
@@ -104,7 +105,7 @@ impl<C: ClusterUnderTest> ClientTransport for SimCluster<C> {
         SimCluster::disconnect(self, connection);
     }
     /// Simulated connections go to a node by id.
-    fn brokers_seen(&mut self, _brokers: &[(NodeId, String, i32)]) {}
+    fn brokers_seen(&mut self, _brokers: &[MetadataResponseBroker]) {}
 }
 
 /// What a client is asked to do.
@@ -508,12 +509,7 @@ impl ClusterClient {
         events: &mut Vec<ClientEvent>,
     ) -> Result<(), ClientError> {
         let answer = Client::response::<MetadataRequest>(METADATA_VERSION, correlation_id, frame)?;
-        let brokers: Vec<(NodeId, String, i32)> = answer
-            .brokers
-            .iter()
-            .map(|broker| (broker.node_id.0, broker.host.to_string(), broker.port))
-            .collect();
-        net.brokers_seen(&brokers);
+        net.brokers_seen(&answer.brokers);
         let mut seen = Vec::new();
         for topic in &answer.topics {
             let Some(name) = topic.name.as_ref().map(|n| n.0.clone()) else {
@@ -776,7 +772,10 @@ impl ClusterClient {
             return;
         };
         let nodes = net.node_ids();
-        let any_node = nodes[(self.requests as usize) % nodes.len()];
+        let Some(&any_node) = nodes.get((self.requests as usize) % nodes.len().max(1)) else {
+            self.finish(events, "no node to ask".to_owned());
+            return;
+        };
         let task = pending.task.clone();
         pending.started_ms.get_or_insert(self.now_ms);
         let needs_leader = match &task {

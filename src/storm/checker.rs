@@ -71,10 +71,6 @@ impl StormChecker {
         }
     }
 
-    pub fn operations(&self) -> usize {
-        self.operations
-    }
-
     /// Where a final read must reach in `partition` before it ends.
     pub fn durable_end(&self, topic: &StrBytes, partition: i32) -> i64 {
         self.model.durable_end(topic, partition)

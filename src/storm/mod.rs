@@ -326,7 +326,6 @@ pub fn run(options: &StormOptions, own_binary: &Path) -> Result<StormOutcome, St
         findings_not_kept,
         peak_rss_mb,
         server_cpu_seconds,
-        checker,
         ..
     } = run;
     history.finish()?;
@@ -336,8 +335,8 @@ pub fn run(options: &StormOptions, own_binary: &Path) -> Result<StormOutcome, St
         nodes,
         clients: options.clients,
         seconds,
-        operations: checker.operations() as u64,
-        operations_per_second: checker.operations() as f64 / seconds,
+        operations: state.completed.load(Ordering::Relaxed),
+        operations_per_second: state.completed.load(Ordering::Relaxed) as f64 / seconds,
         kinds: tally.kinds(),
         throughput: tally.throughput(),
         faults,

@@ -4,11 +4,12 @@
 
 use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::metadata_response::MetadataResponseBroker;
 
 use crate::harness::cluster_client::ClientTransport;
 use crate::harness::target::NodeId;
@@ -220,13 +221,22 @@ impl ClientTransport for TcpTransport {
         self.connections.remove(&connection);
     }
 
-    fn brokers_seen(&mut self, brokers: &[(NodeId, String, i32)]) {
-        for (node, host, port) in brokers {
-            let Ok(port) = u16::try_from(*port) else {
+    fn brokers_seen(&mut self, brokers: &[MetadataResponseBroker]) {
+        for broker in brokers {
+            let Ok(port) = u16::try_from(broker.port) else {
                 continue;
             };
-            if let Some(address) = (host.as_str(), port).to_socket_addrs().ok().and_then(|mut a| a.next()) {
-                self.addresses.learn(*node, address);
+            // An address as it is; a name resolved (each answer: the name
+            // may move).
+            let address = match broker.host.parse::<IpAddr>() {
+                Ok(ip) => Some(SocketAddr::new(ip, port)),
+                Err(_) => (broker.host.as_str(), port)
+                    .to_socket_addrs()
+                    .ok()
+                    .and_then(|mut a| a.next()),
+            };
+            if let Some(address) = address {
+                self.addresses.learn(broker.node_id.0, address);
             }
         }
     }
